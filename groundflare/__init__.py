@@ -1,0 +1,1 @@
+"""groundflare: a Cloudflare Workers control plane on one machine, offline."""

@@ -1,0 +1,77 @@
+"""The data directory's layout (DESIGN.md): one place that knows where things live."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict
+
+APP_NAME = "groundflare"
+# sun_path holds 108 bytes on Linux and 104 on macOS, including the NUL.
+MAX_SOCKET_PATH = 103
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+class DataDir(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    root: Path
+
+    @property
+    def d1(self) -> Path:
+        return self.root / "d1"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def run(self) -> Path:
+        return self.root / "run"
+
+    @property
+    def shim_socket(self) -> Path:
+        return self.run / "shim.sock"
+
+    @property
+    def shim_config(self) -> Path:
+        return self.run / "shim.json"
+
+    @property
+    def workerd_config(self) -> Path:
+        return self.run / "workerd.capnp"
+
+    @property
+    def runtime_json(self) -> Path:
+        return self.run / "runtime.json"
+
+    def log_file(self, component: str) -> Path:
+        return self.logs / f"{component}.log"
+
+    def prepare(self) -> None:
+        """Create the layout; `run/` is 0700 because it holds sockets, tokens and configs."""
+        for folder in (self.root, self.d1, self.logs):
+            folder.mkdir(parents=True, exist_ok=True)
+        self.run.mkdir(mode=0o700, exist_ok=True)
+        self.run.chmod(0o700)
+        if len(os.fsencode(self.shim_socket)) > MAX_SOCKET_PATH:
+            raise ValueError(
+                f"data dir {self.root} is too deep for a unix socket path "
+                f"({len(os.fsencode(self.shim_socket))} > {MAX_SOCKET_PATH} bytes): "
+                "use a shorter --data-dir"
+            )
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a 0600 file atomically (temp name, fsync, rename)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    tmp.replace(path)

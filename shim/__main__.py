@@ -1,0 +1,65 @@
+"""`python -m shim --config run/shim.json [--control-fd N]`: the storage service process.
+
+The per-boot token arrives in the environment (never argv) and is removed from
+it at once. Readiness is one JSON line on the control fd once the socket serves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from shim.app import create_app
+from shim.config import TOKEN_ENV, ShimConfig
+
+log = logging.getLogger("shim")
+
+
+async def serve(config: ShimConfig, token: str, control_fd: int | None) -> None:
+    app = create_app(config, token)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    config.socket.unlink(missing_ok=True)
+    site = web.UnixSite(runner, str(config.socket))
+    await site.start()
+    config.socket.chmod(0o600)
+    log.info("listening on %s (%d D1 databases)", config.socket, len(config.d1))
+    if control_fd is not None:
+        os.write(control_fd, b'{"event":"listen","socket":"shim"}\n')
+        os.close(control_fd)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    await runner.cleanup()
+    config.socket.unlink(missing_ok=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m shim")
+    parser.add_argument("--config", type=Path, required=True)
+    parser.add_argument("--control-fd", type=int)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    token = os.environ.pop(TOKEN_ENV, None)
+    if not token:
+        sys.exit(f"shim: ${TOKEN_ENV} is not set; the supervisor passes it")
+    config = ShimConfig.model_validate_json(args.config.read_bytes())
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(serve(config, token, args.control_fd))
+    else:
+        uvloop.run(serve(config, token, args.control_fd))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""workerd's d1-api fetcher protocol: POST /query, /execute, /dump (specs/d1-binding.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from shim.d1.engine import NO_STATEMENTS_MESSAGE, Database, PreparedQuery, StatementResult, prepare
+from shim.d1.errors import D1Error
+from shim.d1.values import Query, QueryBody, dumps, to_sqlite
+from shim.http import json_response, validation_summary
+
+BOOKMARK_HEADER = "x-cf-d1-session-commit-token"
+ROWS_AND_COLUMNS = "ROWS_AND_COLUMNS"
+OBJECTS = "ARRAY_OF_OBJECTS"
+RESULTS_FORMATS = frozenset({OBJECTS, ROWS_AND_COLUMNS, "NONE"})
+
+
+def failure(message: str) -> bytes:
+    """A failure is one object, never an array: the binding inspects only element 0."""
+    return dumps({"success": False, "error": message})
+
+
+def parse_queries(body: bytes) -> list[PreparedQuery]:
+    try:
+        parsed = QueryBody.validate_json(body)
+    except ValidationError as exc:
+        raise D1Error(f"Invalid D1 request body: {validation_summary(exc)}", status=400) from exc
+    return prepare_all(parsed if isinstance(parsed, list) else [parsed])
+
+
+def prepare_all(queries: list[Query]) -> list[PreparedQuery]:
+    """The query objects to run, blank ones dropped (as Miniflare and production do)."""
+    prepared = []
+    for query in queries:
+        params = tuple(to_sqlite(value) for value in query.params or ())
+        statement = prepare(query.sql, params)
+        if statement is not None:
+            prepared.append(statement)
+    if not prepared:
+        raise D1Error(NO_STATEMENTS_MESSAGE)
+    return prepared
+
+
+def result_element(result: StatementResult, results_format: str) -> dict[str, Any]:
+    if results_format == ROWS_AND_COLUMNS:
+        results: Any = {"columns": result.columns, "rows": result.rows}
+    else:
+        # NONE still carries row objects: stmt.run() returns them (production's choice).
+        results = result.objects()
+    return {"success": True, "meta": result.meta, "results": results}
+
+
+def answer(db: Database, body: bytes, results_format: str) -> tuple[int, bytes, str]:
+    """Runs on the database thread: parse, execute, serialise."""
+    try:
+        results = db.run_queries(parse_queries(body))
+        payload = dumps([result_element(result, results_format) for result in results])
+        return 200, payload, db.bookmark()
+    except D1Error as exc:
+        return exc.status, failure(exc.message), db.bookmark()
+
+
+async def handle(db: Database, request: web.Request) -> web.StreamResponse:
+    if request.method != "POST":
+        return json_response(405, failure(f"Method {request.method} not allowed"))
+    if request.path == "/dump":
+        image = await db.executor.run(db.image)
+        return web.Response(body=image, content_type="application/octet-stream")
+    if request.path not in ("/query", "/execute"):
+        return json_response(404, dumps({"error": "Not found"}))
+    results_format = request.query.get("resultsFormat", "")
+    if results_format not in RESULTS_FORMATS:
+        results_format = OBJECTS
+    body = await request.read()
+    status, payload, bookmark = await db.executor.run(answer, db, body, results_format)
+    return json_response(status, payload, headers={BOOKMARK_HEADER: bookmark})

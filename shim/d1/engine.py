@@ -1,0 +1,227 @@
+"""One D1 database: an apsw connection on its own thread, with production's limits and rules."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import apsw
+
+from shim.d1 import statements
+from shim.d1.authorizer import Authorizer
+from shim.d1.errors import D1Error, from_sqlite
+from shim.d1.values import SqlValue
+from shim.names import file_part
+from shim.serial import SerialExecutor
+
+# workerd's setupSecurity() limits; string/blob/row size is D1's documented 2,000,000 bytes.
+LIMITS = {
+    apsw.SQLITE_LIMIT_LENGTH: 2_000_000,
+    apsw.SQLITE_LIMIT_SQL_LENGTH: 100_000,
+    apsw.SQLITE_LIMIT_COLUMN: 100,
+    apsw.SQLITE_LIMIT_EXPR_DEPTH: 100,
+    apsw.SQLITE_LIMIT_COMPOUND_SELECT: 5,
+    apsw.SQLITE_LIMIT_VDBE_OP: 25_000,
+    apsw.SQLITE_LIMIT_FUNCTION_ARG: 127,
+    apsw.SQLITE_LIMIT_ATTACHED: 0,
+    apsw.SQLITE_LIMIT_LIKE_PATTERN_LENGTH: 50,
+    apsw.SQLITE_LIMIT_VARIABLE_NUMBER: 100,
+    apsw.SQLITE_LIMIT_TRIGGER_DEPTH: 10,
+    apsw.SQLITE_LIMIT_WORKER_THREADS: 0,
+}
+MAX_SQL_BYTES = LIMITS[apsw.SQLITE_LIMIT_SQL_LENGTH]
+BUSY_TIMEOUT_MS = 5_000
+
+MULTI_PARAMS_MESSAGE = (
+    "When executing multiple SQL statements in a single call, only the last statement "
+    "can have parameters."
+)
+WRONG_BINDINGS_MESSAGE = "Wrong number of parameter bindings for SQL query."
+NO_STATEMENTS_MESSAGE = "No SQL statements detected."
+
+
+@dataclass
+class StatementResult:
+    """What one query object produced: the last statement's rows, the whole query's meta."""
+
+    columns: list[str]
+    rows: list[tuple[SqlValue, ...]]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def objects(self) -> list[dict[str, SqlValue]]:
+        """Rows as objects; a duplicate column name keeps its first position, last value (as JS)."""
+        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
+
+
+@dataclass(frozen=True)
+class PreparedQuery:
+    statements: list[str]
+    params: tuple[SqlValue, ...]
+
+
+def prepare(sql: str, params: tuple[SqlValue, ...]) -> PreparedQuery | None:
+    """Split a query object's SQL; None when it holds no statement at all."""
+    if len(sql.encode("utf-8")) > MAX_SQL_BYTES:
+        raise D1Error("statement too long: SQLITE_TOOBIG")
+    parts = statements.split(sql)
+    if not parts:
+        return None
+    return PreparedQuery(statements=parts, params=params)
+
+
+class Database:
+    """A D1 database file. All SQLite work happens on the database's own thread."""
+
+    def __init__(self, path: Path, label: str) -> None:
+        self.path = path
+        self.label = label
+        self.executor = SerialExecutor(name=f"d1:{label}")
+        self._conn: apsw.Connection | None = None
+        self._authorizer = Authorizer()
+        self._size = 0
+        self._commits = 0
+        self._boot = int(time.time())
+        self._boot_id = secrets.randbits(128)
+
+    # ---- lifecycle (thread side) ----
+
+    def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = apsw.Connection(
+            str(self.path),
+            flags=apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE | apsw.SQLITE_OPEN_NOFOLLOW,
+        )
+        conn.set_busy_timeout(BUSY_TIMEOUT_MS)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.config(apsw.SQLITE_DBCONFIG_DEFENSIVE, 1)
+        conn.config(apsw.SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0)
+        conn.config(apsw.SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0)
+        for limit, value in LIMITS.items():
+            conn.limit(limit, value)
+        conn.authorizer = self._authorizer
+        self._conn = conn
+        self._size = self._measure_size()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    @property
+    def conn(self) -> apsw.Connection:
+        assert self._conn is not None, "database used before open()"
+        return self._conn
+
+    # ---- trusted helpers ----
+
+    def _trusted(self, sql: str) -> list[tuple[Any, ...]]:
+        self._authorizer.trusted = True
+        try:
+            return list(self.conn.execute(sql))
+        finally:
+            self._authorizer.trusted = False
+
+    def _measure_size(self) -> int:
+        (count, size), = self._trusted("SELECT * FROM pragma_page_count, pragma_page_size")
+        return int(count) * int(size)
+
+    def bookmark(self) -> str:
+        """Production's bookmark shape; string order is commit order, also across restarts."""
+        return f"{self._boot:08x}-{self._commits:08x}-00000000-{self._boot_id:032x}"
+
+    # ---- running queries (thread side) ----
+
+    def run_queries(self, queries: list[PreparedQuery]) -> list[StatementResult]:
+        """Run the query objects of one request atomically: all succeed, or nothing stays."""
+        if len(queries) == 1 and len(queries[0].statements) == 1:
+            return [self._run_query(queries[0])]
+        self._trusted("BEGIN IMMEDIATE")
+        try:
+            results = [self._run_query(query) for query in queries]
+        except BaseException:
+            self._trusted("ROLLBACK")
+            raise
+        self._trusted("COMMIT")
+        return results
+
+    def _run_query(self, query: PreparedQuery) -> StatementResult:
+        conn = self.conn
+        started = time.perf_counter()
+        changes_before = conn.total_changes()
+        rowid_before = conn.last_insert_rowid()
+        size_before = self._size
+        wrote = False
+        last = len(query.statements) - 1
+        columns: list[str] = []
+        rows: list[tuple[SqlValue, ...]] = []
+        for index, sql in enumerate(query.statements):
+            columns, rows, readonly = self._run_statement(
+                sql, query.params if index == last else None, is_last=index == last
+            )
+            wrote = wrote or not readonly
+        changes = conn.total_changes() - changes_before
+        last_row_id = conn.last_insert_rowid()
+        if wrote:
+            self._size = self._measure_size()
+            self._commits += 1
+        duration = (time.perf_counter() - started) * 1000
+        meta = {
+            "served_by": "groundflare",
+            "served_by_region": "LOCAL",
+            "served_by_primary": True,
+            "timings": {"sql_duration_ms": duration},
+            "duration": duration,
+            "changes": changes,
+            "last_row_id": last_row_id,
+            "changed_db": changes != 0 or last_row_id != rowid_before or self._size != size_before,
+            "size_after": self._size,
+            "rows_read": len(rows) + (changes if wrote else 0),
+            "rows_written": changes if wrote else 0,
+            "total_attempts": 1,
+        }
+        return StatementResult(columns=columns, rows=rows, meta=meta)
+
+    def _run_statement(
+        self, sql: str, params: tuple[SqlValue, ...] | None, is_last: bool
+    ) -> tuple[list[str], list[tuple[SqlValue, ...]], bool]:
+        cursor = self.conn.cursor()
+        seen: list[tuple[tuple[tuple[str, str | None], ...], bool]] = []
+
+        def trace(cur: apsw.Cursor, _sql: str, _bindings: Any) -> bool:
+            seen.append((cur.get_description(), cur.is_readonly))
+            return True
+
+        cursor.exec_trace = trace
+        self._authorizer.denial = None
+        try:
+            cursor.execute(sql, params or None)
+            rows = cursor.fetchall()
+        except apsw.BindingsError as exc:
+            raise D1Error(WRONG_BINDINGS_MESSAGE if is_last else MULTI_PARAMS_MESSAGE) from exc
+        except apsw.AuthError as exc:
+            if self._authorizer.denial is not None:
+                raise D1Error(self._authorizer.denial) from exc
+            raise from_sqlite(exc) from exc
+        except apsw.Error as exc:
+            raise from_sqlite(exc) from exc
+        finally:
+            cursor.close()
+        if not seen:
+            return [], [], True
+        description, readonly = seen[-1]
+        return [name for name, _ in description], rows, readonly
+
+    # ---- whole-file image ----
+
+    def image(self) -> bytes:
+        return self.conn.serialize("main") or b""
+
+
+def database_file(d1_dir: Path, name: str, database_id: str) -> Path:
+    """`d1/<name>-<id>.sqlite`: readable for people and their SQLite tools."""
+    return d1_dir / f"{file_part(name)}-{file_part(database_id)}.sqlite"

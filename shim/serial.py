@@ -1,0 +1,59 @@
+"""One thread that runs jobs in order, awaited from the event loop.
+
+SQLite work must not block the loop, and one resource's work must run in
+order (production D1 runs a database's queries one at a time). A queue and a
+plain thread cost a fraction of `run_in_executor`'s future chaining.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_STOP = None
+
+
+class SerialExecutor:
+    def __init__(self, name: str) -> None:
+        self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while (job := self._jobs.get()) is not _STOP:
+            job()
+
+    def run(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+
+        def job() -> None:
+            try:
+                result = fn(*args)
+            except BaseException as exc:  # delivered to the awaiting coroutine
+                loop.call_soon_threadsafe(_settle_error, future, exc)
+            else:
+                loop.call_soon_threadsafe(_settle, future, result)
+
+        self._jobs.put(job)
+        return future
+
+    def close(self) -> None:
+        """Finish queued jobs, then stop the thread."""
+        self._jobs.put(_STOP)
+        self._thread.join()
+
+
+def _settle(future: asyncio.Future[Any], result: Any) -> None:
+    if not future.cancelled():
+        future.set_result(result)
+
+
+def _settle_error(future: asyncio.Future[Any], exc: BaseException) -> None:
+    if not future.cancelled():
+        future.set_exception(exc)
