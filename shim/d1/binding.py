@@ -16,6 +16,7 @@ BOOKMARK_HEADER = "x-cf-d1-session-commit-token"
 ROWS_AND_COLUMNS = "ROWS_AND_COLUMNS"
 OBJECTS = "ARRAY_OF_OBJECTS"
 RESULTS_FORMATS = frozenset({OBJECTS, ROWS_AND_COLUMNS, "NONE"})
+DUMP_GONE = "dump() is not supported by D1 databases; export with `wrangler d1 export`"
 
 
 def failure(message: str) -> bytes:
@@ -67,8 +68,9 @@ async def handle(db: Database, request: web.Request) -> web.StreamResponse:
     if request.method != "POST":
         return json_response(405, failure(f"Method {request.method} not allowed"))
     if request.path == "/dump":
-        image = await db.executor.run(db.image)
-        return web.Response(body=image, content_type="application/octet-stream")
+        # Production's D1 refuses dump() (workerd's d1-api notes it); the Worker sees
+        # `D1_DUMP_ERROR: Status + 404`, as on Miniflare.
+        return json_response(404, dumps({"error": DUMP_GONE}))
     if request.path not in ("/query", "/execute"):
         return json_response(404, dumps({"error": "Not found"}))
     results_format = request.query.get("resultsFormat", "")

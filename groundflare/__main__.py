@@ -1,0 +1,3 @@
+from groundflare.cli import main
+
+main()

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.stack import WORKERS, RunningStack, start_stack
+
+_names = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def d1_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """One stack running the D1 probe Worker, shared by a test module."""
+    stack = start_stack([WORKERS / "d1" / "wrangler.toml"], tmp_path_factory.mktemp("d1") / "data")
+    yield stack
+    assert stack.stop() == 0
+
+
+@pytest.fixture
+def table() -> str:
+    """A table name no other test uses, so tests can share one database."""
+    return f"t{next(_names)}"
+
+
+@pytest.fixture
+def tmp_data(tmp_path: Path) -> Path:
+    return tmp_path / "data"
