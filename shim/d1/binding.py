@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from shim.d1.engine import NO_STATEMENTS_MESSAGE, Database, PreparedQuery, StatementResult, prepare
 from shim.d1.errors import D1Error
-from shim.d1.values import Query, QueryBody, dumps, to_sqlite
+from shim.d1.values import Query, QueryBody, dumps
 from shim.http import json_response, validation_summary
 
 BOOKMARK_HEADER = "x-cf-d1-session-commit-token"
@@ -36,7 +36,7 @@ def prepare_all(queries: list[Query]) -> list[PreparedQuery]:
     """The query objects to run, blank ones dropped (as Miniflare and production do)."""
     prepared = []
     for query in queries:
-        params = tuple(to_sqlite(value) for value in query.params or ())
+        params = tuple(query.params or ())
         statement = prepare(query.sql, params)
         if statement is not None:
             prepared.append(statement)

@@ -5,15 +5,35 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, StrictBool, StrictFloat, StrictInt, StrictStr, TypeAdapter
-from pydantic import Field as _Field
+from pydantic import BaseModel, ConfigDict, Discriminator, PlainValidator, StrictStr, Tag, TypeAdapter
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 
-BlobItem = StrictInt | StrictFloat | None
-Param = StrictInt | StrictFloat | StrictBool | StrictStr | None | list[BlobItem]
 SqlValue = int | float | str | bytes | None
+
+
+def to_sqlite(value: Any) -> SqlValue:
+    """A wire parameter as SQLite binds it.
+
+    Integral numbers bind as INTEGER unless they leave int64 (JavaScript sent a
+    double); number arrays are blobs with Uint8Array semantics (mod 256).
+    """
+    if value is None or isinstance(value, str | float):
+        return value
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value if INT64_MIN <= value <= INT64_MAX else float(value)
+    if isinstance(value, list) and all(
+        item is None or (isinstance(item, int | float) and not isinstance(item, bool))
+        for item in value
+    ):
+        return bytes(int(item or 0) & 0xFF for item in value)
+    raise ValueError("must be a number, a string, null, or an array of byte values")
+
+
+Param = Annotated[SqlValue, PlainValidator(to_sqlite)]
 
 
 class Query(BaseModel):
@@ -24,22 +44,12 @@ class Query(BaseModel):
     params: list[Param] | None = None
 
 
-QueryBody = TypeAdapter(Annotated[Query | list[Query], _Field(union_mode="left_to_right")])
-
-
-def to_sqlite(value: Any) -> SqlValue:
-    """A wire parameter as SQLite should bind it.
-
-    Integral numbers bind as INTEGER unless they leave int64 (JavaScript sent a
-    double); number arrays are blobs with Uint8Array semantics.
-    """
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, int):
-        return value if INT64_MIN <= value <= INT64_MAX else float(value)
-    if isinstance(value, list):
-        return bytes(int(item or 0) & 0xFF for item in value)
-    return value
+QueryBody = TypeAdapter(
+    Annotated[
+        Annotated[Query, Tag("statement")] | Annotated[list[Query], Tag("batch")],
+        Discriminator(lambda value: "batch" if isinstance(value, list) else "statement"),
+    ]
+)
 
 
 def _encode_other(value: Any) -> Any:

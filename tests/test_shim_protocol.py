@@ -1,0 +1,140 @@
+"""The shim's HTTP surface in-process: routing, authentication, malformed requests.
+
+These run the aiohttp app directly; the D1 behaviour itself is covered through
+real workerd in test_d1_*.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from shim.app import create_app
+from shim.config import ShimConfig
+from workerd_config.model import D1Database
+from workerd_config.shim import RESOURCE_HEADER, TOKEN_HEADER
+
+TOKEN = "test-token-0123456789"
+DB = D1Database(id="db-1", name="main")
+
+
+@pytest.fixture
+def no_blocking(caplog):
+    """Fail a test whose handlers block the event loop (asyncio debug's slow-callback log)."""
+    import asyncio
+
+    loop = asyncio.get_event_loop()
+    loop.set_debug(True)
+    loop.slow_callback_duration = 0.1
+    with caplog.at_level(logging.WARNING, logger="asyncio"):
+        yield
+    slow = [r.getMessage() for r in caplog.records if "took" in r.getMessage()]
+    assert not slow, slow
+
+
+@pytest.fixture
+async def client(aiohttp_client, tmp_path: Path, no_blocking):
+    config = ShimConfig(socket=tmp_path / "unused.sock", data_dir=tmp_path, d1=[DB])
+    return await aiohttp_client(create_app(config, TOKEN))
+
+
+def tagged(kind: str = "d1", resource: str = DB.id, token: str = TOKEN) -> dict[str, str]:
+    return {RESOURCE_HEADER: f"{kind}:{resource}", TOKEN_HEADER: token}
+
+
+async def post(client, path: str, body: bytes | str, headers: dict[str, str] | None = None):
+    data = body.encode() if isinstance(body, str) else body
+    response = await client.post(path, data=data, headers=headers if headers is not None else tagged())
+    return response.status, await response.json(content_type=None)
+
+
+async def test_a_request_without_the_resource_tag_is_refused(client):
+    status, body = await post(client, "/query", '{"sql": "SELECT 1"}', headers={})
+    assert status == 400
+    assert body == {
+        "success": False,
+        "error": "missing x-groundflare-resource header: the shim only answers workerd bindings",
+    }
+
+
+@pytest.mark.parametrize("token", ["", "wrong", TOKEN + "x", TOKEN[:-1]])
+async def test_a_wrong_or_missing_token_is_refused(client, token):
+    headers = tagged(token=token)
+    if not token:
+        del headers[TOKEN_HEADER]
+    status, body = await post(client, "/query", '{"sql": "SELECT 1"}', headers=headers)
+    assert status == 403
+    assert body == {"success": False, "error": "missing or invalid x-groundflare-token"}
+
+
+async def test_an_unknown_resource_is_a_404(client):
+    status, body = await post(client, "/query", '{"sql": "SELECT 1"}', tagged(resource="nope"))
+    assert status == 404
+    assert body == {"success": False, "error": "unknown resource 'd1:nope'"}
+
+
+async def test_a_tagged_query_is_answered(client):
+    status, body = await post(client, "/query?resultsFormat=ROWS_AND_COLUMNS", '{"sql":"SELECT 1 AS x"}')
+    assert status == 200
+    assert body[0]["results"] == {"columns": ["x"], "rows": [[1]]}
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("not json", "Invalid D1 request body: "),
+        ('{"sql": 42}', "Invalid D1 request body: "),
+        ('{"params": []}', "Invalid D1 request body: "),
+        ('{"sql": "SELECT ?", "params": [{"a": 1}]}', "Invalid D1 request body: "),
+        ('{"sql": "SELECT ?", "params": "x"}', "Invalid D1 request body: "),
+        ("[1, 2]", "Invalid D1 request body: "),
+        ("", "Invalid D1 request body: "),
+    ],
+)
+async def test_malformed_bodies_get_a_400_failure_object(client, body, message):
+    status, payload = await post(client, "/query", body)
+    assert status == 400
+    assert payload["success"] is False
+    assert payload["error"].startswith(message)
+    assert "Traceback" not in payload["error"]
+
+
+async def test_unknown_paths_and_methods(client):
+    status, body = await post(client, "/nope", "{}")
+    assert (status, body) == (404, {"error": "Not found"})
+    response = await client.get("/query", headers=tagged())
+    assert response.status == 405
+
+
+async def test_health_needs_no_tag(client):
+    response = await client.get("/_groundflare/health")
+    assert response.status == 200
+    assert await response.json() == {"ok": True}
+
+
+async def test_results_formats(client):
+    sql = json.dumps({"sql": "SELECT 1 AS a, 2 AS b"})
+    _, rows = await post(client, "/query?resultsFormat=ROWS_AND_COLUMNS", sql)
+    _, objects = await post(client, "/query?resultsFormat=ARRAY_OF_OBJECTS", sql)
+    _, none = await post(client, "/execute?resultsFormat=NONE", sql)
+    _, default = await post(client, "/query", sql)
+    assert rows[0]["results"] == {"columns": ["a", "b"], "rows": [[1, 2]]}
+    assert objects[0]["results"] == [{"a": 1, "b": 2}]
+    assert none[0]["results"] == [{"a": 1, "b": 2}]
+    assert default[0]["results"] == [{"a": 1, "b": 2}]
+
+
+async def test_responses_carry_a_bookmark_that_grows_with_writes(client):
+    first = await client.post("/query", data='{"sql": "SELECT 1"}', headers=tagged())
+    write = await client.post("/query", data='{"sql": "CREATE TABLE t (x)"}', headers=tagged())
+    before = first.headers["x-cf-d1-session-commit-token"]
+    after = write.headers["x-cf-d1-session-commit-token"]
+    assert after > before
+
+
+async def test_the_database_file_has_a_readable_name(client, tmp_path):
+    await post(client, "/query", '{"sql": "CREATE TABLE t (x)"}')
+    assert (tmp_path / "d1" / "main-db-1.sqlite").is_file()
