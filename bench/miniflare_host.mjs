@@ -1,0 +1,55 @@
+// Hosts one Worker on Miniflare for `make bench`, the comparison point for groundflare.
+//
+//   node miniflare_host.mjs '<json>'
+//
+// The JSON (built in Python from the same wrangler.toml groundflare reads) is
+//   {"scriptPath", "compatibilityDate", "compatibilityFlags", "d1Databases", "d1Persist"}.
+// Prints ONE JSON line {"url": ...} on stdout when ready; everything else goes to stderr.
+// Stops cleanly on SIGTERM/SIGINT or when stdin closes (the parent went away).
+
+import { Log, LogLevel, Miniflare } from "miniflare";
+
+const config = JSON.parse(process.argv[2] ?? "{}");
+
+const mf = new Miniflare({
+  host: "127.0.0.1",
+  port: 0,
+  modules: true,
+  scriptPath: config.scriptPath,
+  compatibilityDate: config.compatibilityDate,
+  compatibilityFlags: config.compatibilityFlags ?? [],
+  d1Databases: config.d1Databases,
+  d1Persist: config.d1Persist,
+  log: new Log(LogLevel.WARN),
+  logRequests: false,
+  // Keep stdout for the ready line alone: the runtime's own output goes to stderr.
+  handleRuntimeStdio(stdout, stderr) {
+    stdout.pipe(process.stderr);
+    stderr.pipe(process.stderr);
+  },
+});
+
+let stopping = null;
+function stop() {
+  stopping ??= mf.dispose().then(
+    () => process.exit(0),
+    (err) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}
+
+process.on("SIGTERM", stop);
+process.on("SIGINT", stop);
+process.stdin.on("end", stop);
+process.stdin.on("error", stop);
+process.stdin.resume();
+
+try {
+  const url = await mf.ready;
+  process.stdout.write(`${JSON.stringify({ url: url.href.replace(/\/$/, "") })}\n`);
+} catch (err) {
+  console.error(`miniflare: failed to start: ${err && err.stack ? err.stack : err}`);
+  process.exit(1);
+}
