@@ -11,6 +11,13 @@ import { Log, LogLevel, Miniflare } from "miniflare";
 
 const config = JSON.parse(process.argv[2] ?? "{}");
 
+// Miniflare's Log prints with console.log; stdout is reserved for the ready line.
+class StderrLog extends Log {
+  log(message) {
+    console.error(message);
+  }
+}
+
 const mf = new Miniflare({
   host: "127.0.0.1",
   port: 0,
@@ -20,8 +27,9 @@ const mf = new Miniflare({
   compatibilityFlags: config.compatibilityFlags ?? [],
   d1Databases: config.d1Databases,
   d1Persist: config.d1Persist,
-  log: new Log(LogLevel.WARN),
+  log: new StderrLog(LogLevel.WARN),
   logRequests: false,
+  cf: false, // offline: never fetch the Request.cf object from workers.cloudflare.com
   // Keep stdout for the ready line alone: the runtime's own output goes to stderr.
   handleRuntimeStdio(stdout, stderr) {
     stdout.pipe(process.stderr);

@@ -114,6 +114,7 @@ class Child:
 
     async def wait_for(self, predicate: Callable[[dict[str, Any]], bool], timeout: float) -> None:
         """Wait for a control event; the child exiting first is a failure with its last words."""
+
         async def watch() -> None:
             while True:
                 event = await self.events.get()
@@ -146,8 +147,9 @@ class Child:
         try:
             await asyncio.wait_for(self.process.wait(), STOP_GRACE_SECONDS)
         except TimeoutError:
-            log.warning("%s did not stop within %.0f s; killing it", self.spec.name,
-                        STOP_GRACE_SECONDS)
+            log.warning(
+                "%s did not stop within %.0f s; killing it", self.spec.name, STOP_GRACE_SECONDS
+            )
             self._signal_group(signal.SIGKILL)
             await self.process.wait()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -53,16 +53,26 @@ def main() -> None:
 
 @main.command()
 @click.option(
-    "-c", "--config", "configs", multiple=True, required=True,
+    "-c",
+    "--config",
+    "configs",
+    multiple=True,
+    required=True,
     type=click.Path(path_type=Path, dir_okay=False),
     help="wrangler.toml or wrangler.jsonc of a Worker.",
 )
 @click.option(
-    "--data-dir", type=click.Path(path_type=Path, file_okay=False),
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
     help="Where databases, logs and run state live (default: the user data dir).",
 )
-@click.option("--port", type=click.IntRange(0, 65535), default=8787, show_default=True,
-              help="Port of the first Worker on 127.0.0.1; 0 picks a free one.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8787,
+    show_default=True,
+    help="Port of the first Worker on 127.0.0.1; 0 picks a free one.",
+)
 def serve(configs: tuple[Path, ...], data_dir: Path | None, port: int) -> None:
     """Start the stack; print one JSON ready line on stdout when every part is ready."""
     from groundflare.serve import Options, StartFailure

@@ -84,18 +84,35 @@ class StackRunner:
     async def start(self) -> None:
         self.data_dir.prepare()
         self.write_configs()
-        shim = Child(self._spec(
-            "shim",
-            [sys.executable, "-m", "shim", "--config", str(self.data_dir.shim_config),
-             "--control-fd", "{control_fd}"],
-            {**base_env(), TOKEN_ENV: self.token, "PYTHONUNBUFFERED": "1"},
-        ))
-        workerd = Child(self._spec(
-            "workerd",
-            [str(self.options.workerd.path), "serve", str(self.data_dir.workerd_config),
-             "config", "--control-fd", "{control_fd}"],
-            base_env(),
-        ))
+        shim = Child(
+            self._spec(
+                "shim",
+                [
+                    sys.executable,
+                    "-m",
+                    "shim",
+                    "--config",
+                    str(self.data_dir.shim_config),
+                    "--control-fd",
+                    "{control_fd}",
+                ],
+                {**base_env(), TOKEN_ENV: self.token, "PYTHONUNBUFFERED": "1"},
+            )
+        )
+        workerd = Child(
+            self._spec(
+                "workerd",
+                [
+                    str(self.options.workerd.path),
+                    "serve",
+                    str(self.data_dir.workerd_config),
+                    "config",
+                    "--control-fd",
+                    "{control_fd}",
+                ],
+                base_env(),
+            )
+        )
         self.children = {"shim": shim, "workerd": workerd}
         await asyncio.gather(shim.start(), workerd.start())
         await asyncio.gather(
@@ -118,7 +135,9 @@ class StackRunner:
         first = self.options.stack.workers[0].name
         ordered = {w.name: self.worker_urls[w.name] for w in self.options.stack.workers}
         return ReadyEvent(
-            url=self.worker_urls[first], workers=ordered, pid=os.getpid(),
+            url=self.worker_urls[first],
+            workers=ordered,
+            pid=os.getpid(),
             data_dir=str(self.data_dir.root),
         )
 
@@ -129,8 +148,10 @@ class StackRunner:
                 name: ComponentState(pid=child.pid, state=state)
                 for name, child in self.children.items()
             },
-            endpoints={**{f"worker:{n}": u for n, u in self.worker_urls.items()},
-                       "shim": f"unix:{self.data_dir.shim_socket}"},
+            endpoints={
+                **{f"worker:{n}": u for n, u in self.worker_urls.items()},
+                "shim": f"unix:{self.data_dir.shim_socket}",
+            },
         ).write(self.data_dir.runtime_json)
 
     async def stop(self) -> None:
@@ -140,6 +161,17 @@ class StackRunner:
             if child is not None:
                 await child.stop()
         self.data_dir.runtime_json.unlink(missing_ok=True)
+
+
+def explain(reason: str, stack: Stack) -> str:
+    """Turn a known low-level failure into what to do about it."""
+    if "Address already in use" in reason:
+        ports = [str(w.port) for w in stack.workers if f'"{w.socket_name}"' in reason]
+        port = ports[0] if ports else "the Worker's port"
+        return (
+            f"port {port} on 127.0.0.1 is already in use: pick another --port (0 picks a free one)"
+        )
+    return reason
 
 
 async def run(options: Options) -> int:
@@ -160,7 +192,7 @@ async def run(options: Options) -> int:
         start.result()
     except ChildFailed as exc:
         await runner.stop()
-        raise StartFailure(exc.component, exc.reason) from exc
+        raise StartFailure(exc.component, explain(exc.reason, options.stack)) from exc
     runner.write_runtime("running")
     emit(runner.ready_event())
     exits = {

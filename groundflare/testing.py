@@ -108,7 +108,9 @@ def start_stack(
 
 
 @contextmanager
-def running_stack(configs: Sequence[Path], data_dir: Path, **options: Any) -> Iterator[RunningStack]:
+def running_stack(
+    configs: Sequence[Path], data_dir: Path, **options: Any
+) -> Iterator[RunningStack]:
     stack = start_stack(configs, data_dir, **options)
     try:
         yield stack

@@ -81,7 +81,9 @@ def find_workerd() -> Workerd:
             try:
                 return Workerd(path=path, max_compat_date=version_of(path))
             except (OSError, subprocess.SubprocessError) as exc:
-                raise WorkerdNotFound(f"workerd from {origin} ({path}) does not run: {exc}") from exc
+                raise WorkerdNotFound(
+                    f"workerd from {origin} ({path}) does not run: {exc}"
+                ) from exc
         if origin.startswith("$"):
             raise WorkerdNotFound(f"${ENV_OVERRIDE} points at {path}, which is not an executable")
     raise WorkerdNotFound(
@@ -102,12 +104,23 @@ def install(install_dir: Path = REPO_INSTALL_DIR, version: str = WORKERD_VERSION
     install_dir.mkdir(parents=True, exist_ok=True)
     print(f"[workerd] installing {npm_package()}@{version} into {install_dir}", file=sys.stderr)
     subprocess.run(
-        [npm, "install", "--no-save", "--no-package-lock", "--no-audit", "--no-fund",
-         "--prefix", str(install_dir), f"{npm_package()}@{version}"],
+        [
+            npm,
+            "install",
+            "--no-save",
+            "--no-package-lock",
+            "--no-audit",
+            "--no-fund",
+            "--prefix",
+            str(install_dir),
+            f"{npm_package()}@{version}",
+        ],
         check=True,
     )
     if not target.is_file():
         raise WorkerdNotFound(f"npm finished but {target} is missing")
-    print(f"[workerd] {target} supports compatibility dates up to {version_of(target)}",
-          file=sys.stderr)
+    print(
+        f"[workerd] {target} supports compatibility dates up to {version_of(target)}",
+        file=sys.stderr,
+    )
     return target

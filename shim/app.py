@@ -66,7 +66,7 @@ def create_app(config: ShimConfig, token: str) -> web.Application:
             return _error(404, f"unknown resource {tag!r}")
         return await handler(request)
 
-    async def lifecycle(app: web.Application):  # noqa: ANN202 (aiohttp cleanup context)
+    async def lifecycle(app: web.Application):
         await asyncio.gather(*(db.executor.run(db.open) for db in resources.databases))
         yield
         for db in resources.databases:

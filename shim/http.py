@@ -11,9 +11,7 @@ from pydantic import ValidationError
 def json_response(
     status: int, body: bytes, headers: Mapping[str, str] | None = None
 ) -> web.Response:
-    return web.Response(
-        status=status, body=body, content_type="application/json", headers=headers
-    )
+    return web.Response(status=status, body=body, content_type="application/json", headers=headers)
 
 
 def validation_summary(exc: ValidationError) -> str:

@@ -19,10 +19,7 @@ __all__ = ["REPO", "WORKERS", "RunningStack", "StackFailed", "post_json", "reque
 def request(
     url: str, body: Any = None, method: str | None = None, headers: dict[str, str] | None = None
 ) -> tuple[int, bytes]:
-    if body is None or isinstance(body, bytes):
-        data = body
-    else:
-        data = json.dumps(body).encode()
+    data = body if body is None or isinstance(body, bytes) else json.dumps(body).encode()
     req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     try:
         with urllib.request.urlopen(req, timeout=60) as response:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.d1 import META_KEYS, blob, error, ok, rows, run
+from tests.d1 import META_KEYS, blob, error, ok, rows
 
 
 @pytest.fixture
@@ -12,16 +12,21 @@ def people(d1_stack, table):
     ok(d1_stack, {"op": "run", "sql": f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, name TEXT)"})
     ok(
         d1_stack,
-        {"op": "batch", "statements": [
-            {"sql": f"INSERT INTO {table} (name) VALUES (?)", "params": [name]}
-            for name in ("ada", "grace", "linus")
-        ]},
+        {
+            "op": "batch",
+            "statements": [
+                {"sql": f"INSERT INTO {table} (name) VALUES (?)", "params": [name]}
+                for name in ("ada", "grace", "linus")
+            ],
+        },
     )
     return table
 
 
 def test_all_returns_row_objects_and_full_meta(d1_stack, people):
-    result = ok(d1_stack, {"op": "all", "sql": f"SELECT * FROM {people} WHERE id < ?", "params": [3]})
+    result = ok(
+        d1_stack, {"op": "all", "sql": f"SELECT * FROM {people} WHERE id < ?", "params": [3]}
+    )
     assert result["success"] is True
     assert result["results"] == [{"id": 1, "name": "ada"}, {"id": 2, "name": "grace"}]
     meta = result["meta"]
@@ -41,8 +46,12 @@ def test_first_row_first_column_and_missing_column(d1_stack, people):
     assert ok(d1_stack, first) == {"id": 1, "name": "ada"}
     assert ok(d1_stack, {**first, "col": "name"}) == "ada"
     assert ok(d1_stack, {"op": "first", "sql": f"SELECT * FROM {people} WHERE 0"}) is None
-    assert ok(d1_stack, {"op": "first", "sql": f"SELECT * FROM {people} WHERE 0", "col": "x"}) is None
-    assert error(d1_stack, {**first, "col": "nope"}) == "D1_COLUMN_NOTFOUND: Column not found (nope)"
+    assert (
+        ok(d1_stack, {"op": "first", "sql": f"SELECT * FROM {people} WHERE 0", "col": "x"}) is None
+    )
+    assert (
+        error(d1_stack, {**first, "col": "nope"}) == "D1_COLUMN_NOTFOUND: Column not found (nope)"
+    )
 
 
 def test_run_reports_changes_and_row_ids(d1_stack, people):
@@ -68,7 +77,9 @@ def test_raw_with_and_without_column_names(d1_stack, people):
     sql = f"SELECT id, name FROM {people} ORDER BY id LIMIT 2"
     assert ok(d1_stack, {"op": "raw", "sql": sql}) == [[1, "ada"], [2, "grace"]]
     assert ok(d1_stack, {"op": "raw", "sql": sql, "columnNames": True}) == [
-        ["id", "name"], [1, "ada"], [2, "grace"],
+        ["id", "name"],
+        [1, "ada"],
+        [2, "grace"],
     ]
     empty = f"SELECT id, name FROM {people} WHERE 0"
     assert ok(d1_stack, {"op": "raw", "sql": empty, "columnNames": True}) == [["id", "name"]]
@@ -80,37 +91,56 @@ def test_duplicate_column_names_keep_every_column_in_raw_and_the_last_value_in_o
 ):
     sql = f"SELECT a.id, b.name, a.name FROM {people} a JOIN {people} b ON b.id = a.id + 1 LIMIT 1"
     assert ok(d1_stack, {"op": "raw", "sql": sql, "columnNames": True}) == [
-        ["id", "name", "name"], [1, "grace", "ada"],
+        ["id", "name", "name"],
+        [1, "grace", "ada"],
     ]
     assert rows(d1_stack, sql) == [{"id": 1, "name": "ada"}]
 
 
 def test_batch_returns_one_result_per_statement(d1_stack, people):
-    results = ok(d1_stack, {"op": "batch", "statements": [
-        {"sql": f"INSERT INTO {people} (name) VALUES (?)", "params": ["edsger"]},
-        {"sql": f"SELECT count(*) AS n FROM {people}"},
-    ]})
+    results = ok(
+        d1_stack,
+        {
+            "op": "batch",
+            "statements": [
+                {"sql": f"INSERT INTO {people} (name) VALUES (?)", "params": ["edsger"]},
+                {"sql": f"SELECT count(*) AS n FROM {people}"},
+            ],
+        },
+    )
     assert [r["results"] for r in results] == [[], [{"n": 4}]]
     assert results[0]["meta"]["changes"] == 1
     assert all(r["success"] is True for r in results)
 
 
 def test_a_failing_batch_rolls_back_every_statement(d1_stack, people):
-    message = error(d1_stack, {"op": "batch", "statements": [
-        {"sql": f"INSERT INTO {people} (name) VALUES ('lost')"},
-        {"sql": f"DELETE FROM {people}"},
-        {"sql": "INSERT INTO no_such_table VALUES (1)"},
-    ]})
+    message = error(
+        d1_stack,
+        {
+            "op": "batch",
+            "statements": [
+                {"sql": f"INSERT INTO {people} (name) VALUES ('lost')"},
+                {"sql": f"DELETE FROM {people}"},
+                {"sql": "INSERT INTO no_such_table VALUES (1)"},
+            ],
+        },
+    )
     assert message == "D1_ERROR: no such table: no_such_table: SQLITE_ERROR"
     assert rows(d1_stack, f"SELECT count(*) AS n FROM {people}") == [{"n": 3}]
 
 
 def test_exec_runs_one_query_per_line(d1_stack, table):
-    result = ok(d1_stack, {"op": "exec", "sql": (
-        f"CREATE TABLE {table} (v);\n\n"
-        f"INSERT INTO {table} VALUES (1); INSERT INTO {table} VALUES (2);\n"
-        f"INSERT INTO {table} VALUES (3)"
-    )})
+    result = ok(
+        d1_stack,
+        {
+            "op": "exec",
+            "sql": (
+                f"CREATE TABLE {table} (v);\n\n"
+                f"INSERT INTO {table} VALUES (1); INSERT INTO {table} VALUES (2);\n"
+                f"INSERT INTO {table} VALUES (3)"
+            ),
+        },
+    )
     assert result["count"] == 3
     assert isinstance(result["duration"], float)
     assert rows(d1_stack, f"SELECT sum(v) AS s FROM {table}") == [{"s": 6}]
@@ -132,14 +162,27 @@ def test_dump_is_refused_as_production_refuses_it(d1_stack):
 
 
 def test_sessions_carry_monotonic_bookmarks(d1_stack, table):
-    first = ok(d1_stack, {"op": "session", "steps": [
-        {"op": "run", "sql": f"CREATE TABLE {table} (v)"},
-    ]})
+    first = ok(
+        d1_stack,
+        {
+            "op": "session",
+            "steps": [
+                {"op": "run", "sql": f"CREATE TABLE {table} (v)"},
+            ],
+        },
+    )
     assert first["before"] is None
-    second = ok(d1_stack, {"op": "session", "constraint": first["after"], "steps": [
-        {"op": "run", "sql": f"INSERT INTO {table} VALUES (1)"},
-        {"op": "all", "sql": f"SELECT v FROM {table}"},
-    ]})
+    second = ok(
+        d1_stack,
+        {
+            "op": "session",
+            "constraint": first["after"],
+            "steps": [
+                {"op": "run", "sql": f"INSERT INTO {table} VALUES (1)"},
+                {"op": "all", "sql": f"SELECT v FROM {table}"},
+            ],
+        },
+    )
     assert second["before"] == first["after"]
     assert second["after"] > first["after"]
     assert second["results"][1]["results"] == [{"v": 1}]
@@ -151,9 +194,16 @@ def test_sessions_carry_monotonic_bookmarks(d1_stack, table):
 
 @pytest.mark.parametrize("constraint", ["first-primary", "first-unconstrained", "  "])
 def test_sessions_start_from_a_constraint_and_learn_a_bookmark(d1_stack, constraint):
-    result = ok(d1_stack, {"op": "session", "constraint": constraint, "steps": [
-        {"op": "all", "sql": "SELECT 1 AS one"},
-    ]})
+    result = ok(
+        d1_stack,
+        {
+            "op": "session",
+            "constraint": constraint,
+            "steps": [
+                {"op": "all", "sql": "SELECT 1 AS one"},
+            ],
+        },
+    )
     assert result["before"] is None
     assert result["results"][0]["results"] == [{"one": 1}]
     assert len(result["after"]) == 59
@@ -175,8 +225,14 @@ def test_text_round_trips(d1_stack, value):
 
 def test_blob_round_trips_both_ways(d1_stack, table):
     ok(d1_stack, {"op": "run", "sql": f"CREATE TABLE {table} (b BLOB)"})
-    ok(d1_stack, {"op": "run", "sql": f"INSERT INTO {table} VALUES (?), (?), (?)",
-                  "params": [blob(0, 1, 127, 128, 255), blob(), {"$buffer": [104, 105]}]})
+    ok(
+        d1_stack,
+        {
+            "op": "run",
+            "sql": f"INSERT INTO {table} VALUES (?), (?), (?)",
+            "params": [blob(0, 1, 127, 128, 255), blob(), {"$buffer": [104, 105]}],
+        },
+    )
     assert rows(d1_stack, f"SELECT b, typeof(b) AS t, length(b) AS n FROM {table}") == [
         {"b": [0, 1, 127, 128, 255], "t": "blob", "n": 5},
         {"b": [], "t": "blob", "n": 0},
@@ -190,7 +246,14 @@ def test_numbers_null_and_booleans_bind_as_production_binds_them(d1_stack):
         d1_stack,
         "SELECT ? AS i, typeof(?) AS ti, ? AS f, typeof(?) AS tf, ? AS n, typeof(?) AS tn, "
         "? AS t, ? AS fa",
-        42, 42, 1.5, 1.5, None, None, True, False,
+        42,
+        42,
+        1.5,
+        1.5,
+        None,
+        None,
+        True,
+        False,
     )
     assert result == [
         {"i": 42, "ti": "integer", "f": 1.5, "tf": "real", "n": None, "tn": "null", "t": 1, "fa": 0}

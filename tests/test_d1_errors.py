@@ -26,8 +26,14 @@ def test_sql_errors(d1_stack, sql, message):
 
 
 def test_constraint_errors_name_the_extended_code(d1_stack, table):
-    ok(d1_stack, {"op": "exec", "sql": f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, "
-                  f"email TEXT UNIQUE NOT NULL, parent INTEGER REFERENCES {table}(id))"})
+    ok(
+        d1_stack,
+        {
+            "op": "exec",
+            "sql": f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, "
+            f"email TEXT UNIQUE NOT NULL, parent INTEGER REFERENCES {table}(id))",
+        },
+    )
     ok(d1_stack, all_(f"INSERT INTO {table} (email) VALUES ('a@x')"))
     assert error(d1_stack, all_(f"INSERT INTO {table} (email) VALUES ('a@x')")) == (
         f"D1_ERROR: UNIQUE constraint failed: {table}.email: SQLITE_CONSTRAINT "
@@ -41,8 +47,14 @@ def test_constraint_errors_name_the_extended_code(d1_stack, table):
 
 def test_foreign_keys_are_enforced_as_in_production(d1_stack, table):
     assert rows(d1_stack, "PRAGMA foreign_keys") == [{"foreign_keys": 1}]
-    ok(d1_stack, {"op": "exec", "sql": f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, "
-                  f"parent INTEGER REFERENCES {table}(id))"})
+    ok(
+        d1_stack,
+        {
+            "op": "exec",
+            "sql": f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, "
+            f"parent INTEGER REFERENCES {table}(id))",
+        },
+    )
     assert error(d1_stack, all_(f"INSERT INTO {table} (parent) VALUES (42)")) == (
         "D1_ERROR: FOREIGN KEY constraint failed: SQLITE_CONSTRAINT "
         "(extended: SQLITE_CONSTRAINT_FOREIGNKEY)"
@@ -102,5 +114,6 @@ def test_strings_and_blobs_over_2_mb_are_refused(d1_stack):
 def test_transaction_statements_are_refused_with_workerds_guidance(d1_stack):
     for sql in ("BEGIN TRANSACTION", "COMMIT", "SAVEPOINT a", "ROLLBACK"):
         message = error(d1_stack, all_(sql))
-        assert message.startswith("D1_ERROR: To execute a transaction, please use the "
-                                  "state.storage.transaction()"), message
+        assert message.startswith(
+            "D1_ERROR: To execute a transaction, please use the state.storage.transaction()"
+        ), message

@@ -35,7 +35,9 @@ def ok(stack, **request):
 
 def test_query_returns_results_success_and_meta(legacy, table):
     ok(legacy, op="exec", sql=f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, v)")
-    result = ok(legacy, op="query", sql=f"INSERT INTO {table} (v) VALUES (?) RETURNING id", params=[1])
+    result = ok(
+        legacy, op="query", sql=f"INSERT INTO {table} (v) VALUES (?) RETURNING id", params=[1]
+    )
     assert result["success"] is True
     assert result["results"] == [{"id": 1}]
     assert result["meta"]["changes"] == 1
@@ -64,28 +66,44 @@ def test_values_round_trip_through_a_table(legacy, table, value, expected, sql_t
 
 def test_batch_is_one_transaction(legacy, table):
     ok(legacy, op="exec", sql=f"CREATE TABLE {table} (v UNIQUE)")
-    results = ok(legacy, op="batch", statements=[
-        {"sql": f"INSERT INTO {table} VALUES (?)", "params": [1]},
-        {"sql": f"SELECT count(*) AS n FROM {table}"},
-    ])
+    results = ok(
+        legacy,
+        op="batch",
+        statements=[
+            {"sql": f"INSERT INTO {table} VALUES (?)", "params": [1]},
+            {"sql": f"SELECT count(*) AS n FROM {table}"},
+        ],
+    )
     assert [r["results"] for r in results] == [[], [{"n": 1}]]
-    failed = step(legacy, op="batch", statements=[
-        {"sql": f"INSERT INTO {table} VALUES (?)", "params": [2]},
-        {"sql": f"INSERT INTO {table} VALUES (?)", "params": [1]},
-    ])
-    assert failed == {"error": {"message": (
-        f"400: UNIQUE constraint failed: {table}.v: SQLITE_CONSTRAINT "
-        "(extended: SQLITE_CONSTRAINT_UNIQUE)"
-    )}}
+    failed = step(
+        legacy,
+        op="batch",
+        statements=[
+            {"sql": f"INSERT INTO {table} VALUES (?)", "params": [2]},
+            {"sql": f"INSERT INTO {table} VALUES (?)", "params": [1]},
+        ],
+    )
+    assert failed == {
+        "error": {
+            "message": (
+                f"400: UNIQUE constraint failed: {table}.v: SQLITE_CONSTRAINT "
+                "(extended: SQLITE_CONSTRAINT_UNIQUE)"
+            )
+        }
+    }
     remaining = ok(legacy, op="query", sql=f"SELECT v FROM {table} ORDER BY v")
     assert remaining["results"] == [{"v": 1}]
 
 
 def test_exec_counts_statements(legacy, table):
-    result = ok(legacy, op="exec", sql=(
-        f"CREATE TABLE {table} (v);\nINSERT INTO {table} VALUES (1);\n"
-        f"CREATE TRIGGER {table}_t AFTER INSERT ON {table} BEGIN SELECT 1; END;"
-    ))
+    result = ok(
+        legacy,
+        op="exec",
+        sql=(
+            f"CREATE TABLE {table} (v);\nINSERT INTO {table} VALUES (1);\n"
+            f"CREATE TRIGGER {table}_t AFTER INSERT ON {table} BEGIN SELECT 1; END;"
+        ),
+    )
     assert result["count"] == 3
     assert isinstance(result["duration"], float)
 

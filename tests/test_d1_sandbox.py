@@ -67,8 +67,10 @@ def test_pragmas_outside_productions_allowlist_are_refused(d1_stack, sql):
         ("PRAGMA quick_check", [{"quick_check": "ok"}]),
         ("PRAGMA optimize", []),
         ("SELECT json_extract('{\"a\": [1, 2]}', '$.a[1]') AS v", [{"v": 2}]),
-        ("SELECT upper('x') AS u, round(2.5) AS r, unixepoch('2024-01-01') AS t",
-         [{"u": "X", "r": 3.0, "t": 1704067200}]),
+        (
+            "SELECT upper('x') AS u, round(2.5) AS r, unixepoch('2024-01-01') AS t",
+            [{"u": "X", "r": 3.0, "t": 1704067200}],
+        ),
     ],
 )
 def test_productions_allowed_pragmas_and_functions_work(d1_stack, sql, expected):

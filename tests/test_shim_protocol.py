@@ -47,7 +47,9 @@ def tagged(kind: str = "d1", resource: str = DB.id, token: str = TOKEN) -> dict[
 
 async def post(client, path: str, body: bytes | str, headers: dict[str, str] | None = None):
     data = body.encode() if isinstance(body, str) else body
-    response = await client.post(path, data=data, headers=headers if headers is not None else tagged())
+    response = await client.post(
+        path, data=data, headers=headers if headers is not None else tagged()
+    )
     return response.status, await response.json(content_type=None)
 
 
@@ -77,7 +79,9 @@ async def test_an_unknown_resource_is_a_404(client):
 
 
 async def test_a_tagged_query_is_answered(client):
-    status, body = await post(client, "/query?resultsFormat=ROWS_AND_COLUMNS", '{"sql":"SELECT 1 AS x"}')
+    status, body = await post(
+        client, "/query?resultsFormat=ROWS_AND_COLUMNS", '{"sql":"SELECT 1 AS x"}'
+    )
     assert status == 200
     assert body[0]["results"] == {"columns": ["x"], "rows": [[1]]}
 

@@ -11,7 +11,13 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from workerd_config import capnp
-from workerd_config.shim import RESOURCE_HEADER, TOKEN_HEADER, ResourceKind, resource_tag, service_name
+from workerd_config.shim import (
+    RESOURCE_HEADER,
+    TOKEN_HEADER,
+    ResourceKind,
+    resource_tag,
+    service_name,
+)
 
 REDACTED_TOKEN = "<per-boot shim token>"
 
@@ -135,7 +141,10 @@ class Module(Model):
     type: ModuleType = "esModule"
 
     def capnp(self, ctx: RenderContext) -> dict[str, Any]:
-        return {"name": self.name, self.type: capnp.Embed(os.path.relpath(self.path, ctx.config_dir))}
+        return {
+            "name": self.name,
+            self.type: capnp.Embed(os.path.relpath(self.path, ctx.config_dir)),
+        }
 
 
 class Worker(Model):

@@ -116,9 +116,7 @@ def _d1_bindings(config: WranglerConfig) -> tuple[list[D1Binding], list[str]]:
     return bindings, unknown
 
 
-def _sidecar_bindings(
-    path: Path, d1: list[D1Binding]
-) -> tuple[list[Binding], list[str]]:
+def _sidecar_bindings(path: Path, d1: list[D1Binding]) -> tuple[list[Binding], list[str]]:
     if not path.exists():
         return [], []
     try:

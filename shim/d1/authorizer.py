@@ -22,27 +22,145 @@ TRANSACTION_MESSAGE = (
 # workerd's ALLOWED_SQLITE_FUNCTIONS, minus load_extension (workerd's SQLite is built
 # without extension loading; ours may not be, so the function itself is refused here).
 ALLOWED_FUNCTIONS = frozenset(
-    """
-    abs changes char coalesce concat concat_ws format glob hex ifnull iif instr
-    last_insert_rowid length like likelihood likely lower ltrim max_scalar min_scalar
-    nullif octet_length printf quote random randomblob replace round rtrim sign soundex
-    substr substring total_changes trim typeof unhex unicode unlikely upper zeroblob
-    date time datetime julianday unixepoch strftime timediff current_date current_time
-    current_timestamp
-    avg count group_concat max min string_agg sum total
-    row_number rank dense_rank percent_rank cume_dist ntile lag lead first_value
-    last_value nth_value
-    acos acosh asin asinh atan atan2 atanh ceil cos cosh degrees exp floor ln log log2
-    mod pi pow radians sin sinh sqrt tan tanh trunc
-    json jsonb json_array jsonb_array json_array_length json_extract jsonb_extract -> ->>
-    json_insert jsonb_insert json_object jsonb_object json_patch jsonb_patch json_remove
-    jsonb_remove json_replace jsonb_replace json_set jsonb_set json_type json_valid
-    json_quote json_group_array jsonb_group_array json_group_object jsonb_group_object
-    json_each json_tree
-    match highlight bm25 snippet rtreecheck
-    sqlite_rename_column sqlite_rename_table sqlite_rename_test sqlite_drop_column
-    sqlite_rename_quotefix
-    """.split()
+    {
+        "abs",
+        "changes",
+        "char",
+        "coalesce",
+        "concat",
+        "concat_ws",
+        "format",
+        "glob",
+        "hex",
+        "ifnull",
+        "iif",
+        "instr",
+        "last_insert_rowid",
+        "length",
+        "like",
+        "likelihood",
+        "likely",
+        "lower",
+        "ltrim",
+        "max_scalar",
+        "min_scalar",
+        "nullif",
+        "octet_length",
+        "printf",
+        "quote",
+        "random",
+        "randomblob",
+        "replace",
+        "round",
+        "rtrim",
+        "sign",
+        "soundex",
+        "substr",
+        "substring",
+        "total_changes",
+        "trim",
+        "typeof",
+        "unhex",
+        "unicode",
+        "unlikely",
+        "upper",
+        "zeroblob",
+        "date",
+        "time",
+        "datetime",
+        "julianday",
+        "unixepoch",
+        "strftime",
+        "timediff",
+        "current_date",
+        "current_time",
+        "current_timestamp",
+        "avg",
+        "count",
+        "group_concat",
+        "max",
+        "min",
+        "string_agg",
+        "sum",
+        "total",
+        "row_number",
+        "rank",
+        "dense_rank",
+        "percent_rank",
+        "cume_dist",
+        "ntile",
+        "lag",
+        "lead",
+        "first_value",
+        "last_value",
+        "nth_value",
+        "acos",
+        "acosh",
+        "asin",
+        "asinh",
+        "atan",
+        "atan2",
+        "atanh",
+        "ceil",
+        "cos",
+        "cosh",
+        "degrees",
+        "exp",
+        "floor",
+        "ln",
+        "log",
+        "log2",
+        "mod",
+        "pi",
+        "pow",
+        "radians",
+        "sin",
+        "sinh",
+        "sqrt",
+        "tan",
+        "tanh",
+        "trunc",
+        "json",
+        "jsonb",
+        "json_array",
+        "jsonb_array",
+        "json_array_length",
+        "json_extract",
+        "jsonb_extract",
+        "->",
+        "->>",
+        "json_insert",
+        "jsonb_insert",
+        "json_object",
+        "jsonb_object",
+        "json_patch",
+        "jsonb_patch",
+        "json_remove",
+        "jsonb_remove",
+        "json_replace",
+        "jsonb_replace",
+        "json_set",
+        "jsonb_set",
+        "json_type",
+        "json_valid",
+        "json_quote",
+        "json_group_array",
+        "jsonb_group_array",
+        "json_group_object",
+        "jsonb_group_object",
+        "json_each",
+        "json_tree",
+        "match",
+        "highlight",
+        "bm25",
+        "snippet",
+        "rtreecheck",
+        "sqlite_rename_column",
+        "sqlite_rename_table",
+        "sqlite_rename_test",
+        "sqlite_drop_column",
+        "sqlite_rename_quotefix",
+    }
 )
 
 _NO_ARG = "no-arg"
@@ -76,7 +194,7 @@ _VIRTUAL_TABLE_MODULES = frozenset({"fts5", "fts5vocab", "rtree", "rtree_i32"})
 
 
 def is_allowed_name(name: str) -> bool:
-    return not name[:4].lower() == "_cf_"
+    return name[:4].lower() != "_cf_"
 
 
 def _is_int(value: str) -> bool:

@@ -128,7 +128,7 @@ class Database:
             self._authorizer.trusted = False
 
     def _measure_size(self) -> int:
-        (count, size), = self._trusted("SELECT * FROM pragma_page_count, pragma_page_size")
+        ((count, size),) = self._trusted("SELECT * FROM pragma_page_count, pragma_page_size")
         return int(count) * int(size)
 
     def bookmark(self) -> str:

@@ -24,7 +24,9 @@ def from_sqlite(exc: apsw.Error) -> D1Error:
     extended: int | None = getattr(exc, "extendedresult", None)
     if primary is None or primary < 0:
         return D1Error(message)
-    message += f": {apsw.mapping_result_codes.get(primary, f'SQLITE_UNKNOWN_ERROR_CODE({primary})')}"
+    message += (
+        f": {apsw.mapping_result_codes.get(primary, f'SQLITE_UNKNOWN_ERROR_CODE({primary})')}"
+    )
     if extended is not None and extended != primary:
         name = apsw.mapping_extended_result_codes.get(extended)
         if name:

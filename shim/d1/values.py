@@ -5,7 +5,15 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Discriminator, PlainValidator, StrictStr, Tag, TypeAdapter
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    PlainValidator,
+    StrictStr,
+    Tag,
+    TypeAdapter,
+)
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1

@@ -1,0 +1,95 @@
+"""Miniflare, the comparison point: a node process running bench/miniflare_host.mjs.
+
+The host prints one JSON line {"url": ...} when ready and stops on SIGTERM or when its stdin
+closes, so it cannot outlive this process even if we are killed.
+"""
+
+from __future__ import annotations
+
+import json
+import select
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from bench.backend import Backend, log_tail, progress
+from bench.worker import BENCH_DIR, WorkerConfig
+
+HOST_SCRIPT = BENCH_DIR / "miniflare_host.mjs"
+PACKAGE = BENCH_DIR / "node_modules" / "miniflare" / "package.json"
+START_TIMEOUT_SECONDS = 60.0
+STOP_TIMEOUT_SECONDS = 15.0
+
+
+def host_options(config: WorkerConfig, persist_dir: Path) -> dict[str, object]:
+    """The Miniflare options that mirror what groundflare reads from wrangler.toml."""
+    return {
+        "scriptPath": str(config.script_path),
+        "compatibilityDate": config.compatibility_date,
+        "compatibilityFlags": list(config.compatibility_flags),
+        "d1Databases": config.d1_databases,
+        "d1Persist": str(persist_dir),
+    }
+
+
+def installed_version() -> str:
+    """The installed Miniflare version; `make bench` installs it from bench/package.json."""
+    if not PACKAGE.is_file():
+        raise SystemExit("bench: Miniflare is not installed; run `make bench` (npm installs it)")
+    return json.loads(PACKAGE.read_text(encoding="utf-8"))["version"]
+
+
+def read_ready_line(process: subprocess.Popen[bytes], timeout: float) -> bytes:
+    """The first stdout line, or b"" if the host exits or the timeout passes first."""
+    assert process.stdout is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        readable, _, _ = select.select([process.stdout], [], [], 0.2)
+        if readable:
+            return process.stdout.readline()
+    return b""
+
+
+def stop_host(process: subprocess.Popen[bytes]) -> int:
+    """SIGTERM (Miniflare disposes its workerd), then the exit status; kill if it hangs."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(STOP_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait()
+    finally:
+        for stream in (process.stdin, process.stdout):
+            if stream is not None:
+                stream.close()
+
+
+def start_miniflare(config: WorkerConfig, work_dir: Path) -> Backend:
+    """Start the host with a fresh D1 persist dir and wait for its ready line."""
+    node = shutil.which("node")
+    if node is None:
+        raise SystemExit("bench: node is not on PATH; Miniflare needs Node.js")
+    progress(f"starting miniflare {installed_version()} (node {HOST_SCRIPT.name})")
+    persist_dir = work_dir / "miniflare-d1"
+    persist_dir.mkdir(parents=True)
+    log_path = work_dir / "miniflare.log"
+    started = time.perf_counter()
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [node, str(HOST_SCRIPT), json.dumps(host_options(config, persist_dir))],
+            cwd=BENCH_DIR,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log,
+        )
+    line = read_ready_line(process, START_TIMEOUT_SECONDS)
+    if not line:
+        stop_host(process)
+        raise SystemExit(f"bench: miniflare failed to start:\n{log_tail(log_path)}")
+    url = json.loads(line)["url"]
+    elapsed = time.perf_counter() - started
+    progress(f"miniflare ready at {url} in {elapsed:.2f} s")
+    return Backend("miniflare", url, elapsed, lambda: stop_host(process))
