@@ -14,21 +14,18 @@ import signal
 import sys
 from pathlib import Path
 
-from aiohttp import web
-
-from shim.app import create_app
+from shim.app import Shim
 from shim.config import TOKEN_ENV, ShimConfig
+from shim.server import serve_unix
 
 log = logging.getLogger("shim")
 
 
 async def serve(config: ShimConfig, token: str, control_fd: int | None) -> None:
-    app = create_app(config, token)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
+    shim = Shim(config, token)
+    await shim.open()
     config.socket.unlink(missing_ok=True)
-    site = web.UnixSite(runner, str(config.socket))
-    await site.start()
+    server = await serve_unix(shim.dispatch, str(config.socket))
     config.socket.chmod(0o600)
     log.info("listening on %s (%d D1 databases)", config.socket, len(config.d1))
     if control_fd is not None:
@@ -39,7 +36,8 @@ async def serve(config: ShimConfig, token: str, control_fd: int | None) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     await stop.wait()
-    await runner.cleanup()
+    server.close()
+    await shim.close()
     config.socket.unlink(missing_ok=True)
 
 

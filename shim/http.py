@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aiohttp import web
 from pydantic import ValidationError
 
+from shim.server import Response
 
-def json_response(
-    status: int, body: bytes, headers: Mapping[str, str] | None = None
-) -> web.Response:
-    return web.Response(status=status, body=body, content_type="application/json", headers=headers)
+
+def json_response(status: int, body: bytes, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(
+        status=status, body=body, headers={"Content-Type": "application/json", **(headers or {})}
+    )
 
 
 def validation_summary(exc: ValidationError) -> str:

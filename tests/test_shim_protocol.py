@@ -1,19 +1,22 @@
-"""The shim's HTTP surface in-process: routing, authentication, malformed requests.
+"""The shim's HTTP surface in-process, over a real unix socket: routing, auth, bad requests.
 
-These run the aiohttp app directly; the D1 behaviour itself is covered through
-real workerd in test_d1_*.
+D1 behaviour itself is covered through real workerd in test_d1_*.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from pathlib import Path
 
 import pytest
 
-from shim.app import create_app
+import aiohttp
+
+from shim.app import Shim
 from shim.config import ShimConfig
+from shim.server import serve_unix
 from workerd_config.model import D1Database
 from workerd_config.shim import RESOURCE_HEADER, TOKEN_HEADER
 
@@ -22,23 +25,41 @@ DB = D1Database(id="db-1", name="main")
 
 
 @pytest.fixture
-def no_blocking(caplog):
+async def no_blocking(caplog):
     """Fail a test whose handlers block the event loop (asyncio debug's slow-callback log)."""
-    import asyncio
-
-    loop = asyncio.get_event_loop()
+    loop = asyncio.get_running_loop()
     loop.set_debug(True)
     loop.slow_callback_duration = 0.1
     with caplog.at_level(logging.WARNING, logger="asyncio"):
         yield
-    slow = [r.getMessage() for r in caplog.records if "took" in r.getMessage()]
+    records = caplog.get_records("setup") + caplog.get_records("call")
+    slow = [r.getMessage() for r in records if "took" in r.getMessage()]
     assert not slow, slow
 
 
+class Client:
+    """Requests to the shim's socket with relative paths, like aiohttp's test client."""
+
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self.session = session
+
+    def post(self, path: str, **kwargs):
+        return self.session.post(f"http://shim{path}", **kwargs)
+
+    def get(self, path: str, **kwargs):
+        return self.session.get(f"http://shim{path}", **kwargs)
+
+
 @pytest.fixture
-async def client(aiohttp_client, tmp_path: Path, no_blocking):
-    config = ShimConfig(socket=tmp_path / "unused.sock", data_dir=tmp_path, d1=[DB])
-    return await aiohttp_client(create_app(config, TOKEN))
+async def client(tmp_path: Path, no_blocking):
+    socket = tmp_path / "shim.sock"
+    shim = Shim(ShimConfig(socket=socket, data_dir=tmp_path, d1=[DB]), TOKEN)
+    await shim.open()
+    server = await serve_unix(shim.dispatch, str(socket))
+    async with aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(socket))) as session:
+        yield Client(session)
+    server.close()
+    await shim.close()
 
 
 def tagged(kind: str = "d1", resource: str = DB.id, token: str = TOKEN) -> dict[str, str]:

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiohttp import web
 from pydantic import ValidationError
 
 from shim.d1.engine import NO_STATEMENTS_MESSAGE, Database, PreparedQuery, StatementResult, prepare
 from shim.d1.errors import D1Error
 from shim.d1.values import Query, QueryBody, dumps
 from shim.http import json_response, validation_summary
+from shim.server import Request, Response
 
 BOOKMARK_HEADER = "x-cf-d1-session-commit-token"
 ROWS_AND_COLUMNS = "ROWS_AND_COLUMNS"
 OBJECTS = "ARRAY_OF_OBJECTS"
 RESULTS_FORMATS = frozenset({OBJECTS, ROWS_AND_COLUMNS, "NONE"})
+# At most 1,000 statements of at most 100 KB each, plus JSON framing.
+MAX_BODY_BYTES = 128 * 1024 * 1024
 DUMP_GONE = "dump() is not supported by D1 databases; export with `wrangler d1 export`"
 
 
@@ -64,7 +66,7 @@ def answer(db: Database, body: bytes, results_format: str) -> tuple[int, bytes, 
         return exc.status, failure(exc.message), db.bookmark()
 
 
-async def handle(db: Database, request: web.Request) -> web.StreamResponse:
+async def handle(db: Database, request: Request) -> Response:
     if request.method != "POST":
         return json_response(405, failure(f"Method {request.method} not allowed"))
     if request.path == "/dump":
@@ -76,6 +78,6 @@ async def handle(db: Database, request: web.Request) -> web.StreamResponse:
     results_format = request.query.get("resultsFormat", "")
     if results_format not in RESULTS_FORMATS:
         results_format = OBJECTS
-    body = await request.read()
+    body = await request.body.read(MAX_BODY_BYTES)
     status, payload, bookmark = await db.executor.run(answer, db, body, results_format)
     return json_response(status, payload, headers={BOOKMARK_HEADER: bookmark})

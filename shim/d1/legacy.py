@@ -13,14 +13,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from aiohttp import web
 from pydantic import BaseModel, ConfigDict, StrictStr, TypeAdapter, ValidationError
 
-from shim.d1.binding import OBJECTS, failure, prepare_all, result_element
+from shim.d1.binding import MAX_BODY_BYTES, OBJECTS, failure, prepare_all, result_element
 from shim.d1.engine import NO_STATEMENTS_MESSAGE, Database, prepare
 from shim.d1.errors import D1Error
 from shim.d1.values import Query, dumps
 from shim.http import json_response, validation_summary
+from shim.server import Request, Response
 
 
 class BatchBody(BaseModel):
@@ -78,11 +78,11 @@ def answer(db: Database, path: str, body: bytes) -> tuple[int, bytes]:
         return (400 if exc.status == 500 else exc.status), failure(exc.message)
 
 
-async def handle(db: Database, request: web.Request) -> web.StreamResponse:
+async def handle(db: Database, request: Request) -> Response:
     if request.path not in ROUTES:
         return json_response(404, failure(f"Not found: {request.path} (use /query, /batch, /exec)"))
     if request.method != "POST":
         return json_response(405, failure(f"Method {request.method} not allowed"))
-    body = await request.read()
+    body = await request.body.read(MAX_BODY_BYTES)
     status, payload = await db.executor.run(answer, db, request.path, body)
     return json_response(status, payload)
