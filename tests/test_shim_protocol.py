@@ -10,9 +10,8 @@ import json
 import logging
 from pathlib import Path
 
-import pytest
-
 import aiohttp
+import pytest
 
 from shim.app import Shim
 from shim.config import ShimConfig
