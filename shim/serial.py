@@ -8,12 +8,14 @@ plain thread cost a fraction of `run_in_executor`'s future chaining.
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+log = logging.getLogger("shim")
 
 _STOP = None
 
@@ -21,11 +23,13 @@ _STOP = None
 class SerialExecutor:
     def __init__(self, name: str) -> None:
         self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self.jobs_started = 0
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
     def _loop(self) -> None:
         while (job := self._jobs.get()) is not _STOP:
+            self.jobs_started += 1
             job()
 
     def run(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
@@ -42,6 +46,17 @@ class SerialExecutor:
 
         self._jobs.put(job)
         return future
+
+    def submit(self, fn: Callable[[], Any]) -> None:
+        """Queue work whose result nobody awaits; errors are logged."""
+
+        def job() -> None:
+            try:
+                fn()
+            except Exception:
+                log.exception("background job %s failed", getattr(fn, "__name__", fn))
+
+        self._jobs.put(job)
 
     def close(self) -> None:
         """Finish queued jobs, then stop the thread."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from pydantic import ValidationError
@@ -18,6 +19,8 @@ OBJECTS = "ARRAY_OF_OBJECTS"
 RESULTS_FORMATS = frozenset({OBJECTS, ROWS_AND_COLUMNS, "NONE"})
 # At most 1,000 statements of at most 100 KB each, plus JSON framing.
 MAX_BODY_BYTES = 128 * 1024 * 1024
+# Larger bodies are parsed on the database's thread, not the event loop.
+INLINE_BODY_BYTES = 64 * 1024
 DUMP_GONE = "dump() is not supported by D1 databases; export with `wrangler d1 export`"
 
 
@@ -79,5 +82,7 @@ async def handle(db: Database, request: Request) -> Response:
     if results_format not in RESULTS_FORMATS:
         results_format = OBJECTS
     body = await request.body.read(MAX_BODY_BYTES)
-    status, payload, bookmark = await db.executor.run(answer, db, body, results_format)
+    status, payload, bookmark = await db.call(
+        partial(answer, db, body, results_format), inline=len(body) <= INLINE_BODY_BYTES
+    )
     return json_response(status, payload, headers={BOOKMARK_HEADER: bookmark})

@@ -11,11 +11,19 @@ in and out (never strings).
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, StrictStr, TypeAdapter, ValidationError
 
-from shim.d1.binding import MAX_BODY_BYTES, OBJECTS, failure, prepare_all, result_element
+from shim.d1.binding import (
+    INLINE_BODY_BYTES,
+    MAX_BODY_BYTES,
+    OBJECTS,
+    failure,
+    prepare_all,
+    result_element,
+)
 from shim.d1.engine import NO_STATEMENTS_MESSAGE, Database, prepare
 from shim.d1.errors import D1Error
 from shim.d1.values import Query, dumps
@@ -84,5 +92,7 @@ async def handle(db: Database, request: Request) -> Response:
     if request.method != "POST":
         return json_response(405, failure(f"Method {request.method} not allowed"))
     body = await request.body.read(MAX_BODY_BYTES)
-    status, payload = await db.executor.run(answer, db, request.path, body)
+    status, payload = await db.call(
+        partial(answer, db, request.path, body), inline=len(body) <= INLINE_BODY_BYTES
+    )
     return json_response(status, payload)
