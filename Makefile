@@ -33,6 +33,8 @@ format: setup
 	$(BIN)/ruff check --fix .
 
 bench: setup
+	@test bench/node_modules/.installed -nt bench/package.json || \
+		{ npm install --no-audit --no-fund --prefix bench && touch bench/node_modules/.installed; }
 	$(BIN)/python -m bench
 
 clean:

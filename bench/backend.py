@@ -17,7 +17,7 @@ class Backend:
 
     name: str
     url: str
-    startup_seconds: float
+    log_path: Path
     stop: Callable[[], object] = field(repr=False)
 
 
@@ -44,4 +44,4 @@ def start_groundflare(wrangler_toml: Path, work_dir: Path) -> Backend:
         raise SystemExit(f"bench: groundflare failed to start:\n{exc}") from None
     elapsed = time.perf_counter() - started
     progress(f"groundflare ready at {stack.url} in {elapsed:.2f} s")
-    return Backend("groundflare", stack.url, elapsed, stack.stop)
+    return Backend("groundflare", stack.url, log_path, stack.stop)

@@ -1,7 +1,7 @@
 """Miniflare, the comparison point: a node process running bench/miniflare_host.mjs.
 
-The host prints one JSON line {"url": ...} when ready and stops on SIGTERM or when its stdin
-closes, so it cannot outlive this process even if we are killed.
+The host prints one JSON line {"url": ...} when ready and stops when its stdin closes, so it
+cannot outlive this process even if we are killed.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import select
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -53,18 +52,16 @@ def read_ready_line(process: subprocess.Popen[bytes], timeout: float) -> bytes:
 
 
 def stop_host(process: subprocess.Popen[bytes]) -> int:
-    """SIGTERM (Miniflare disposes its workerd), then the exit status; kill if it hangs."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-    try:
-        return process.wait(STOP_TIMEOUT_SECONDS)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        return process.wait()
-    finally:
-        for stream in (process.stdin, process.stdout):
-            if stream is not None:
-                stream.close()
+    """Close stdin (the host awaits mf.dispose() and exits 0); SIGTERM, then kill, if it hangs."""
+    for stream in (process.stdin, process.stdout):
+        if stream is not None:
+            stream.close()
+    for escalate in (process.terminate, process.kill):
+        try:
+            return process.wait(STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            escalate()
+    return process.wait()
 
 
 def start_miniflare(config: WorkerConfig, work_dir: Path) -> Backend:
@@ -92,4 +89,4 @@ def start_miniflare(config: WorkerConfig, work_dir: Path) -> Backend:
     url = json.loads(line)["url"]
     elapsed = time.perf_counter() - started
     progress(f"miniflare ready at {url} in {elapsed:.2f} s")
-    return Backend("miniflare", url, elapsed, lambda: stop_host(process))
+    return Backend("miniflare", url, log_path, lambda: stop_host(process))

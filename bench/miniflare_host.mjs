@@ -5,7 +5,9 @@
 // The JSON (built in Python from the same wrangler.toml groundflare reads) is
 //   {"scriptPath", "compatibilityDate", "compatibilityFlags", "d1Databases", "d1Persist"}.
 // Prints ONE JSON line {"url": ...} on stdout when ready; everything else goes to stderr.
-// Stops cleanly on SIGTERM/SIGINT or when stdin closes (the parent went away).
+// Stops when stdin closes (the parent's way to stop it, and what happens if the parent dies):
+// mf.dispose(), exit 0. SIGTERM/SIGINT are Miniflare's own: its exit hook, registered by
+// `new Miniflare`, kills workerd and removes its temp dir, then exits 128+signal.
 
 import { Log, LogLevel, Miniflare } from "miniflare";
 
@@ -42,14 +44,12 @@ function stop() {
   stopping ??= mf.dispose().then(
     () => process.exit(0),
     (err) => {
-      console.error(err);
+      console.error(`miniflare: dispose failed: ${err && err.stack ? err.stack : err}`);
       process.exit(1);
     },
   );
 }
 
-process.on("SIGTERM", stop);
-process.on("SIGINT", stop);
 process.stdin.on("end", stop);
 process.stdin.on("error", stop);
 process.stdin.resume();

@@ -87,21 +87,20 @@ class Body:
 
     async def discard(self) -> None:
         """Drop what the handler did not read, so the connection can carry the next request."""
-        async for _ in self.chunks():
+        while await self._next() is not None:
             pass
 
     async def read(self, limit: int) -> bytes:
         """The whole body; BodyTooLarge past `limit` bytes."""
-        if self._done and len(self._chunks) == 1:
-            return self._chunks.popleft()
         parts = []
         size = 0
-        async for chunk in self.chunks():
+        # Not `async for`: each async generator costs a loop-wide WeakSet entry per request.
+        while (chunk := await self._next()) is not None:
             size += len(chunk)
             if size > limit:
                 raise BodyTooLarge(f"request body larger than {limit} bytes")
             parts.append(chunk)
-        return b"".join(parts)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 @dataclass

@@ -112,6 +112,9 @@ class Database:
         self._commits = 0
         self._boot = int(time.time())
         self._boot_id = secrets.randbits(128)
+        self._bookmark: tuple[int, str] = (-1, "")
+        self._secret = secrets.token_hex(16)
+        self._page_size = 0
 
     # ---- lifecycle (on the thread) ----
 
@@ -137,6 +140,8 @@ class Database:
         self._checkpointer.set_busy_timeout(BUSY_TIMEOUT_MS)
         # A connection only learns the file is in WAL mode on its first read.
         self._checkpointer.execute("PRAGMA journal_mode").fetchall()
+        # Fixed for the file's life: Workers may not set it, and VACUUM is refused.
+        ((self._page_size,),) = self._trusted("PRAGMA page_size")
         self._size = self._measure_size()
 
     def close(self) -> None:
@@ -197,23 +202,27 @@ class Database:
     # ---- trusted helpers ----
 
     def _trusted(self, sql: str) -> list[tuple[Any, ...]]:
-        """Our own statements: never cached (a Worker's identical text would skip the checks)
-        and never interrupted by the inline budget (a COMMIT, once decided, completes)."""
+        """Our own statements, never interrupted by the inline budget (a COMMIT, once decided,
+        completes). Cached statements skip the authorizer, so ours carry a per-boot secret in a
+        comment: a Worker cannot send the same text and reuse them."""
         self._authorizer.trusted = True
         deadline, self._deadline = self._deadline, math.inf
         try:
-            return list(self.conn.execute(sql, can_cache=False))
+            return list(self.conn.execute(f"{sql} /* {self._secret} */"))
         finally:
             self._authorizer.trusted = False
             self._deadline = deadline
 
     def _measure_size(self) -> int:
-        ((count, size),) = self._trusted("SELECT * FROM pragma_page_count, pragma_page_size")
-        return int(count) * int(size)
+        ((count,),) = self._trusted("PRAGMA page_count")
+        return int(count) * self._page_size
 
     def bookmark(self) -> str:
         """Production's bookmark shape; string order is commit order, also across restarts."""
-        return f"{self._boot:08x}-{self._commits:08x}-00000000-{self._boot_id:032x}"
+        if self._bookmark[0] != self._commits:
+            text = f"{self._boot:08x}-{self._commits:08x}-00000000-{self._boot_id:032x}"
+            self._bookmark = (self._commits, text)
+        return self._bookmark[1]
 
     # ---- running queries ----
 
