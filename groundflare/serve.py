@@ -194,7 +194,10 @@ async def run(options: Options) -> int:
         await runner.stop()
         raise StartFailure(exc.component, explain(exc.reason, options.stack)) from exc
     runner.write_runtime("running")
-    emit(runner.ready_event())
+    ready = runner.ready_event()
+    for name, url in ready.workers.items():
+        log.info("ready: %s at %s", name, url)
+    emit(ready)
     exits = {
         asyncio.create_task(child.wait(), name=name) for name, child in runner.children.items()
     }
