@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +18,22 @@ def d1_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]
     stack = start_stack([WORKERS / "d1" / "wrangler.toml"], tmp_path_factory.mktemp("d1") / "data")
     yield stack
     assert stack.stop() == 0
+
+
+@pytest.fixture
+def stacks() -> Iterator[Callable[..., RunningStack]]:
+    """Start stacks in a test; any still running at teardown is stopped, pass or fail."""
+    started: list[RunningStack] = []
+
+    def start(configs: list[Path], data_dir: Path, **options: Any) -> RunningStack:
+        stack = start_stack(configs, data_dir, **options)
+        started.append(stack)
+        return stack
+
+    yield start
+    for stack in started:
+        if stack.process.poll() is None:
+            stack.stop()
 
 
 @pytest.fixture

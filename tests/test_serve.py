@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.stack import REPO, WORKERS, request, start_stack
+from tests.stack import REPO, WORKERS, request
 
 EXAMPLE = REPO / "examples" / "controlplane" / "wrangler.toml"
 READY_KEYS = {"event", "url", "workers", "sandbox", "surface_token", "api", "pid", "data_dir"}
@@ -34,8 +34,8 @@ def run_serve(*argv: str, env: dict[str, str] | None = None) -> subprocess.Compl
     )
 
 
-def test_the_example_prints_one_ready_line_and_answers(tmp_data):
-    stack = start_stack([EXAMPLE], tmp_data)
+def test_the_example_prints_one_ready_line_and_answers(tmp_data, stacks):
+    stack = stacks([EXAMPLE], tmp_data)
     try:
         ready = stack.ready
         assert set(ready) == READY_KEYS
@@ -52,8 +52,8 @@ def test_the_example_prints_one_ready_line_and_answers(tmp_data):
     assert stack.events() == [{"event": "stopped"}]
 
 
-def test_runtime_json_lists_live_children_and_sigterm_stops_them_all(tmp_data):
-    stack = start_stack([EXAMPLE], tmp_data)
+def test_runtime_json_lists_live_children_and_sigterm_stops_them_all(tmp_data, stacks):
+    stack = stacks([EXAMPLE], tmp_data)
     runtime = json.loads((tmp_data / "run" / "runtime.json").read_text())
     assert runtime["pid"] == stack.process.pid
     assert set(runtime["components"]) == {"shim", "workerd"}
@@ -68,13 +68,13 @@ def test_runtime_json_lists_live_children_and_sigterm_stops_them_all(tmp_data):
     assert not (tmp_data / "run" / "shim.sock").exists()
 
 
-def test_data_persists_across_a_restart(tmp_data):
-    first = start_stack([EXAMPLE], tmp_data)
+def test_data_persists_across_a_restart(tmp_data, stacks):
+    first = stacks([EXAMPLE], tmp_data)
     try:
         request(first.url + "/projects", {"name": "kept"}, method="POST")
     finally:
         assert first.stop() == 0
-    second = start_stack([EXAMPLE], tmp_data)
+    second = stacks([EXAMPLE], tmp_data)
     try:
         status, body = request(second.url + "/projects")
         assert status == 200
@@ -85,8 +85,8 @@ def test_data_persists_across_a_restart(tmp_data):
     assert files == ["controlplane-6f1c6f0e-8d0a-4a36-9f0e-2f5a4a1c0b11.sqlite"]
 
 
-def test_logs_go_to_stderr_and_component_files_never_stdout(tmp_data):
-    stack = start_stack([EXAMPLE], tmp_data)
+def test_logs_go_to_stderr_and_component_files_never_stdout(tmp_data, stacks):
+    stack = stacks([EXAMPLE], tmp_data)
     request(stack.url + "/")
     assert stack.stop() == 0
     assert "[shim]" in stack.stderr()
@@ -151,14 +151,14 @@ def test_a_config_workerd_rejects_reports_workerds_message(tmp_path, tmp_data):
     expect_failure(result, "workerd", "No such compatibility flag: no_such_flag")
 
 
-def test_a_future_compatibility_date_is_clamped_with_a_warning(tmp_path, tmp_data):
+def test_a_future_compatibility_date_is_clamped_with_a_warning(tmp_path, tmp_data, stacks):
     shutil.copy(WORKERS / "d1" / "worker.js", tmp_path / "worker.js")
     config = tmp_path / "wrangler.toml"
     config.write_text(
         'name = "future"\nmain = "worker.js"\ncompatibility_date = "2999-01-01"\n'
         "unknown_field = 1\n"
     )
-    stack = start_stack([config], tmp_data)
+    stack = stacks([config], tmp_data)
     try:
         status, _ = request(stack.url, [], method="POST")
         assert status == 200
@@ -170,9 +170,9 @@ def test_a_future_compatibility_date_is_clamped_with_a_warning(tmp_path, tmp_dat
 
 
 @pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
-def test_both_stop_signals_exit_zero(tmp_data, signum):
+def test_both_stop_signals_exit_zero(tmp_data, signum, stacks):
     import signal
 
-    stack = start_stack([EXAMPLE], tmp_data)
+    stack = stacks([EXAMPLE], tmp_data)
     stack.process.send_signal(getattr(signal, signum))
     assert stack.process.wait(15) == 0
