@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +16,7 @@ from workerd_config.model import Stack
 from workerd_config.wrangler import ConfigError, load_worker
 
 log = logging.getLogger("groundflare")
+TEST_CLOCK_ENV = "GROUNDFLARE_TEST_CLOCK"
 
 
 def fail(component: str, reason: str, code: int = 1, event: bool = False) -> None:
@@ -88,7 +90,12 @@ def serve(configs: tuple[Path, ...], data_dir: Path | None, port: int) -> None:
         fail("config", str(exc), code=2, event=True)
     root = (data_dir or default_data_dir()).resolve()
     try:
-        options = Options(stack=stack, data_dir=DataDir(root=root), workerd=workerd)
+        options = Options(
+            stack=stack,
+            data_dir=DataDir(root=root),
+            workerd=workerd,
+            test_clock=os.environ.get(TEST_CLOCK_ENV) == "1",
+        )
         sys.exit(run_serve(options))
     except StartFailure as exc:
         fail(exc.component, exc.reason, event=True)

@@ -26,6 +26,14 @@ class DataDir(BaseModel):
         return self.root / "d1"
 
     @property
+    def kv(self) -> Path:
+        return self.root / "kv"
+
+    @property
+    def r2(self) -> Path:
+        return self.root / "r2"
+
+    @property
     def logs(self) -> Path:
         return self.root / "logs"
 
@@ -54,7 +62,7 @@ class DataDir(BaseModel):
 
     def prepare(self) -> None:
         """Create the layout; `run/` is 0700 because it holds sockets, tokens and configs."""
-        for folder in (self.root, self.d1, self.logs):
+        for folder in (self.root, self.d1, self.kv, self.r2, self.logs):
             folder.mkdir(parents=True, exist_ok=True)
         self.run.mkdir(mode=0o700, exist_ok=True)
         self.run.chmod(0o700)

@@ -38,6 +38,8 @@ class Options:
     stack: Stack
     data_dir: DataDir
     workerd: Workerd
+    # Lets tests move the shim's clock (KV expiration): set by $GROUNDFLARE_TEST_CLOCK=1.
+    test_clock: bool = False
 
 
 def base_env() -> dict[str, str]:
@@ -72,7 +74,12 @@ class StackRunner:
     def write_configs(self) -> None:
         stack = self.options.stack
         shim = ShimConfig(
-            socket=self.data_dir.shim_socket, data_dir=self.data_dir.root, d1=stack.d1_databases()
+            socket=self.data_dir.shim_socket,
+            data_dir=self.data_dir.root,
+            d1=stack.d1_databases(),
+            kv=stack.kv_namespaces(),
+            r2=stack.r2_buckets(),
+            test_clock=self.options.test_clock,
         )
         write_private(self.data_dir.shim_config, shim.model_dump_json().encode("utf-8"))
         ctx = RenderContext(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from workerd_config.model import D1Database
+from workerd_config.model import D1Database, KvNamespace, R2Bucket
 
 TOKEN_ENV = "GROUNDFLARE_SHIM_TOKEN"
 
@@ -16,7 +16,19 @@ class ShimConfig(BaseModel):
     socket: Path
     data_dir: Path
     d1: list[D1Database] = []
+    kv: list[KvNamespace] = []
+    r2: list[R2Bucket] = []
+    # Tests may move the shim's clock forward (POST /_groundflare/clock); never in production use.
+    test_clock: bool = False
 
     @property
     def d1_dir(self) -> Path:
         return self.data_dir / "d1"
+
+    @property
+    def kv_dir(self) -> Path:
+        return self.data_dir / "kv"
+
+    @property
+    def r2_dir(self) -> Path:
+        return self.data_dir / "r2"

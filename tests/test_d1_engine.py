@@ -21,10 +21,9 @@ SLOW = f"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i 
 @pytest.fixture
 async def db(tmp_path: Path):
     database = Database(tmp_path / "db.sqlite", "db")
-    await database.executor.run(database.open)
+    await database.open()
     yield database
-    await database.executor.run(database.close)
-    database.executor.close()
+    await database.close()
 
 
 async def run(db: Database, body: str):

@@ -212,3 +212,31 @@ def test_sidecar_d1_http_declares_a_service_and_url_var(tmp_path):
     (tmp_path / "groundflare.toml").write_text('[[d1_http]]\nbinding = "X"\ndatabase = "NOPE"\n')
     with pytest.raises(ConfigError, match="'NOPE' is not the binding of a"):
         load_worker(path, NEWEST, TODAY)
+
+
+def test_kv_and_r2_bindings_import_and_render(tmp_path):
+    path = write(
+        tmp_path,
+        "wrangler.toml",
+        'name = "a"\nmain = "index.js"\n'
+        'compatibility_date = "2026-01-01"\n'
+        '[[kv_namespaces]]\nbinding = "SESSIONS"\nid = "0f2ac74b498b48028cb68387c421e279"\n'
+        '[[r2_buckets]]\nbinding = "UPLOADS"\nbucket_name = "uploads"\n'
+        '[[r2_buckets]]\nbinding = "LOCAL_ONLY"\n',
+    )
+    worker = load_worker(path, NEWEST, TODAY).worker
+    assert [(b.kind, b.name) for b in worker.bindings] == [
+        ("kv", "SESSIONS"),
+        ("r2", "UPLOADS"),
+        ("r2", "LOCAL_ONLY"),
+    ]
+    stack = Stack(workers=[worker])
+    assert [ns.id for ns in stack.kv_namespaces()] == ["0f2ac74b498b48028cb68387c421e279"]
+    assert [b.name for b in stack.r2_buckets()] == ["uploads", "LOCAL_ONLY"]
+    ctx = RenderContext(
+        shim=ShimAddress(socket=tmp_path / "s.sock", token="t"), config_dir=tmp_path
+    )
+    text = render_config(stack, ctx)
+    assert 'kvNamespace = "shim-kv-0f2ac74b498b48028cb68387c421e279"' in text
+    assert 'r2Bucket = "shim-r2-uploads"' in text
+    assert 'value = "r2:uploads"' in text

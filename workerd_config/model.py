@@ -127,8 +127,44 @@ class D1HttpBinding(Model):
         return [_shim_service(ctx, "d1-http", self.database.id)]
 
 
+class KvNamespace(Model):
+    id: str
+
+
+class KvBinding(Model):
+    """`env.KV`: workerd's native KV binding, speaking HTTP to the shim."""
+
+    kind: Literal["kv"] = "kv"
+    name: str
+    namespace: KvNamespace
+
+    def capnp_binding(self, ctx: RenderContext) -> dict[str, Any]:
+        return {"name": self.name, "kvNamespace": service_name("kv", self.namespace.id)}
+
+    def capnp_services(self, ctx: RenderContext) -> list[dict[str, Any]]:
+        return [_shim_service(ctx, "kv", self.namespace.id)]
+
+
+class R2Bucket(Model):
+    name: str
+
+
+class R2Binding(Model):
+    """`env.BUCKET`: workerd's native R2 binding, speaking HTTP to the shim."""
+
+    kind: Literal["r2"] = "r2"
+    name: str
+    bucket: R2Bucket
+
+    def capnp_binding(self, ctx: RenderContext) -> dict[str, Any]:
+        return {"name": self.name, "r2Bucket": service_name("r2", self.bucket.name)}
+
+    def capnp_services(self, ctx: RenderContext) -> list[dict[str, Any]]:
+        return [_shim_service(ctx, "r2", self.bucket.name)]
+
+
 Binding = Annotated[
-    TextBinding | JsonBinding | SecretBinding | D1Binding | D1HttpBinding,
+    TextBinding | JsonBinding | SecretBinding | D1Binding | D1HttpBinding | KvBinding | R2Binding,
     Field(discriminator="kind"),
 ]
 
@@ -177,6 +213,24 @@ class Stack(Model):
             for binding in worker.bindings:
                 if isinstance(binding, D1Binding | D1HttpBinding):
                     found.setdefault(binding.database.id, binding.database)
+        return list(found.values())
+
+    def kv_namespaces(self) -> list[KvNamespace]:
+        found = {
+            b.namespace.id: b.namespace
+            for w in self.workers
+            for b in w.bindings
+            if isinstance(b, KvBinding)
+        }
+        return list(found.values())
+
+    def r2_buckets(self) -> list[R2Bucket]:
+        found = {
+            b.bucket.name: b.bucket
+            for w in self.workers
+            for b in w.bindings
+            if isinstance(b, R2Binding)
+        }
         return list(found.values())
 
     def secret_envs(self) -> list[str]:

@@ -12,7 +12,7 @@ from typing import Literal
 RESOURCE_HEADER = "x-groundflare-resource"
 TOKEN_HEADER = "x-groundflare-token"
 
-ResourceKind = Literal["d1", "d1-http"]
+ResourceKind = Literal["d1", "d1-http", "kv", "r2"]
 
 
 def resource_tag(kind: ResourceKind, resource_id: str) -> str:

@@ -18,7 +18,11 @@ from workerd_config.model import (
     D1Database,
     D1HttpBinding,
     JsonBinding,
+    KvBinding,
+    KvNamespace,
     Module,
+    R2Binding,
+    R2Bucket,
     TextBinding,
     Worker,
 )
@@ -34,13 +38,29 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+BINDING_NAME = r"^[A-Za-z_$][A-Za-z0-9_$]*$"
+
+
 class D1DatabaseEntry(_Section):
-    binding: str = Field(pattern=r"^[A-Za-z_$][A-Za-z0-9_$]*$")
+    binding: str = Field(pattern=BINDING_NAME)
     database_name: str | None = None
     database_id: str | None = None
     preview_database_id: str | None = None
     migrations_dir: str | None = None
     migrations_table: str | None = None
+
+
+class KvNamespaceEntry(_Section):
+    binding: str = Field(pattern=BINDING_NAME)
+    id: str | None = None
+    preview_id: str | None = None
+
+
+class R2BucketEntry(_Section):
+    binding: str = Field(pattern=BINDING_NAME)
+    bucket_name: str | None = None
+    preview_bucket_name: str | None = None
+    jurisdiction: str | None = None
 
 
 class WranglerConfig(_Section):
@@ -50,6 +70,8 @@ class WranglerConfig(_Section):
     compatibility_flags: list[str] = []
     vars: dict[str, Any] = {}
     d1_databases: list[D1DatabaseEntry] = []
+    kv_namespaces: list[KvNamespaceEntry] = []
+    r2_buckets: list[R2BucketEntry] = []
 
 
 class D1HttpEntry(_Section):
@@ -116,6 +138,21 @@ def _d1_bindings(config: WranglerConfig) -> tuple[list[D1Binding], list[str]]:
     return bindings, unknown
 
 
+def _storage_bindings(config: WranglerConfig) -> tuple[list[Binding], list[str]]:
+    """[[kv_namespaces]] and [[r2_buckets]]; locally, a missing id falls back to the binding."""
+    bindings: list[Binding] = []
+    unknown: list[str] = []
+    for index, kv in enumerate(config.kv_namespaces):
+        namespace = KvNamespace(id=kv.id or kv.binding)
+        bindings.append(KvBinding(name=kv.binding, namespace=namespace))
+        unknown += _unknown_fields(f"kv_namespaces[{index}].", kv)
+    for index, r2 in enumerate(config.r2_buckets):
+        bucket = R2Bucket(name=r2.bucket_name or r2.binding)
+        bindings.append(R2Binding(name=r2.binding, bucket=bucket))
+        unknown += _unknown_fields(f"r2_buckets[{index}].", r2)
+    return bindings, unknown
+
+
 def _sidecar_bindings(path: Path, d1: list[D1Binding]) -> tuple[list[Binding], list[str]]:
     if not path.exists():
         return [], []
@@ -167,6 +204,9 @@ def load_worker(path: Path, newest_compat_date: date, today: date) -> ImportedWo
             bindings.append(JsonBinding(name=name, value=value))
     d1, unknown = _d1_bindings(config)
     bindings += d1
+    storage, storage_unknown = _storage_bindings(config)
+    bindings += storage
+    unknown += storage_unknown
     sidecar, sidecar_unknown = _sidecar_bindings(path.parent / SIDECAR_NAME, d1)
     bindings += sidecar
     unknown += _unknown_fields("", config) + sidecar_unknown

@@ -27,6 +27,7 @@ from shim.d1.errors import D1Error, from_sqlite
 from shim.d1.values import SqlValue
 from shim.names import file_part
 from shim.serial import SerialExecutor
+from shim.sqlite import Checkpointer, open_wal
 
 # workerd's setupSecurity() limits; string/blob/row size is D1's documented 2,000,000 bytes.
 LIMITS = {
@@ -47,9 +48,6 @@ MAX_SQL_BYTES = LIMITS[apsw.SQLITE_LIMIT_SQL_LENGTH]
 BUSY_TIMEOUT_MS = 5_000
 INLINE_BUDGET_SECONDS = 0.001
 PROGRESS_STEPS = 1_000
-# A RESTART checkpoint (on the thread, through its own connection) once the WAL holds this many
-# pages: SQLite's default auto-checkpoint point, moved off the event loop.
-CHECKPOINT_PAGES = 1_000
 
 T = TypeVar("T")
 
@@ -103,10 +101,9 @@ class Database:
         self.label = label
         self.executor = SerialExecutor(name=f"d1:{label}")
         self._conn: apsw.Connection | None = None
-        self._checkpointer: apsw.Connection | None = None
+        self._checkpointer: Checkpointer | None = None
         self._deadline = math.inf
         self._queued = 0
-        self._checkpoint_pending = False
         self._authorizer = Authorizer()
         self._size = 0
         self._commits = 0
@@ -116,15 +113,18 @@ class Database:
         self._secret = secrets.token_hex(16)
         self._page_size = 0
 
-    # ---- lifecycle (on the thread) ----
+    # ---- lifecycle ----
 
-    def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        flags = apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE | apsw.SQLITE_OPEN_NOFOLLOW
-        conn = apsw.Connection(str(self.path), flags=flags)
+    async def open(self) -> None:
+        await self.executor.run(self._open)
+
+    async def close(self) -> None:
+        await self.executor.run(self._close)
+        self.executor.close()
+
+    def _open(self) -> None:
+        conn = open_wal(self.path)
         conn.set_busy_timeout(BUSY_TIMEOUT_MS)
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.config(apsw.SQLITE_DBCONFIG_DEFENSIVE, 1)
         conn.config(apsw.SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0)
@@ -133,21 +133,18 @@ class Database:
             conn.limit(limit, value)
         conn.authorizer = self._authorizer
         conn.set_progress_handler(self._over_budget, PROGRESS_STEPS)
-        conn.set_wal_hook(self._wal_grew)
         conn.set_busy_timeout(0)
         self._conn = conn
-        self._checkpointer = apsw.Connection(str(self.path), flags=flags)
-        self._checkpointer.set_busy_timeout(BUSY_TIMEOUT_MS)
-        # A connection only learns the file is in WAL mode on its first read.
-        self._checkpointer.execute("PRAGMA journal_mode").fetchall()
+        self._checkpointer = Checkpointer(self.path, conn, self.executor)
         # Fixed for the file's life: Workers may not set it, and VACUUM is refused.
         ((self._page_size,),) = self._trusted("PRAGMA page_size")
         self._size = self._measure_size()
 
-    def close(self) -> None:
-        for conn in (self._conn, self._checkpointer):
-            if conn is not None:
-                conn.close()
+    def _close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+        if self._conn is not None:
+            self._conn.close()
         self._conn = self._checkpointer = None
 
     # ---- where work runs ----
@@ -182,17 +179,6 @@ class Database:
 
     def _over_budget(self) -> bool:
         return time.perf_counter() > self._deadline
-
-    def _wal_grew(self, _conn: apsw.Connection, _name: str, pages: int) -> int:
-        if pages >= CHECKPOINT_PAGES and not self._checkpoint_pending:
-            self._checkpoint_pending = True
-            self.executor.submit(self._checkpoint)
-        return apsw.SQLITE_OK
-
-    def _checkpoint(self) -> None:
-        self._checkpoint_pending = False
-        assert self._checkpointer is not None
-        self._checkpointer.wal_checkpoint(mode=apsw.SQLITE_CHECKPOINT_RESTART)
 
     @property
     def conn(self) -> apsw.Connection:

@@ -1,0 +1,196 @@
+"""Values and objects as bytes on disk: small ones inline in the index, larger ones as files.
+
+A key never becomes a path: a file's name is a random id, under `blobs/<2 hex>/`.
+Writes go to `blobs/tmp/`, are fsynced, renamed into place and only then
+referenced by an index commit; a replaced file is unlinked only after the
+index stops pointing at it, and never while a reader streams it. A crash at
+any point leaves at worst an unreferenced file, which `sweep` removes at start.
+
+Values up to INLINE_BYTES live in the index row itself: a file and an fsync per
+1 KiB KV put would cost more than the rest of the request (docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import secrets
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+INLINE_BYTES = 64 * 1024
+# File I/O happens on worker threads in pieces of this size.
+IO_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Blob:
+    size: int
+    inline: bytes | None = None
+    file: str | None = None
+    digests: dict[str, bytes] = field(default_factory=dict)
+
+
+class BlobDir:
+    """The files of one namespace or bucket."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.tmp = root / "tmp"
+        self._readers: Counter[str] = Counter()
+        self._doomed: set[str] = set()
+
+    def path(self, file_id: str) -> Path:
+        return self.root / file_id[:2] / file_id
+
+    def prepare(self) -> None:
+        self.tmp.mkdir(parents=True, exist_ok=True)
+
+    def sweep(self, referenced: Iterable[str]) -> list[str]:
+        """Delete temp files and files the index does not reference; returns what went."""
+        keep = set(referenced)
+        removed = []
+        for folder in self.root.iterdir():
+            if not folder.is_dir():
+                continue
+            for entry in folder.iterdir():
+                if folder == self.tmp or entry.name not in keep:
+                    entry.unlink()
+                    removed.append(entry.name)
+        return removed
+
+    # ---- readers and deferred deletion (event-loop side) ----
+
+    def acquire(self, file_id: str) -> None:
+        self._readers[file_id] += 1
+
+    def release(self, file_id: str) -> None:
+        self._readers[file_id] -= 1
+        if self._readers[file_id] <= 0:
+            del self._readers[file_id]
+            if file_id in self._doomed:
+                self._doomed.discard(file_id)
+                self.path(file_id).unlink(missing_ok=True)
+
+    def discard(self, blob: Blob | None) -> None:
+        """Forget a blob the index no longer references."""
+        if blob is None or blob.file is None:
+            return
+        if self._readers[blob.file]:
+            self._doomed.add(blob.file)
+        else:
+            self.path(blob.file).unlink(missing_ok=True)
+
+    # ---- reading ----
+
+    async def read(
+        self, blob: Blob, offset: int = 0, length: int | None = None
+    ) -> AsyncIterator[bytes]:
+        """The bytes of [offset, offset + length), in IO_CHUNK pieces; the file stays readable
+        while this runs even if the blob is replaced meanwhile."""
+        end = blob.size if length is None else min(blob.size, offset + length)
+        if blob.inline is not None:
+            if end > offset:
+                yield blob.inline[offset:end]
+            return
+        assert blob.file is not None
+        self.acquire(blob.file)
+        handle: IO[bytes] | None = None
+        try:
+            handle = await asyncio.to_thread(self._open_at, blob.file, offset)
+            position = offset
+            while position < end:
+                chunk = await asyncio.to_thread(handle.read, min(IO_CHUNK, end - position))
+                if not chunk:
+                    raise OSError(f"blob {blob.file} ended at {position} of {blob.size} bytes")
+                position += len(chunk)
+                yield chunk
+        finally:
+            if handle is not None:
+                handle.close()
+            self.release(blob.file)
+
+    def _open_at(self, file_id: str, offset: int) -> IO[bytes]:
+        handle = self.path(file_id).open("rb")
+        handle.seek(offset)
+        return handle
+
+
+class BlobWriter:
+    """Receives one value in chunks: kept in memory while small, spilled to a temp file after."""
+
+    def __init__(self, blobs: BlobDir, algorithms: Sequence[str] = ()) -> None:
+        self._blobs = blobs
+        self._hashers = {name: hashlib.new(name) for name in algorithms}
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+        self._size = 0
+        self._file_id: str | None = None
+        self._handle: IO[bytes] | None = None
+
+    async def write(self, chunk: bytes) -> None:
+        self._pending.append(chunk)
+        self._pending_size += len(chunk)
+        self._size += len(chunk)
+        if self._size > INLINE_BYTES and self._pending_size >= IO_CHUNK:
+            await self._spill()
+
+    async def _spill(self) -> None:
+        data = b"".join(self._pending)
+        self._pending, self._pending_size = [], 0
+        await asyncio.to_thread(self._write_file, data)
+
+    def _write_file(self, data: bytes) -> None:
+        if self._handle is None:
+            self._file_id = secrets.token_hex(16)
+            self._handle = (self._blobs.tmp / self._file_id).open("wb")
+        self._handle.write(data)
+        for hasher in self._hashers.values():
+            hasher.update(data)
+
+    async def finish(self) -> Blob:
+        """Make the value durable; the caller then references it from an index commit."""
+        if self._size <= INLINE_BYTES:
+            data = b"".join(self._pending)
+            for hasher in self._hashers.values():
+                hasher.update(data)
+            return Blob(size=self._size, inline=data, digests=self._digests())
+        if self._pending:
+            await self._spill()
+        await asyncio.to_thread(self._commit_file)
+        return Blob(size=self._size, file=self._file_id, digests=self._digests())
+
+    def _digests(self) -> dict[str, bytes]:
+        return {name: hasher.digest() for name, hasher in self._hashers.items()}
+
+    def _commit_file(self) -> None:
+        assert self._handle is not None and self._file_id is not None
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        self._handle.close()
+        self._handle = None
+        final = self._blobs.path(self._file_id)
+        final.parent.mkdir(exist_ok=True)
+        (self._blobs.tmp / self._file_id).replace(final)
+        _fsync_dir(final.parent)
+
+    async def abort(self) -> None:
+        """Drop a value that will not be committed (bad input, failed condition)."""
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+        if self._file_id is not None:
+            for path in (self._blobs.tmp / self._file_id, self._blobs.path(self._file_id)):
+                path.unlink(missing_ok=True)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

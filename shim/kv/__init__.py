@@ -1,0 +1,1 @@
+"""Workers KV: namespaces served to workerd's kvNamespace binding (specs/kv.md)."""
