@@ -16,8 +16,11 @@ import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
+
+from groundflare.logs import RotatingLog
 
 log = logging.getLogger("groundflare")
 
@@ -25,13 +28,34 @@ STOP_GRACE_SECONDS = 5.0
 PR_SET_PDEATHSIG = 1
 
 
-class ChildFailed(Exception):
-    """A child exited or misbehaved before it was ready."""
+class FailureClass(StrEnum):
+    """Why a component failed, each with what the user can do about it."""
 
-    def __init__(self, component: str, reason: str) -> None:
+    MISSING = "missing"
+    CONFIG = "config"
+    PORT_IN_USE = "port-in-use"
+    NOT_READY = "not-ready"
+    CRASH_LOOP = "crash-loop"
+
+    @property
+    def advice(self) -> str:
+        return {
+            FailureClass.MISSING: "install it (make setup) or fix its path",
+            FailureClass.CONFIG: "it rejected its configuration; fix the config it names",
+            FailureClass.PORT_IN_USE: "pick another --port (0 picks a free one)",
+            FailureClass.NOT_READY: "it did not become ready in time; see its log",
+            FailureClass.CRASH_LOOP: "it keeps exiting; see its log in logs/",
+        }[self]
+
+
+class ChildFailed(Exception):
+    """A child could not start, or exited or misbehaved before it was ready."""
+
+    def __init__(self, component: str, reason: str, failure: FailureClass) -> None:
         super().__init__(f"{component}: {reason}")
         self.component = component
         self.reason = reason
+        self.failure = failure
 
 
 def _die_with_parent() -> None:
@@ -47,9 +71,11 @@ class ChildSpec:
     argv: list[str]
     env: dict[str, str]
     cwd: Path
-    log_file: Path
+    log: RotatingLog
     # Each line of output passes through this to stderr, prefixed with the component name.
     echo: Callable[[str, str], None]
+    # Already-open descriptors the child inherits (listening sockets), besides its control fd.
+    pass_fds: tuple[int, ...] = ()
 
 
 @dataclass
@@ -75,13 +101,15 @@ class Child:
                 stderr=asyncio.subprocess.STDOUT,
                 env=self.spec.env,
                 cwd=self.spec.cwd,
-                pass_fds=(write_fd,),
+                pass_fds=(write_fd, *self.spec.pass_fds),
                 start_new_session=True,
                 preexec_fn=_die_with_parent,
             )
         except OSError as exc:
             os.close(read_fd)
-            raise ChildFailed(self.spec.name, f"cannot start {argv[0]}: {exc.strerror}") from exc
+            raise ChildFailed(
+                self.spec.name, f"cannot start {argv[0]}: {exc.strerror}", FailureClass.MISSING
+            ) from exc
         finally:
             os.close(write_fd)
         assert self.process.stdout is not None
@@ -89,13 +117,11 @@ class Child:
         self._tasks.append(asyncio.create_task(self._read_events(read_fd)))
 
     async def _pump(self, stream: asyncio.StreamReader) -> None:
-        with self.spec.log_file.open("a", encoding="utf-8") as log_file:
-            while line := await stream.readline():
-                text = line.decode("utf-8", "replace").rstrip("\n")
-                log_file.write(text + "\n")
-                log_file.flush()
-                self.recent = [*self.recent[-19:], text]
-                self.spec.echo(self.spec.name, text)
+        while line := await stream.readline():
+            text = line.decode("utf-8", "replace").rstrip("\n")
+            self.spec.log.write_line(text)
+            self.recent = [*self.recent[-19:], text]
+            self.spec.echo(self.spec.name, text)
 
     async def _read_events(self, read_fd: int) -> None:
         loop = asyncio.get_running_loop()
@@ -119,14 +145,22 @@ class Child:
             while True:
                 event = await self.events.get()
                 if event.get("event") == "eof":
-                    raise ChildFailed(self.spec.name, self.last_words("exited before it was ready"))
+                    words = self.last_words("exited before it was ready")
+                    failure = (
+                        FailureClass.PORT_IN_USE
+                        if "Address already in use" in words
+                        else FailureClass.CONFIG
+                    )
+                    raise ChildFailed(self.spec.name, words, failure)
                 if predicate(event):
                     return
 
         try:
             await asyncio.wait_for(watch(), timeout)
         except TimeoutError as exc:
-            raise ChildFailed(self.spec.name, f"not ready after {timeout:.0f} s") from exc
+            raise ChildFailed(
+                self.spec.name, f"not ready after {timeout:.0f} s", FailureClass.NOT_READY
+            ) from exc
 
     def last_words(self, fallback: str) -> str:
         """The child's most telling recent output line, for a one-line failure message."""

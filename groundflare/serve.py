@@ -1,4 +1,4 @@
-"""`groundflare serve`: start the shim and workerd, report readiness, stop cleanly."""
+"""`groundflare serve`: supervise the shim and workerd, report readiness, stop cleanly."""
 
 from __future__ import annotations
 
@@ -7,15 +7,21 @@ import logging
 import os
 import secrets
 import signal
+import socket
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from groundflare.children import Child, ChildFailed, ChildSpec
 from groundflare.events import ReadyEvent, emit
+from groundflare.lock import DataDirLock
+from groundflare.logs import RotatingLog
 from groundflare.paths import DataDir, write_private
+from groundflare.profile import Installation
 from groundflare.runtime import ComponentState, Runtime
+from groundflare.sockets import listen_loopback, url
+from groundflare.supervisor import Component, ComponentSpec, Supervisor
 from groundflare.workerd_binary import Workerd
-from shim.config import TOKEN_ENV, ShimConfig
+from shim.config import API_TOKEN_ENV, TOKEN_ENV, ShimConfig
 from workerd_config.model import RenderContext, ShimAddress, Stack
 from workerd_config.render import render_config
 
@@ -51,25 +57,31 @@ def echo(component: str, line: str) -> None:
     sys.stderr.flush()
 
 
-class StackRunner:
-    """The running stack: children, their endpoints, and the way down."""
+@dataclass
+class Listeners:
+    workers: dict[str, socket.socket] = field(default_factory=dict)
+    api: socket.socket | None = None
+
+    def close(self) -> None:
+        for listener in [*self.workers.values(), self.api]:
+            if listener is not None:
+                listener.close()
+
+
+class Boot:
+    """One boot of the stack: its files, sockets and supervised components."""
 
     def __init__(self, options: Options) -> None:
         self.options = options
         self.data_dir = options.data_dir
-        self.token = secrets.token_urlsafe(32)
-        self.children: dict[str, Child] = {}
-        self.worker_urls: dict[str, str] = {}
+        self.shim_token = secrets.token_urlsafe(32)
+        self.listeners = Listeners()
+        self.logs: dict[str, RotatingLog] = {}
+        self.secrets: dict[str, str] = {}
+        self.ready_sent = False
+        self.supervisor: Supervisor | None = None
 
-    def _spec(self, name: str, argv: list[str], env: dict[str, str]) -> ChildSpec:
-        return ChildSpec(
-            name=name,
-            argv=argv,
-            env=env,
-            cwd=self.data_dir.run,
-            log_file=self.data_dir.log_file(name),
-            echo=echo,
-        )
+    # ---- files ----
 
     def write_configs(self) -> None:
         stack = self.options.stack
@@ -83,143 +95,216 @@ class StackRunner:
         )
         write_private(self.data_dir.shim_config, shim.model_dump_json().encode("utf-8"))
         ctx = RenderContext(
-            shim=ShimAddress(socket=self.data_dir.shim_socket, token=self.token),
+            shim=ShimAddress(socket=self.data_dir.shim_socket, token=self.shim_token),
             config_dir=self.data_dir.run,
         )
         write_private(self.data_dir.workerd_config, render_config(stack, ctx).encode("utf-8"))
 
-    async def start(self) -> None:
-        self.data_dir.prepare()
-        self.write_configs()
-        shim = Child(
-            self._spec(
-                "shim",
-                [
-                    sys.executable,
-                    "-m",
-                    "shim",
-                    "--config",
-                    str(self.data_dir.shim_config),
-                    "--control-fd",
-                    "{control_fd}",
-                ],
-                {**base_env(), TOKEN_ENV: self.token, "PYTHONUNBUFFERED": "1"},
+    def _log(self, name: str) -> RotatingLog:
+        return self.logs.setdefault(name, RotatingLog(self.data_dir.log_file(name)))
+
+    def _spec(
+        self, name: str, argv: list[str], env: dict[str, str], fds: tuple[int, ...] = ()
+    ) -> ChildSpec:
+        return ChildSpec(
+            name=name,
+            argv=argv,
+            env=env,
+            cwd=self.data_dir.run,
+            log=self._log(name),
+            echo=echo,
+            pass_fds=fds,
+        )
+
+    # ---- components ----
+
+    def shim_component(self) -> ComponentSpec:
+        assert self.listeners.api is not None
+        api_fd = self.listeners.api.fileno()
+        argv = [
+            sys.executable,
+            "-m",
+            "shim",
+            "--config",
+            str(self.data_dir.shim_config),
+            "--control-fd",
+            "{control_fd}",
+            "--api-fd",
+            str(api_fd),
+        ]
+        env = {
+            **base_env(),
+            TOKEN_ENV: self.shim_token,
+            API_TOKEN_ENV: self.secrets["api_token"],
+            "PYTHONUNBUFFERED": "1",
+        }
+
+        async def ready(child: Child) -> None:
+            await child.wait_for(lambda e: e.get("event") == "listen", READY_TIMEOUT_SECONDS)
+
+        return ComponentSpec("shim", lambda: self._spec("shim", argv, env, (api_fd,)), ready)
+
+    def workerd_component(self) -> ComponentSpec:
+        argv = [
+            str(self.options.workerd.path),
+            "serve",
+            str(self.data_dir.workerd_config),
+            "config",
+            "--control-fd",
+            "{control_fd}",
+        ]
+        fds = []
+        sockets = {}
+        for worker in self.options.stack.workers:
+            listener = self.listeners.workers[worker.name]
+            argv += ["--socket-fd", f"{worker.socket_name}={listener.fileno()}"]
+            fds.append(listener.fileno())
+            sockets[worker.socket_name] = worker.name
+
+        async def ready(child: Child) -> None:
+            pending = set(sockets)
+
+            def listening(event: dict[str, object]) -> bool:
+                if event.get("event") == "listen":
+                    pending.discard(str(event.get("socket")))
+                return not pending
+
+            await child.wait_for(listening, READY_TIMEOUT_SECONDS)
+
+        return ComponentSpec(
+            "workerd", lambda: self._spec("workerd", argv, base_env(), tuple(fds)), ready
+        )
+
+    # ---- state reporting ----
+
+    def endpoints(self) -> dict[str, str]:
+        found = {f"worker:{name}": url(s) for name, s in self.listeners.workers.items()}
+        found["shim"] = f"unix:{self.data_dir.shim_socket}"
+        if self.listeners.api is not None:
+            found["api"] = url(self.listeners.api)
+        return found
+
+    def on_change(self, component: Component, event: str) -> None:
+        if self.supervisor is not None:
+            self.write_runtime()
+        if not self.ready_sent:
+            return
+        if event == "restarted":
+            emit(
+                {
+                    "event": "restarted",
+                    "component": component.name,
+                    "pid": component.pid,
+                    "restarts": component.restarts,
+                }
             )
-        )
-        workerd = Child(
-            self._spec(
-                "workerd",
-                [
-                    str(self.options.workerd.path),
-                    "serve",
-                    str(self.data_dir.workerd_config),
-                    "config",
-                    "--control-fd",
-                    "{control_fd}",
-                ],
-                base_env(),
+        elif event == "fatal" and component.failure is not None:
+            emit(
+                {
+                    "event": "fatal",
+                    "component": component.name,
+                    "class": component.failure.failure.value,
+                    "reason": component.failure.reason,
+                    "advice": component.failure.failure.advice,
+                }
             )
-        )
-        self.children = {"shim": shim, "workerd": workerd}
-        await asyncio.gather(shim.start(), workerd.start())
-        await asyncio.gather(
-            shim.wait_for(lambda event: event.get("event") == "listen", READY_TIMEOUT_SECONDS),
-            self._wait_for_workers(workerd),
-        )
 
-    async def _wait_for_workers(self, workerd: Child) -> None:
-        sockets = {worker.socket_name: worker.name for worker in self.options.stack.workers}
-
-        def listening(event: dict[str, object]) -> bool:
-            name = sockets.get(str(event.get("socket")))
-            if event.get("event") == "listen" and name is not None:
-                self.worker_urls[name] = f"http://127.0.0.1:{event['port']}"
-            return len(self.worker_urls) == len(sockets)
-
-        await workerd.wait_for(listening, READY_TIMEOUT_SECONDS)
+    def write_runtime(self) -> None:
+        assert self.supervisor is not None
+        Runtime(
+            pid=os.getpid(),
+            components={
+                c.name: ComponentState(pid=c.pid, state=c.state.value)
+                for c in self.supervisor.components
+            },
+            endpoints=self.endpoints(),
+        ).write(self.data_dir.runtime_json)
 
     def ready_event(self) -> ReadyEvent:
-        first = self.options.stack.workers[0].name
-        ordered = {w.name: self.worker_urls[w.name] for w in self.options.stack.workers}
+        workers = {name: url(s) for name, s in self.listeners.workers.items()}
         return ReadyEvent(
-            url=self.worker_urls[first],
-            workers=ordered,
+            url=next(iter(workers.values())),
+            workers=workers,
+            api=url(self.listeners.api) if self.listeners.api else None,
             pid=os.getpid(),
             data_dir=str(self.data_dir.root),
         )
 
-    def write_runtime(self, state: str) -> None:
-        Runtime(
-            pid=os.getpid(),
-            components={
-                name: ComponentState(pid=child.pid, state=state)
-                for name, child in self.children.items()
-            },
-            endpoints={
-                **{f"worker:{n}": u for n, u in self.worker_urls.items()},
-                "shim": f"unix:{self.data_dir.shim_socket}",
-            },
-        ).write(self.data_dir.runtime_json)
+    # ---- lifecycle ----
+
+    def prepare(self) -> None:
+        """Everything before any child starts: files, secrets, sockets."""
+        self.data_dir.prepare()
+        install = Installation(self.data_dir.root)
+        profile = install.load_or_create()
+        self.secrets = install.secrets(profile)
+        for worker in self.options.stack.workers:
+            self.listeners.workers[worker.name] = listen_loopback(worker.port, "workerd")
+        self.listeners.api = listen_loopback(profile.ports.api, "api")
+        self.write_configs()
+        self.supervisor = Supervisor(
+            [self.shim_component(), self.workerd_component()], self.on_change
+        )
 
     async def stop(self) -> None:
-        # workerd first: it is the shim's only client.
-        for name in ("workerd", "shim"):
-            child = self.children.get(name)
-            if child is not None:
-                await child.stop()
+        if self.supervisor is not None:
+            await self.supervisor.stop()
+        self.listeners.close()
         self.data_dir.runtime_json.unlink(missing_ok=True)
-
-
-def explain(reason: str, stack: Stack) -> str:
-    """Turn a known low-level failure into what to do about it."""
-    if "Address already in use" in reason:
-        ports = [str(w.port) for w in stack.workers if f'"{w.socket_name}"' in reason]
-        port = ports[0] if ports else "the Worker's port"
-        return (
-            f"port {port} on 127.0.0.1 is already in use: pick another --port (0 picks a free one)"
-        )
-    return reason
+        for log_file in self.logs.values():
+            log_file.close()
 
 
 async def run(options: Options) -> int:
-    runner = StackRunner(options)
+    lock = DataDirLock(options.data_dir.run / "supervisor.lock")
+    options.data_dir.prepare()
+    lock.acquire()
+    stack = Boot(options)
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
     try:
-        start = asyncio.create_task(runner.start())
-        stop_wait = asyncio.create_task(stopping.wait())
+        return await _serve(stack, stopping)
+    finally:
+        await stack.stop()
+        lock.release()
+
+
+async def _serve(stack: Boot, stopping: asyncio.Event) -> int:
+    try:
+        stack.prepare()
+        assert stack.supervisor is not None
+        start = asyncio.ensure_future(stack.supervisor.start())
+        stop_wait = asyncio.ensure_future(stopping.wait())
         await asyncio.wait({start, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
         if not start.done():
             start.cancel()
-            await runner.stop()
+            await asyncio.gather(start, return_exceptions=True)
             return 0
         stop_wait.cancel()
         start.result()
     except ChildFailed as exc:
-        await runner.stop()
-        raise StartFailure(exc.component, explain(exc.reason, options.stack)) from exc
-    runner.write_runtime("running")
-    ready = runner.ready_event()
-    for name, url in ready.workers.items():
-        log.info("ready: %s at %s", name, url)
+        raise StartFailure(exc.component, exc.reason) from exc
+    stack.ready_sent = True
+    ready = stack.ready_event()
+    for name, worker_url in ready.workers.items():
+        log.info("ready: %s at %s", name, worker_url)
     emit(ready)
-    exits = {
-        asyncio.create_task(child.wait(), name=name) for name, child in runner.children.items()
-    }
-    stop_wait = asyncio.create_task(stopping.wait())
-    done, _ = await asyncio.wait({*exits, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
-    if stop_wait in done:
-        await runner.stop()
+    fatal = asyncio.ensure_future(stack.supervisor.until_fatal())
+    stop_wait = asyncio.ensure_future(stopping.wait())
+    await asyncio.wait({fatal, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+    if stop_wait.done():
+        fatal.cancel()
+        await stack.supervisor.stop()
         emit({"event": "stopped"})
         return 0
-    crashed = next(task for task in done if task is not stop_wait)
-    child = runner.children[crashed.get_name()]
-    reason = child.last_words(f"exited with status {crashed.result()}")
-    emit({"event": "fatal", "component": child.spec.name, "reason": reason})
-    await runner.stop()
-    raise StartFailure(child.spec.name, f"exited unexpectedly: {reason}")
+    stop_wait.cancel()
+    component = fatal.result()
+    assert component.failure is not None
+    raise StartFailure(
+        component.name, f"{component.failure.reason} ({component.failure.failure.advice})"
+    )
 
 
 def serve(options: Options) -> int:

@@ -11,22 +11,30 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 
+from shim.api import Api
 from shim.app import Shim
-from shim.config import TOKEN_ENV, ShimConfig
-from shim.server import serve_unix
+from shim.config import API_TOKEN_ENV, TOKEN_ENV, ShimConfig
+from shim.server import serve_socket, serve_unix
 
 log = logging.getLogger("shim")
 
 
-async def serve(config: ShimConfig, token: str, control_fd: int | None) -> None:
+async def serve(
+    config: ShimConfig, token: str, control_fd: int | None, api: tuple[int, str] | None
+) -> None:
     shim = Shim(config, token)
     await shim.open()
     config.socket.unlink(missing_ok=True)
     server = await serve_unix(shim.dispatch, str(config.socket))
     config.socket.chmod(0o600)
+    if api is not None:
+        api_fd, api_token = api
+        listener = socket.socket(fileno=api_fd)
+        await serve_socket(Api(api_token, config.runtime_json).dispatch, listener)
     log.info("listening on %s (%d D1 databases)", config.socket, len(config.d1))
     if control_fd is not None:
         os.write(control_fd, b'{"event":"listen","socket":"shim"}\n')
@@ -45,18 +53,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m shim")
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--control-fd", type=int)
+    parser.add_argument("--api-fd", type=int, help="a listening TCP socket for the REST API")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     token = os.environ.pop(TOKEN_ENV, None)
     if not token:
         sys.exit(f"shim: ${TOKEN_ENV} is not set; the supervisor passes it")
+    api_token = os.environ.pop(API_TOKEN_ENV, None)
+    if args.api_fd is not None and not api_token:
+        sys.exit(f"shim: --api-fd needs ${API_TOKEN_ENV}")
+    api = (args.api_fd, api_token) if args.api_fd is not None and api_token else None
     config = ShimConfig.model_validate_json(args.config.read_bytes())
     try:
         import uvloop
     except ImportError:
-        asyncio.run(serve(config, token, args.control_fd))
+        asyncio.run(serve(config, token, args.control_fd, api))
     else:
-        uvloop.run(serve(config, token, args.control_fd))
+        uvloop.run(serve(config, token, args.control_fd, api))
 
 
 if __name__ == "__main__":

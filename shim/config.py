@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict
 from workerd_config.model import D1Database, KvNamespace, R2Bucket
 
 TOKEN_ENV = "GROUNDFLARE_SHIM_TOKEN"
+API_TOKEN_ENV = "GROUNDFLARE_API_TOKEN"
 
 
 class ShimConfig(BaseModel):
@@ -20,6 +21,10 @@ class ShimConfig(BaseModel):
     r2: list[R2Bucket] = []
     # Tests may move the shim's clock forward (POST /_groundflare/clock); never in production use.
     test_clock: bool = False
+
+    @property
+    def runtime_json(self) -> Path:
+        return self.socket.parent / "runtime.json"
 
     @property
     def d1_dir(self) -> Path:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections import deque
 from collections.abc import AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -307,3 +308,10 @@ class HttpProtocol(asyncio.Protocol):
 async def serve_unix(handler: Handler, path: str) -> asyncio.Server:
     loop = asyncio.get_running_loop()
     return await loop.create_unix_server(lambda: HttpProtocol(handler), path)
+
+
+async def serve_socket(handler: Handler, listener: socket.socket) -> asyncio.Server:
+    """Serve on an already-listening socket (inherited from the supervisor)."""
+    loop = asyncio.get_running_loop()
+    listener.setblocking(False)
+    return await loop.create_server(lambda: HttpProtocol(handler), sock=listener)

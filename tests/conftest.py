@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,18 @@ import pytest
 from tests.stack import WORKERS, RunningStack, start_stack
 
 _names = itertools.count()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_config_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Secret keys go to the user config dir: keep every stack's in the test run's own folder."""
+    previous = os.environ.get("XDG_CONFIG_HOME")
+    os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("config-home"))
+    yield
+    if previous is None:
+        del os.environ["XDG_CONFIG_HOME"]
+    else:
+        os.environ["XDG_CONFIG_HOME"] = previous
 
 
 @pytest.fixture(scope="module")

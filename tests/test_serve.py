@@ -43,7 +43,8 @@ def test_the_example_prints_one_ready_line_and_answers(tmp_data, stacks):
         assert ready["workers"] == {"controlplane": ready["url"]}
         assert ready["pid"] == stack.process.pid
         assert ready["data_dir"] == str(tmp_data.resolve())
-        assert (ready["sandbox"], ready["surface_token"], ready["api"]) == (None, None, None)
+        assert (ready["sandbox"], ready["surface_token"]) == (None, None)
+        assert ready["api"].startswith("http://127.0.0.1:")
         status, body = request(ready["url"] + "/projects", {"name": "alpha"}, method="POST")
         assert status == 201
         assert json.loads(body)["project"]["name"] == "alpha"

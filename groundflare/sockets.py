@@ -1,0 +1,40 @@
+"""Loopback listeners the supervisor owns and its children inherit.
+
+Holding the socket means a port (even one picked with 0) survives a child's
+restart: the ready line's URLs stay true, and connections that arrive while
+workerd restarts wait in the backlog instead of being refused.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+
+from groundflare.children import ChildFailed, FailureClass
+
+BACKLOG = 511
+
+
+def listen_loopback(port: int, component: str) -> socket.socket:
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind(("127.0.0.1", port))
+    except OSError as exc:
+        listener.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ChildFailed(
+                component,
+                f"port {port} on 127.0.0.1 is already in use: pick another --port "
+                "(0 picks a free one)",
+                FailureClass.PORT_IN_USE,
+            ) from exc
+        raise
+    listener.listen(BACKLOG)
+    listener.set_inheritable(True)
+    return listener
+
+
+def url(listener: socket.socket) -> str:
+    host, port = listener.getsockname()[:2]
+    return f"http://{host}:{port}"

@@ -1,0 +1,56 @@
+"""The local REST listener (loopback TCP, bearer token): Cloudflare's v4 envelope.
+
+For now it answers the ops surface: `GET /_groundflare/health` (no token
+needed; per-component state from the supervisor's runtime.json). Every other
+path requires `Authorization: Bearer <api_token>` (constant-time check).
+"""
+
+from __future__ import annotations
+
+import hmac
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from shim.http import json_response
+from shim.server import Request, Response
+
+HEALTH_PATH = "/_groundflare/health"
+
+
+def envelope_error(status: int, code: int, message: str) -> Response:
+    body = {
+        "success": False,
+        "errors": [{"code": code, "message": message}],
+        "messages": [],
+        "result": None,
+    }
+    return json_response(status, orjson.dumps(body))
+
+
+class Api:
+    def __init__(self, token: str, runtime_json: Path) -> None:
+        self._token = f"Bearer {token}".encode()
+        self._runtime_json = runtime_json
+
+    def health(self) -> dict[str, Any]:
+        try:
+            runtime = orjson.loads(self._runtime_json.read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            return {"ok": False, "components": {}}
+        components = {
+            name: {"state": info.get("state"), "pid": info.get("pid")}
+            for name, info in runtime.get("components", {}).items()
+        }
+        ok = bool(components) and all(c["state"] == "running" for c in components.values())
+        return {"ok": ok, "components": components}
+
+    async def dispatch(self, request: Request) -> Response:
+        if request.path == HEALTH_PATH and request.method == "GET":
+            health = self.health()
+            return json_response(200 if health["ok"] else 503, orjson.dumps(health))
+        presented = request.headers.get("authorization", "").encode("utf-8")
+        if not hmac.compare_digest(presented, self._token):
+            return envelope_error(401, 10000, "Authentication error")
+        return envelope_error(404, 7003, f"No route for {request.method} {request.path}")
