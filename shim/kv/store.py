@@ -1,19 +1,138 @@
-"""(in progress) The KV store: an apsw index plus blob files under its root."""
+"""A KV namespace on disk: an SQLite index plus blob files, under `<data_dir>/kv/<id>/`.
+
+Values up to shim.blobs.INLINE_BYTES live in their index row; larger ones are blob
+files, fsynced and renamed into place before the row naming them commits, and
+deleted only once no row names them (shim/blobs.py). Keys never become paths.
+Expired keys are invisible at once and deleted lazily: when read, in small batches
+by puts once something has expired, and all of them at open.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import math
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+from shim.blobs import Blob, BlobDir, BlobWriter
 from shim.clock import Clock
+from shim.kv.index import Entry, Index, Listed
+from shim.serial import SerialExecutor
+
+log = logging.getLogger("shim")
 
 
 class KvStore:
     def __init__(self, root: Path, clock: Clock) -> None:
         self.root = root
         self.clock = clock
+        self.executor = SerialExecutor(name=f"kv:{root.name}")
+        self.blobs = BlobDir(root / "blobs")
+        self.index = Index(root / "index.sqlite", self.executor)
+        # No row expires before this (unix seconds); puts purge only once it has passed.
+        self._next_expiration = math.inf
+
+    # ---- lifecycle ----
 
     async def open(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
+        await self.executor.run(self._open)
+
+    def _open(self) -> None:
+        """Crash recovery: expired rows go, then every blob file no row names."""
+        self.blobs.prepare()
+        self.index.open()
+        self.index.purge(self.clock.now())
+        swept = self.blobs.sweep(self.index.files())
+        if swept:
+            log.info("kv %s: removed %d unreferenced blob files", self.root.name, len(swept))
+        self._next_expiration = self.index.next_expiration()
 
     async def close(self) -> None:
+        await self.executor.run(self.index.close)
+        self.executor.close()
+
+    # ---- reading ----
+
+    async def get(self, key: bytes) -> Entry | None:
+        """The live entry of `key`. A file-backed value stays readable through `read` as long
+        as that starts before the caller next awaits (BlobDir.read pins the file)."""
+        entry = await self.index.run(self.index.lookup, key)
+        if entry is None or entry.expiration is None:
+            return entry
+        now = self.clock.now()
+        if entry.expiration > now:
+            return entry
+        self._discard(await self.index.run(self.index.remove_expired, key, now))
         return None
+
+    @asynccontextmanager
+    async def pinned(self, keys: list[bytes]) -> AsyncIterator[list[Entry | None]]:
+        """The live entries of `keys`, their files kept readable until the block ends."""
+        entries = await self.index.run(self.index.lookup_many, keys)
+        now = self.clock.now()
+        live = [
+            None if e is None or (e.expiration is not None and e.expiration <= now) else e
+            for e in entries
+        ]
+        files = [e.file for e in live if e is not None and e.file is not None]
+        for file in files:
+            self.blobs.acquire(file)
+        try:
+            yield live
+        finally:
+            for file in files:
+                self.blobs.release(file)
+
+    def read(self, entry: Entry) -> AsyncIterator[bytes]:
+        return self.blobs.read(Blob(size=entry.size, inline=entry.value, file=entry.file))
+
+    async def read_all(self, entry: Entry) -> bytes:
+        if entry.value is not None:
+            return entry.value
+        return b"".join([chunk async for chunk in self.read(entry)])
+
+    async def list(
+        self, prefix: bytes, after: bytes | None, limit: int
+    ) -> tuple[list[Listed], bool]:
+        """A page of live keys, and whether more follow."""
+        rows = await self.index.run(self.index.page, prefix, after, self.clock.now(), limit + 1)
+        return rows[:limit], len(rows) > limit
+
+    # ---- writing ----
+
+    def writer(self) -> BlobWriter:
+        return BlobWriter(self.blobs)
+
+    async def put(
+        self, key: bytes, blob: Blob, metadata: str | None, expiration: int | None
+    ) -> None:
+        """Index a finished blob under `key`; the value it replaces goes after the commit."""
+        now = self.clock.now()
+        purge = now if now >= self._next_expiration else None
+        entry = Entry(blob.size, blob.inline, blob.file, metadata, expiration)
+        try:
+            unreferenced, next_expiration = await self.index.run(
+                self.index.store, key, entry, purge
+            )
+        except asyncio.CancelledError:
+            # Only possible while queued on the thread, which may still commit: the blob is
+            # left to the index, or to the sweep at the next start.
+            raise
+        except BaseException:
+            self.blobs.discard(blob)
+            raise
+        if next_expiration is not None:
+            self._next_expiration = next_expiration
+        elif expiration is not None:
+            self._next_expiration = min(self._next_expiration, expiration)
+        for file in unreferenced:
+            self._discard(file)
+
+    async def delete(self, key: bytes) -> None:
+        self._discard(await self.index.run(self.index.remove, key))
+
+    def _discard(self, file: str | None) -> None:
+        if file is not None:
+            self.blobs.discard(Blob(size=0, file=file))

@@ -1,0 +1,206 @@
+"""A namespace's SQLite index: one row per key, its value inline or the id of its blob file.
+
+Where statements run (docs/performance.md): an index statement takes microseconds,
+far less than a hop to a thread and back, so statements run on the event loop with
+no busy timeout. The one lock they can meet is our own Checkpointer's RESTART
+checkpoint holding the write lock for a few milliseconds; an operation that meets it
+has been rolled back and runs again on the namespace's thread, queued behind the
+checkpoint. While that thread has work, later operations queue behind it too, so
+their order is kept and the connection is never used from two threads at once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NamedTuple, TypeVar
+
+import apsw
+
+from shim.serial import SerialExecutor
+from shim.sqlite import Checkpointer, open_wal
+
+T = TypeVar("T")
+# How long an operation on the thread waits for a lock before SQLITE_BUSY reaches the Worker.
+BUSY_TIMEOUT_MS = 5_000
+# Expired rows a put deletes on its way, so purging never makes one put slow.
+PURGE_BATCH = 64
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS entries (
+    key BLOB PRIMARY KEY,  -- UTF-8 bytes: BLOBs compare as bytes, production's list order
+    size INTEGER NOT NULL,
+    value BLOB,            -- the value itself when small (shim.blobs.INLINE_BYTES), else NULL
+    file TEXT,             -- the blob file's id when the value is not inline
+    metadata TEXT,         -- JSON text as the Worker sent it
+    expiration INTEGER     -- unix seconds
+);
+CREATE INDEX IF NOT EXISTS entries_expiration ON entries (expiration)
+    WHERE expiration IS NOT NULL;
+"""
+
+
+class Entry(NamedTuple):
+    size: int
+    value: bytes | None
+    file: str | None
+    metadata: str | None
+    expiration: int | None
+
+
+class Listed(NamedTuple):
+    key: bytes
+    expiration: int | None
+    metadata: str | None
+
+
+def _successor(prefix: bytes) -> bytes | None:
+    """The smallest key after every key that starts with `prefix` (None: no such bound)."""
+    stem = prefix.rstrip(b"\xff")
+    return stem[:-1] + bytes([stem[-1] + 1]) if stem else None
+
+
+class Index:
+    def __init__(self, path: Path, executor: SerialExecutor) -> None:
+        self.path = path
+        self._executor = executor
+        self._conn: apsw.Connection | None = None
+        self._checkpointer: Checkpointer | None = None
+        self._queued = 0
+
+    # ---- lifecycle (on the namespace's thread) ----
+
+    def open(self) -> None:
+        conn = open_wal(self.path)
+        conn.execute(SCHEMA)
+        self._conn = conn
+        self._checkpointer = Checkpointer(self.path, conn, self._executor)
+
+    def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+        if self._conn is not None:
+            self._conn.close()
+        self._conn = self._checkpointer = None
+
+    @property
+    def conn(self) -> apsw.Connection:
+        assert self._conn is not None, "KV index used before open()"
+        return self._conn
+
+    # ---- where operations run ----
+
+    async def run(self, op: Callable[..., T], *args: Any) -> T:
+        """Run `op(*args)`; an op that raises BusyError must have left nothing behind."""
+        if not self._queued:
+            try:
+                return op(*args)
+            except apsw.BusyError:
+                pass
+        self._queued += 1
+        try:
+            return await self._executor.run(self._patiently, op, args)
+        finally:
+            self._queued -= 1
+
+    def _patiently(self, op: Callable[..., T], args: tuple[Any, ...]) -> T:
+        self.conn.set_busy_timeout(BUSY_TIMEOUT_MS)
+        try:
+            return op(*args)
+        finally:
+            self.conn.set_busy_timeout(0)
+
+    def _transaction(self, op: Callable[[], T]) -> T:
+        """`op` in one write transaction; the lock is taken first, so BUSY means nothing ran."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = op()
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
+
+    # ---- operations (call through run) ----
+
+    def lookup(self, key: bytes) -> Entry | None:
+        row = self.conn.execute(
+            "SELECT size, value, file, metadata, expiration FROM entries WHERE key = ?", (key,)
+        ).fetchone()
+        return None if row is None else Entry._make(row)
+
+    def lookup_many(self, keys: list[bytes]) -> list[Entry | None]:
+        return [self.lookup(key) for key in keys]
+
+    def store(
+        self, key: bytes, entry: Entry, purge_before: float | None
+    ) -> tuple[list[str], float | None]:
+        """Write `key`'s row, first purging a batch of rows expired by `purge_before` when
+        given. Returns the blob files no row names any more and, after a purge, the earliest
+        expiration left."""
+
+        def write() -> tuple[list[str], float | None]:
+            conn = self.conn
+            unreferenced = [] if purge_before is None else self._purge(purge_before, PURGE_BATCH)
+            row = conn.execute("SELECT file FROM entries WHERE key = ?", (key,)).fetchone()
+            if row is not None and row[0] is not None:
+                unreferenced.append(row[0])
+            conn.execute(
+                "INSERT OR REPLACE INTO entries (key, size, value, file, metadata, expiration) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (key, *entry),
+            )
+            return unreferenced, None if purge_before is None else self.next_expiration()
+
+        return self._transaction(write)
+
+    def remove(self, key: bytes) -> str | None:
+        """Delete `key`'s row; returns its blob file, if it had one."""
+        rows = list(self.conn.execute("DELETE FROM entries WHERE key = ? RETURNING file", (key,)))
+        return rows[0][0] if rows else None
+
+    def remove_expired(self, key: bytes, now: float) -> str | None:
+        """Delete `key`'s row if it has expired by `now` (a put may have renewed it meanwhile)."""
+        rows = list(
+            self.conn.execute(
+                "DELETE FROM entries WHERE key = ? AND expiration <= ? RETURNING file", (key, now)
+            )
+        )
+        return rows[0][0] if rows else None
+
+    def page(self, prefix: bytes, after: bytes | None, now: float, limit: int) -> list[Listed]:
+        """Up to `limit` live keys starting with `prefix`, after `after`, in byte order."""
+        start, op = prefix, ">="
+        if after is not None and after >= prefix:
+            start, op = after, ">"
+        end = _successor(prefix)
+        bound = "" if end is None else "AND key < :end "
+        rows = self.conn.execute(
+            f"SELECT key, expiration, metadata FROM entries WHERE key {op} :start {bound}"
+            "AND (expiration IS NULL OR expiration > :now) ORDER BY key LIMIT :limit",
+            {"start": start, "end": end, "now": now, "limit": limit},
+        )
+        return [Listed._make(row) for row in rows]
+
+    def purge(self, before: float, batch: int = -1) -> list[str]:
+        """Delete up to `batch` (-1: all) rows expired by `before`; returns their files."""
+        return self._transaction(lambda: self._purge(before, batch))
+
+    def _purge(self, before: float, batch: int) -> list[str]:
+        rows = self.conn.execute(
+            "DELETE FROM entries WHERE rowid IN (SELECT rowid FROM entries "
+            "WHERE expiration <= ? ORDER BY expiration LIMIT ?) RETURNING file",
+            (before, batch),
+        )
+        return [file for (file,) in rows if file is not None]
+
+    def next_expiration(self) -> float:
+        ((value,),) = self.conn.execute(
+            "SELECT min(expiration) FROM entries WHERE expiration IS NOT NULL"
+        )
+        return math.inf if value is None else value
+
+    def files(self) -> list[str]:
+        return [f for (f,) in self.conn.execute("SELECT file FROM entries WHERE file IS NOT NULL")]
