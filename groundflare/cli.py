@@ -85,7 +85,14 @@ def main() -> None:
     show_default=True,
     help="Port of the first Worker on 127.0.0.1; 0 picks a free one.",
 )
-def serve(configs: tuple[Path, ...], data_dir: Path | None, port: int) -> None:
+@click.option(
+    "--sandbox-upstream",
+    metavar="HOST:PORT",
+    help="Where the sandbox proxy forwards (a sandbox outside the VM, e.g. in tests).",
+)
+def serve(
+    configs: tuple[Path, ...], data_dir: Path | None, port: int, sandbox_upstream: str | None
+) -> None:
     """Start the stack; print one JSON ready line on stdout when every part is ready."""
     from groundflare.serve import Options, StartFailure
     from groundflare.serve import serve as run_serve
@@ -105,6 +112,7 @@ def serve(configs: tuple[Path, ...], data_dir: Path | None, port: int) -> None:
             data_dir=DataDir(root=root),
             workerd=workerd,
             test_clock=os.environ.get(TEST_CLOCK_ENV) == "1",
+            sandbox_upstream=sandbox_upstream,
         )
         sys.exit(run_serve(options))
     except StartFailure as exc:

@@ -17,6 +17,7 @@ from groundflare.lock import DataDirLock
 from groundflare.logs import RotatingLog
 from groundflare.paths import DataDir, write_private
 from groundflare.profile import Installation
+from groundflare.proxy import SANDBOX_TOKEN_ENV, SURFACE_TOKEN_ENV
 from groundflare.runtime import ComponentState, Runtime
 from groundflare.sockets import listen_loopback, url
 from groundflare.supervisor import Component, ComponentSpec, Supervisor
@@ -46,6 +47,8 @@ class Options:
     workerd: Workerd
     # Lets tests move the shim's clock (KV expiration): set by $GROUNDFLARE_TEST_CLOCK=1.
     test_clock: bool = False
+    # HOST:PORT the sandbox proxy forwards to (until the VM provides it).
+    sandbox_upstream: str | None = None
 
 
 def base_env() -> dict[str, str]:
@@ -61,9 +64,10 @@ def echo(component: str, line: str) -> None:
 class Listeners:
     workers: dict[str, socket.socket] = field(default_factory=dict)
     api: socket.socket | None = None
+    sandbox: socket.socket | None = None
 
     def close(self) -> None:
-        for listener in [*self.workers.values(), self.api]:
+        for listener in [*self.workers.values(), self.api, self.sandbox]:
             if listener is not None:
                 listener.close()
 
@@ -75,6 +79,8 @@ class Boot:
         self.options = options
         self.data_dir = options.data_dir
         self.shim_token = secrets.token_urlsafe(32)
+        self.surface_token = secrets.token_urlsafe(32)
+        self.cors_origins: list[str] = []
         self.listeners = Listeners()
         self.logs: dict[str, RotatingLog] = {}
         self.secrets: dict[str, str] = {}
@@ -175,6 +181,34 @@ class Boot:
             "workerd", lambda: self._spec("workerd", argv, base_env(), tuple(fds)), ready
         )
 
+    def proxy_component(self, upstream: str) -> ComponentSpec:
+        assert self.listeners.sandbox is not None
+        fd = self.listeners.sandbox.fileno()
+        argv = [
+            sys.executable,
+            "-m",
+            "groundflare.proxy",
+            "--listen-fd",
+            str(fd),
+            "--upstream",
+            upstream,
+            "--control-fd",
+            "{control_fd}",
+        ]
+        for origin in self.cors_origins:
+            argv += ["--cors-origin", origin]
+        env = {
+            **base_env(),
+            SURFACE_TOKEN_ENV: self.surface_token,
+            SANDBOX_TOKEN_ENV: self.secrets["sandbox_token"],
+            "PYTHONUNBUFFERED": "1",
+        }
+
+        async def ready(child: Child) -> None:
+            await child.wait_for(lambda e: e.get("event") == "listen", READY_TIMEOUT_SECONDS)
+
+        return ComponentSpec("proxy", lambda: self._spec("proxy", argv, env, (fd,)), ready)
+
     # ---- state reporting ----
 
     def endpoints(self) -> dict[str, str]:
@@ -182,6 +216,8 @@ class Boot:
         found["shim"] = f"unix:{self.data_dir.shim_socket}"
         if self.listeners.api is not None:
             found["api"] = url(self.listeners.api)
+        if self.listeners.sandbox is not None:
+            found["sandbox"] = url(self.listeners.sandbox)
         return found
 
     def on_change(self, component: Component, event: str) -> None:
@@ -226,6 +262,8 @@ class Boot:
             url=next(iter(workers.values())),
             workers=workers,
             api=url(self.listeners.api) if self.listeners.api else None,
+            sandbox=url(self.listeners.sandbox) if self.listeners.sandbox else None,
+            surface_token=self.surface_token if self.listeners.sandbox else None,
             pid=os.getpid(),
             data_dir=str(self.data_dir.root),
         )
@@ -241,10 +279,13 @@ class Boot:
         for worker in self.options.stack.workers:
             self.listeners.workers[worker.name] = listen_loopback(worker.port, "workerd")
         self.listeners.api = listen_loopback(profile.ports.api, "api")
+        components = [self.shim_component(), self.workerd_component()]
+        if self.options.sandbox_upstream:
+            self.cors_origins = profile.cors_origins
+            self.listeners.sandbox = listen_loopback(profile.ports.sandbox, "proxy")
+            components.append(self.proxy_component(self.options.sandbox_upstream))
         self.write_configs()
-        self.supervisor = Supervisor(
-            [self.shim_component(), self.workerd_component()], self.on_change
-        )
+        self.supervisor = Supervisor(components, self.on_change)
 
     async def stop(self) -> None:
         if self.supervisor is not None:
