@@ -1,14 +1,17 @@
 from __future__ import annotations
 
+import http.client
 import itertools
+import json
 import os
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.stack import WORKERS, RunningStack, start_stack
+from tests.stack import WORKERS, RunningStack, post_json, start_stack
 
 _names = itertools.count()
 
@@ -58,3 +61,84 @@ def table() -> str:
 @pytest.fixture
 def tmp_data(tmp_path: Path) -> Path:
     return tmp_path / "data"
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: Path) -> None:
+        super().__init__("shim", timeout=30)
+        self._path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(str(self._path))
+
+
+class KvProbe:
+    """Drives the KV probe Worker (tests/workers/kv): KV calls in, what the API returned out."""
+
+    def __init__(self, stack: RunningStack) -> None:
+        self.stack = stack
+
+    def run(self, *steps: dict[str, Any]) -> list[dict[str, Any]]:
+        return post_json(self.stack.url, list(steps))
+
+    def ok(self, op: str, **step: Any) -> Any:
+        (result,) = self.run({"op": op, **step})
+        assert "ok" in result, result
+        return result["ok"]
+
+    def error(self, op: str, **step: Any) -> str:
+        """The message of the error the Worker caught."""
+        (result,) = self.run({"op": op, **step})
+        assert "error" in result, result
+        return result["error"]["message"]
+
+    def put(self, key: str, value: Any, **options: Any) -> None:
+        assert self.ok("put", key=key, value=value, options=options) is None
+
+    def get(self, key: str | list[str], options: Any = None) -> Any:
+        return self.ok("get", **_key_step(key), options=options)
+
+    def meta(self, key: str | list[str], options: Any = None) -> Any:
+        return self.ok("getWithMetadata", **_key_step(key), options=options)
+
+    def list(self, **options: Any) -> dict[str, Any]:
+        return self.ok("list", options=options)
+
+    def advance_clock(self, seconds: float) -> float:
+        """Move the shim's clock forward (the stack runs with GROUNDFLARE_TEST_CLOCK=1)."""
+        conn = _UnixHTTPConnection(self.stack.data_dir / "run" / "shim.sock")
+        try:
+            conn.request("POST", "/_groundflare/clock", body=json.dumps({"advance": seconds}))
+            response = conn.getresponse()
+            body = response.read()
+        finally:
+            conn.close()
+        assert response.status == 200, body
+        return json.loads(body)["now"]
+
+
+def _key_step(key: str | list[str]) -> dict[str, Any]:
+    return {"keys": key} if isinstance(key, list) else {"key": key}
+
+
+@pytest.fixture(scope="module")
+def kv_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """One stack running the KV probe Worker, with a movable clock, shared by a test module."""
+    data_dir = tmp_path_factory.mktemp("kv") / "data"
+    stack = start_stack(
+        [WORKERS / "kv" / "wrangler.toml"], data_dir, env={"GROUNDFLARE_TEST_CLOCK": "1"}
+    )
+    yield stack
+    assert stack.stop() == 0
+
+
+@pytest.fixture
+def kv(kv_stack: RunningStack) -> KvProbe:
+    return KvProbe(kv_stack)
+
+
+@pytest.fixture
+def ns() -> str:
+    """A key prefix no other test uses, so tests can share one namespace."""
+    return f"t{next(_names)}/"

@@ -106,12 +106,16 @@ class KvStore:
         return BlobWriter(self.blobs)
 
     async def put(
-        self, key: bytes, blob: Blob, metadata: str | None, expiration: int | None
+        self, key: bytes, value: bytes | Blob, metadata: str | None, expiration: int | None
     ) -> None:
-        """Index a finished blob under `key`; the value it replaces goes after the commit."""
+        """Index `key`'s value: small ones as bytes (kept in the row), others as a finished
+        blob. The value it replaces goes once the commit is done."""
+        if isinstance(value, bytes):
+            entry = Entry(len(value), value, None, metadata, expiration)
+        else:
+            entry = Entry(value.size, value.inline, value.file, metadata, expiration)
         now = self.clock.now()
         purge = now if now >= self._next_expiration else None
-        entry = Entry(blob.size, blob.inline, blob.file, metadata, expiration)
         try:
             unreferenced, next_expiration = await self.index.run(
                 self.index.store, key, entry, purge
@@ -121,7 +125,7 @@ class KvStore:
             # left to the index, or to the sweep at the next start.
             raise
         except BaseException:
-            self.blobs.discard(blob)
+            self._discard(entry.file)
             raise
         if next_expiration is not None:
             self._next_expiration = next_expiration
