@@ -3,7 +3,8 @@
 // of errors it threw. Arguments use tags for values JSON cannot carry:
 //   {"$headers": {...}} -> Headers, {"$date": ms or string} -> Date,
 //   {"$bytes": base64} -> Uint8Array, {"$pattern": {"size": n, "seed": s}} -> a stream of
-//   known length whose byte j is ((j mod 2^20) * 7 + seed) mod 251 (tests/workers/r2/probe.py).
+//   known length whose byte j is ((j mod 2^20) * 7 + seed) mod 251 (tests/workers/r2/probe.py),
+//   {"$stream": text} -> a stream of unknown length.
 // Routes besides POST / (the steps): PUT /object/<key> stores the request body,
 // GET /object/<key> answers with the object's body.
 
@@ -16,6 +17,7 @@ function decode(value) {
     if ("$date" in value) return new Date(value.$date);
     if ("$bytes" in value) return fromBase64(value.$bytes);
     if ("$pattern" in value) return patternStream(value.$pattern.size, value.$pattern.seed);
+    if ("$stream" in value) return new Blob([value.$stream]).stream().pipeThrough(new TransformStream());
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, decode(v)]));
   }
   return value;
