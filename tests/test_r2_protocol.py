@@ -263,3 +263,21 @@ async def test_unknown_fields_are_ignored(session):
         session, {"version": 1, "method": "head", "object": "f", "newThing": True}
     )
     assert status == 200
+
+
+async def test_a_put_over_the_size_limit_is_refused_before_its_body_arrives(session, tmp_path):
+    reader, writer = await asyncio.open_unix_connection(tmp_path / "shim.sock")
+    metadata = b'{"version":1,"method":"put","object":"huge"}'
+    size = len(metadata) + 5 * 1024**3 - 5 * 1024**2 + 1
+    head = f"PUT / HTTP/1.1\r\nHost: fake-host\r\nContent-Length: {size}\r\n"
+    tags = "".join(f"{name}: {value}\r\n" for name, value in TAG.items())
+    writer.write(f"{head}{tags}cf-r2-metadata-size: {len(metadata)}\r\n\r\n".encode() + metadata)
+    answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 400 ")
+    expected = {
+        "version": 1,
+        "v4code": 100100,
+        "message": "Your proposed upload exceeds the maximum allowed object size.",
+    }
+    assert json.dumps(expected, separators=(",", ":")).encode() in answer

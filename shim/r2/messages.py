@@ -16,7 +16,9 @@ from pydantic.alias_generators import to_camel
 
 
 class Message(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, frozen=True, extra="ignore")
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, frozen=True, extra="ignore"
+    )
 
 
 class Etag(Message):

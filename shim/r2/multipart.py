@@ -186,6 +186,11 @@ def _chosen_parts(conn: apsw.Connection, upload_id: str, listed: list[PublishedP
     return chosen
 
 
+def multipart_etag(md5s: list[bytes]) -> str:
+    """S3's form: the MD5 of the parts' binary MD5s, then `-<number of parts>`."""
+    return f"{hashlib.md5(b''.join(md5s)).hexdigest()}-{len(md5s)}"
+
+
 async def complete(store: R2Store, request: CompleteMultipartUpload) -> ObjectRecord:
     check_key(request.object)
     now = store.clock.now_ms()
@@ -207,12 +212,11 @@ async def complete(store: R2Store, request: CompleteMultipartUpload) -> ObjectRe
             )
             if file is not None
         ]
-        etag = hashlib.md5(b"".join(part.md5 for part in chosen)).hexdigest()
         record = ObjectRecord(
             key=request.object,
             version=new_version(),
             size=sum(part.size for part in chosen),
-            etag=f"{etag}-{len(chosen)}",
+            etag=multipart_etag([part.md5 for part in chosen]),
             uploaded=now,
             meta=upload.meta,
             checksums=NO_CHECKSUMS,
