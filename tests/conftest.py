@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from shim.names import file_part
 from tests.stack import WORKERS, RunningStack, post_json, start_stack
 
 _names = itertools.count()
@@ -61,6 +62,9 @@ def table() -> str:
 @pytest.fixture
 def tmp_data(tmp_path: Path) -> Path:
     return tmp_path / "data"
+
+
+KV_PROBE_NAMESPACE = "0f2ac74b498b48028cb68387c421e279"
 
 
 class _UnixHTTPConnection(http.client.HTTPConnection):
@@ -131,6 +135,12 @@ def kv_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]
     )
     yield stack
     assert stack.stop() == 0
+
+
+@pytest.fixture
+def kv_dir(kv_stack: RunningStack) -> Path:
+    """The probe namespace's folder (its id is in tests/workers/kv/wrangler.toml)."""
+    return kv_stack.data_dir / "kv" / file_part(KV_PROBE_NAMESPACE)
 
 
 @pytest.fixture

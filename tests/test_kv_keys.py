@@ -6,10 +6,6 @@ import re
 
 import pytest
 
-from shim.names import file_part
-
-NAMESPACE_ID = "0f2ac74b498b48028cb68387c421e279"
-
 PLAIN_KEYS = [
     "a/b/c",
     "/leading/and/trailing/",
@@ -99,7 +95,7 @@ def test_bulk_get_key_checks_happen_in_the_service(kv):
     )
 
 
-def test_keys_never_become_paths_on_disk(kv, kv_stack, ns):
+def test_keys_never_become_paths_on_disk(kv, kv_stack, kv_dir, ns):
     kv.put("../../escape", "small")
     kv.put("/../../../escape-too", {"$fill": 1, "length": 100_000})
     kv.put(f"{ns}../{'..%2F' * 20}escape", {"$fill": 2, "length": 70_000})
@@ -108,7 +104,7 @@ def test_keys_never_become_paths_on_disk(kv, kv_stack, ns):
     root = kv_stack.data_dir
     everything = [p.relative_to(root).as_posix() for p in root.rglob("*")]
     assert not [path for path in everything if "escape" in path]
-    namespace = f"kv/{file_part(NAMESPACE_ID)}"
+    namespace = kv_dir.relative_to(root).as_posix()
     kv_files = [p for p in everything if p.startswith("kv/") and p != "kv"]
     allowed = re.compile(
         rf"{namespace}(/index\.sqlite(-wal|-shm)?|/blobs(/tmp|/[0-9a-f]{{2}}(/[0-9a-f]{{32}})?)?)?"

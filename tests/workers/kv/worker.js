@@ -54,7 +54,11 @@ async function encode(result, step) {
     if (result instanceof ArrayBuffer) return digest(new Uint8Array(result));
   }
   if (result instanceof ArrayBuffer) return { $bytes: toBase64(new Uint8Array(result)) };
-  if (result instanceof Map) return Object.fromEntries(result);
+  if (result instanceof Map) {
+    const entries = [];
+    for (const [key, item] of result) entries.push([key, await encode(item, step)]);
+    return Object.fromEntries(entries);
+  }
   return result === undefined ? null : result;
 }
 
