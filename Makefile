@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 dev: setup
-	$(BIN)/groundflare serve -c $(EXAMPLE) --data-dir .data/dev
+	$(BIN)/groundflare dev -c $(EXAMPLE) --data-dir .data/dev
 
 test: setup
 	$(BIN)/ruff check .

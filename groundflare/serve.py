@@ -12,6 +12,7 @@ import sys
 from dataclasses import dataclass, field
 
 from groundflare.children import Child, ChildFailed, ChildSpec
+from groundflare.dev import DevMode, Reloader, coloured_echo, status_table
 from groundflare.events import ReadyEvent, emit
 from groundflare.lock import DataDirLock
 from groundflare.logs import RotatingLog
@@ -49,6 +50,8 @@ class Options:
     test_clock: bool = False
     # HOST:PORT the sandbox proxy forwards to (until the VM provides it).
     sandbox_upstream: str | None = None
+    # `groundflare dev`: coloured logs, a status table, reloads.
+    dev: DevMode | None = None
 
 
 def base_env() -> dict[str, str]:
@@ -89,9 +92,9 @@ class Boot:
 
     # ---- files ----
 
-    def write_configs(self) -> None:
+    def shim_config(self) -> ShimConfig:
         stack = self.options.stack
-        shim = ShimConfig(
+        return ShimConfig(
             socket=self.data_dir.shim_socket,
             data_dir=self.data_dir.root,
             d1=stack.d1_databases(),
@@ -99,6 +102,10 @@ class Boot:
             r2=stack.r2_buckets(),
             test_clock=self.options.test_clock,
         )
+
+    def write_configs(self) -> None:
+        stack = self.options.stack
+        shim = self.shim_config()
         write_private(self.data_dir.shim_config, shim.model_dump_json().encode("utf-8"))
         ctx = RenderContext(
             shim=ShimAddress(socket=self.data_dir.shim_socket, token=self.shim_token),
@@ -118,7 +125,7 @@ class Boot:
             env=env,
             cwd=self.data_dir.run,
             log=self._log(name),
-            echo=echo,
+            echo=coloured_echo if self.options.dev else echo,
             pass_fds=fds,
         )
 
@@ -225,7 +232,9 @@ class Boot:
             self.write_runtime()
         if not self.ready_sent:
             return
-        if event == "restarted":
+        if event == "reloaded":
+            emit({"event": "reloaded", "component": component.name, "pid": component.pid})
+        elif event == "restarted":
             emit(
                 {
                     "event": "restarted",
@@ -287,6 +296,16 @@ class Boot:
         self.write_configs()
         self.supervisor = Supervisor(components, self.on_change)
 
+    async def reload(self, stack: Stack) -> None:
+        """Point the stack at changed Worker configs or sources; data and sockets stay."""
+        assert self.supervisor is not None
+        before = self.shim_config()
+        self.options.stack = stack
+        self.write_configs()
+        if self.shim_config() != before:
+            await self.supervisor["shim"].replace()
+        await self.supervisor["workerd"].replace()
+
     async def stop(self) -> None:
         if self.supervisor is not None:
             await self.supervisor.stop()
@@ -331,10 +350,13 @@ async def _serve(stack: Boot, stopping: asyncio.Event) -> int:
     ready = stack.ready_event()
     for name, worker_url in ready.workers.items():
         log.info("ready: %s at %s", name, worker_url)
+    reloader = start_dev(stack)
     emit(ready)
     fatal = asyncio.ensure_future(stack.supervisor.until_fatal())
     stop_wait = asyncio.ensure_future(stopping.wait())
     await asyncio.wait({fatal, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+    if reloader is not None:
+        reloader.cancel()
     if stop_wait.done():
         fatal.cancel()
         await stack.supervisor.stop()
@@ -346,6 +368,20 @@ async def _serve(stack: Boot, stopping: asyncio.Event) -> int:
     raise StartFailure(
         component.name, f"{component.failure.reason} ({component.failure.failure.advice})"
     )
+
+
+def start_dev(boot: Boot) -> asyncio.Task[None] | None:
+    """In dev mode: the status table, then the reloader."""
+    dev = boot.options.dev
+    if dev is None:
+        return None
+    sys.stderr.write(
+        "\n"
+        + status_table(Runtime.model_validate_json(boot.data_dir.runtime_json.read_bytes()))
+        + "\n\n"
+    )
+    reloader = Reloader(dev.configs, dev.load, lambda: boot.options.stack, boot.reload)
+    return asyncio.ensure_future(reloader.run())
 
 
 def serve(options: Options) -> int:

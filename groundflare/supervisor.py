@@ -56,6 +56,7 @@ class Component:
         self._listener = listener
         self._failures: list[float] = []
         self._stopping = False
+        self._replacing: asyncio.Future[None] | None = None
 
     @property
     def pid(self) -> int | None:
@@ -65,17 +66,21 @@ class Component:
         self.state = state
         self._listener(self, event)
 
-    async def start(self) -> None:
-        """One attempt: STARTING, then RUNNING or ChildFailed (the child is stopped)."""
-        self._set(State.STARTING)
+    async def _launch(self) -> Child:
+        """A new child, ready; or ChildFailed with the child stopped."""
         child = Child(self.spec.child())
-        self.child = child
         try:
             await child.start()
             await self.spec.ready(child)
         except BaseException:
             await child.stop()
             raise
+        return child
+
+    async def start(self) -> None:
+        """One attempt: STARTING, then RUNNING or ChildFailed."""
+        self._set(State.STARTING)
+        self.child = await self._launch()
         self._set(State.RUNNING)
 
     async def supervise(self) -> None:
@@ -85,6 +90,9 @@ class Component:
             code = await self.child.wait()
             if self._stopping:
                 return
+            if self._replacing is not None:
+                await asyncio.shield(self._replacing)
+                continue
             words = self.child.last_words(f"exited with status {code}")
             log.warning("%s exited unexpectedly (%s)", self.name, words)
             if not await self._recover(words):
@@ -112,6 +120,24 @@ class Component:
             self.restarts += 1
             self._listener(self, "restarted")
             return True
+
+    async def replace(self) -> None:
+        """Reload: start a new child beside the old one (they share the listening sockets),
+        then stop the old. If the new one fails (a broken edit), the old one keeps serving
+        and ChildFailed says why."""
+        old = self.child
+        assert old is not None
+        self._replacing = asyncio.get_running_loop().create_future()
+        try:
+            self.child = await self._launch()
+            await old.stop()
+            self._listener(self, "reloaded")
+        except BaseException:
+            self.child = old
+            raise
+        finally:
+            self._replacing.set_result(None)
+            self._replacing = None
 
     async def stop(self) -> None:
         self._stopping = True

@@ -60,9 +60,13 @@ class RunningStack:
 
 
 def serve_command(
-    configs: Sequence[Path], data_dir: Path, port: int = 0, extra: Sequence[str] = ()
+    configs: Sequence[Path],
+    data_dir: Path,
+    port: int = 0,
+    extra: Sequence[str] = (),
+    command: str = "serve",
 ) -> list[str]:
-    argv = [sys.executable, "-m", "groundflare", "serve", "--data-dir", str(data_dir)]
+    argv = [sys.executable, "-m", "groundflare", command, "--data-dir", str(data_dir)]
     argv += ["--port", str(port)]
     for config in configs:
         argv += ["-c", str(config)]
@@ -77,13 +81,14 @@ def start_stack(
     extra: Sequence[str] = (),
     env: dict[str, str] | None = None,
     stderr_path: Path | None = None,
+    command: str = "serve",
 ) -> RunningStack:
-    """Start serve and wait for its ready line."""
+    """Start serve (or `command="dev"`) and wait for its ready line."""
     data_dir.mkdir(parents=True, exist_ok=True)
     stderr_path = stderr_path or data_dir.parent / f"{data_dir.name}.serve-stderr.log"
     with stderr_path.open("wb") as stderr:
         process = subprocess.Popen(
-            serve_command(configs, data_dir, port, extra),
+            serve_command(configs, data_dir, port, extra, command),
             stdout=subprocess.PIPE,
             stderr=stderr,
             env={**os.environ, **(env or {})},

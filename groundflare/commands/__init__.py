@@ -1,0 +1,1 @@
+"""The `groundflare` subcommands, one module per group."""

@@ -1,0 +1,34 @@
+"""What every command shares: failing with one clear line, the data-dir option."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from groundflare.paths import default_data_dir
+
+DATA_DIR_OPTION = click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Where databases, logs and run state live (default: the user data dir).",
+)
+
+
+def data_root(data_dir: Path | None) -> Path:
+    return (data_dir or default_data_dir()).resolve()
+
+
+def fail(component: str, reason: str, code: int = 1, event: bool = False) -> NoReturn:
+    """One line naming the component and the cause, then exit non-zero.
+
+    `event`: also report it on stdout as a JSON `fatal` event (the serve contract).
+    """
+    if event:
+        from groundflare.events import emit
+
+        emit({"event": "fatal", "component": component, "reason": reason})
+    click.echo(f"groundflare: {component}: {reason}", err=True)
+    sys.exit(code)

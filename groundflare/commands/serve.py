@@ -1,0 +1,122 @@
+"""`groundflare serve` and `groundflare dev`: run the stack."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import click
+
+from groundflare import workerd_binary
+from groundflare.commands.common import data_root, fail
+from groundflare.dev import DevMode
+from groundflare.paths import DataDir
+from workerd_config.model import Stack
+from workerd_config.wrangler import ConfigError, load_worker
+
+log = logging.getLogger("groundflare")
+TEST_CLOCK_ENV = "GROUNDFLARE_TEST_CLOCK"
+
+
+def load_stack(configs: tuple[Path, ...], workerd: workerd_binary.Workerd, port: int) -> Stack:
+    today = datetime.now(UTC).date()
+    workers = []
+    for index, path in enumerate(configs):
+        imported = load_worker(path, workerd.max_compat_date, today)
+        for warning in imported.warnings:
+            log.warning("%s", warning)
+        workers.append(imported.worker.model_copy(update={"port": port if index == 0 else 0}))
+    return Stack(workers=workers)
+
+
+def stack_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options serve and dev share."""
+    options = [
+        click.option(
+            "-c",
+            "--config",
+            "configs",
+            multiple=True,
+            required=True,
+            type=click.Path(path_type=Path, dir_okay=False),
+            help="wrangler.toml or wrangler.jsonc of a Worker.",
+        ),
+        click.option(
+            "--data-dir",
+            type=click.Path(path_type=Path, file_okay=False),
+            help="Where databases, logs and run state live (default: the user data dir).",
+        ),
+        click.option(
+            "--port",
+            type=click.IntRange(0, 65535),
+            default=8787,
+            show_default=True,
+            help="Port of the first Worker on 127.0.0.1; 0 picks a free one.",
+        ),
+        click.option(
+            "--sandbox-upstream",
+            metavar="HOST:PORT",
+            help="Where the sandbox proxy forwards (a sandbox outside the VM, e.g. in tests).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def run(
+    configs: tuple[Path, ...],
+    data_dir: Path | None,
+    port: int,
+    sandbox_upstream: str | None,
+    dev: bool,
+) -> None:
+    from groundflare.serve import Options, StartFailure
+    from groundflare.serve import serve as run_serve
+
+    try:
+        workerd = workerd_binary.find_workerd()
+    except workerd_binary.WorkerdNotFound as exc:
+        fail("workerd", str(exc), event=True)
+    try:
+        stack = load_stack(configs, workerd, port)
+    except ConfigError as exc:
+        fail("config", str(exc), code=2, event=True)
+    options = Options(
+        stack=stack,
+        data_dir=DataDir(root=data_root(data_dir)),
+        workerd=workerd,
+        test_clock=os.environ.get(TEST_CLOCK_ENV) == "1",
+        sandbox_upstream=sandbox_upstream,
+        dev=DevMode(configs, partial(load_stack, configs, workerd, port)) if dev else None,
+    )
+    try:
+        sys.exit(run_serve(options))
+    except StartFailure as exc:
+        fail(exc.component, exc.reason, event=True)
+    except (OSError, ValueError) as exc:
+        fail("data-dir", str(exc), event=True)
+
+
+@click.command()
+@stack_options
+def serve(
+    configs: tuple[Path, ...], data_dir: Path | None, port: int, sandbox_upstream: str | None
+) -> None:
+    """Start the stack; print one JSON ready line on stdout when every part is ready."""
+    run(configs, data_dir, port, sandbox_upstream, dev=False)
+
+
+@click.command()
+@stack_options
+def dev(
+    configs: tuple[Path, ...], data_dir: Path | None, port: int, sandbox_upstream: str | None
+) -> None:
+    """serve, for people: coloured logs, a status table, and reloads on every source change."""
+    run(configs, data_dir, port, sandbox_upstream, dev=True)

@@ -1,0 +1,90 @@
+"""`groundflare dev`: reloads a changed Worker without losing data or restarting the shim."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from groundflare.cli import main
+from tests.stack import REPO, request
+
+EXAMPLE = REPO / "examples" / "controlplane"
+
+
+@pytest.fixture
+def project(tmp_path):
+    shutil.copytree(EXAMPLE, tmp_path / "controlplane")
+    return tmp_path / "controlplane"
+
+
+def runtime(data_dir):
+    return json.loads((data_dir / "run" / "runtime.json").read_text())
+
+
+def wait_until(check, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.2)
+    raise AssertionError("condition not met in time")
+
+
+def edit(path, old, new):
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+def test_a_changed_worker_is_reloaded_and_d1_rows_survive(project, tmp_data, stacks):
+    stack = stacks([project / "wrangler.toml"], tmp_data, command="dev")
+    assert request(stack.url + "/projects", {"name": "kept"}, method="POST")[0] == 201
+    shim_pid = runtime(tmp_data)["components"]["shim"]["pid"]
+    workerd_pid = runtime(tmp_data)["components"]["workerd"]["pid"]
+    edit(project / "src" / "index.js", 'service: "controlplane"', 'service: "controlplane v2"')
+
+    def reloaded():
+        status, body = request(stack.url + "/")
+        return status == 200 and json.loads(body)["service"] == "controlplane v2"
+
+    wait_until(reloaded)
+    _, body = request(stack.url + "/projects")
+    assert [p["name"] for p in json.loads(body)["projects"]] == ["kept"]
+    assert runtime(tmp_data)["components"]["shim"]["pid"] == shim_pid
+    assert runtime(tmp_data)["components"]["workerd"]["pid"] != workerd_pid
+    assert stack.stop() == 0
+    events = stack.events()
+    assert events[0]["event"] == "reloaded" and events[0]["component"] == "workerd"
+    assert events[-1] == {"event": "stopped"}
+    assert "component" in stack.stderr() and "running" in stack.stderr()
+
+
+def test_a_broken_edit_keeps_the_previous_version_serving(project, tmp_data, stacks):
+    stack = stacks([project / "wrangler.toml"], tmp_data, command="dev")
+    edit(project / "src" / "index.js", "export default {", "export default {{ oops")
+    wait_until(lambda: "reload failed, the previous version keeps running" in stack.stderr())
+    status, body = request(stack.url + "/")
+    assert status == 200 and json.loads(body)["service"] == "controlplane"
+
+
+def test_status_and_logs_read_the_running_stack(tmp_data, stacks):
+    stack = stacks([EXAMPLE / "wrangler.toml"], tmp_data)
+    request(stack.url + "/")
+    runner = CliRunner()
+    shown = runner.invoke(main, ["status", "--data-dir", str(tmp_data)])
+    assert shown.exit_code == 0
+    for name, component in runtime(tmp_data)["components"].items():
+        assert f"{name}" in shown.output and str(component["pid"]) in shown.output
+    assert stack.url in shown.output
+    logs = runner.invoke(main, ["logs", "shim", "--data-dir", str(tmp_data)])
+    assert logs.exit_code == 0 and "listening on" in logs.output
+    missing = runner.invoke(main, ["logs", "nope", "--data-dir", str(tmp_data)])
+    assert missing.exit_code == 1 and "no log for nope" in missing.output
+    assert stack.stop() == 0
+    gone = runner.invoke(main, ["status", "--data-dir", str(tmp_data)])
+    assert gone.exit_code == 1 and "nothing is running" in gone.output
