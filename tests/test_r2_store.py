@@ -65,6 +65,16 @@ async def test_a_replaced_value_stays_readable_until_its_reader_finishes(store):
     assert blob_files(store) == set()
 
 
+async def test_a_body_dropped_unread_releases_its_files(store):
+    await put(store, "k", b"o" * (3 * MiB))
+    (old_file,) = blob_files(store)
+    served = store.get(Get(method="get", object="k"))
+    await put(store, "k", b"new")
+    assert old_file.exists()
+    del served  # the server never sent it (say, workerd went away first)
+    assert not old_file.exists()
+
+
 async def test_a_write_that_meets_a_lock_waits_on_the_thread(store):
     other = apsw.Connection(str(store.index.path))
     other.execute("BEGIN IMMEDIATE")

@@ -26,6 +26,7 @@ from shim.r2.messages import (
     WriteRequest,
 )
 from shim.r2.objects import encode, metadata
+from shim.r2.reading import Pinned
 from shim.r2.store import R2Store
 from shim.server import Body, Request, Response
 
@@ -90,10 +91,13 @@ def _read(store: R2Store, request: Request) -> Response:
     return _with_metadata(listing.list_objects(store.index.reader, message))
 
 
-async def _prepend(head: bytes, body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    yield head
-    async for chunk in body:
-        yield chunk
+async def _prepend(head: bytes, body: Pinned) -> AsyncIterator[bytes]:
+    try:
+        yield head
+        async for chunk in body:
+            yield chunk
+    finally:
+        await body.aclose()
 
 
 def _sizes(request: Request) -> tuple[int, int]:

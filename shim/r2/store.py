@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +30,7 @@ from shim.r2.objects import (
     metadata,
     object_meta,
 )
+from shim.r2.reading import Pinned
 
 log = logging.getLogger("shim")
 MAX_DELETE_KEYS = 1000
@@ -50,7 +51,7 @@ class Served:
 
     record: ObjectRecord
     span: tuple[int, int]
-    body: bytes | AsyncIterator[bytes]
+    body: bytes | Pinned
 
 
 def new_version() -> str:
@@ -102,7 +103,7 @@ class R2Store:
         span = ranges.resolve(record.size, request.range, request.range_header)
         return Served(record=record, span=span, body=self._read(record, *span))
 
-    def _read(self, record: ObjectRecord, offset: int, length: int) -> bytes | AsyncIterator[bytes]:
+    def _read(self, record: ObjectRecord, offset: int, length: int) -> bytes | Pinned:
         if record.blob is not None and record.blob.inline is not None:
             return record.blob.inline[offset : offset + length]
         if record.blob is not None:
@@ -110,28 +111,7 @@ class R2Store:
         else:
             assert record.upload_id is not None
             pieces = rows.part_blobs(self.index.reader, record.upload_id)
-        files = [blob.file for blob in pieces if blob.file is not None]
-        for file in files:
-            self.blobs.acquire(file)
-        return self._stream(pieces, files, offset, length)
-
-    async def _stream(
-        self, pieces: list[Blob], files: list[str], offset: int, length: int
-    ) -> AsyncIterator[bytes]:
-        """Bytes [offset, offset + length) across the pieces, releasing the pins at the end."""
-        try:
-            start = 0
-            end = offset + length
-            for blob in pieces:
-                stop = start + blob.size
-                if stop > offset and start < end:
-                    first = max(offset, start) - start
-                    async for chunk in self.blobs.read(blob, first, min(end, stop) - start - first):
-                        yield chunk
-                start = stop
-        finally:
-            for file in files:
-                self.blobs.release(file)
+        return Pinned(self.blobs, pieces, offset, length)
 
     # ---- writes ----
 
