@@ -13,7 +13,8 @@ from pathlib import Path
 from groundflare.children import ChildFailed
 from groundflare.runtime import Runtime
 from workerd_config.model import Stack
-from workerd_config.wrangler import SIDECAR_NAME, ConfigError
+from workerd_config.stack_loader import LoadedStack
+from workerd_config.wrangler import ConfigError
 
 log = logging.getLogger("groundflare")
 
@@ -23,10 +24,10 @@ COLOURS = {"shim": "36", "workerd": "35", "proxy": "33", "vm": "34"}
 
 @dataclass(frozen=True)
 class DevMode:
-    """What `dev` adds to serve: the config files to watch and how to read them again."""
+    """What `dev` adds to serve: the files to watch and how to read the configs again."""
 
-    configs: tuple[Path, ...]
-    load: Callable[[], Stack]
+    inputs: list[Path]
+    load: Callable[[], LoadedStack]
 
 
 def colour_enabled() -> bool:
@@ -55,13 +56,6 @@ def status_table(runtime: Runtime) -> str:
     return "\n".join(lines)
 
 
-def watched_files(stack: Stack, configs: tuple[Path, ...]) -> list[Path]:
-    files = [path.resolve() for path in configs]
-    files += [path.parent / SIDECAR_NAME for path in files]
-    files += [module.path for worker in stack.workers for module in worker.modules]
-    return files
-
-
 def snapshot(files: list[Path]) -> dict[Path, float | None]:
     return {path: path.stat().st_mtime if path.exists() else None for path in files}
 
@@ -76,38 +70,39 @@ class Reloader:
 
     def __init__(
         self,
-        configs: tuple[Path, ...],
-        load: Callable[[], Stack],
+        inputs: list[Path],
+        load: Callable[[], LoadedStack],
         current: Callable[[], Stack],
-        apply: Callable[[Stack], Awaitable[None]],
+        apply: Callable[[LoadedStack], Awaitable[None]],
     ) -> None:
-        self._configs = configs
+        self._inputs = inputs
         self._load = load
         self._current = current
         self._apply = apply
         # Taken now, before the ready line: an edit right after it is a change.
-        self._seen = snapshot(watched_files(current(), configs))
+        self._seen = snapshot(inputs)
 
     async def run(self) -> None:
-        seen = self._seen
         while True:
             await asyncio.sleep(POLL_SECONDS)
-            now = snapshot(watched_files(self._current(), self._configs))
-            if now == seen:
+            now = snapshot(self._inputs)
+            if now == self._seen:
                 continue
-            seen = now
+            self._seen = now
             try:
-                stack = self._load()
+                loaded = self._load()
             except ConfigError as exc:
                 log.error("not reloading: %s", exc)
                 continue
-            if [w.name for w in stack.workers] != [w.name for w in self._current().workers]:
+            old = [w.name for w in self._current().workers]
+            if [w.name for w in loaded.stack.workers] != old:
                 log.error("not reloading: Workers were added or removed; restart groundflare dev")
                 continue
+            self._inputs = loaded.inputs
             try:
-                await self._apply(stack)
+                await self._apply(loaded)
             except ChildFailed as exc:
                 log.error("reload failed, the previous version keeps running: %s", exc.reason)
             else:
-                seen = snapshot(watched_files(self._current(), self._configs))
+                self._seen = snapshot(self._inputs)
                 log.info("reloaded")

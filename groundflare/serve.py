@@ -26,6 +26,7 @@ from groundflare.workerd_binary import Workerd
 from shim.config import API_TOKEN_ENV, TOKEN_ENV, ShimConfig
 from workerd_config.model import RenderContext, ShimAddress, Stack
 from workerd_config.render import render_config
+from workerd_config.stack_loader import LoadedStack
 
 log = logging.getLogger("groundflare")
 
@@ -46,6 +47,8 @@ class Options:
     stack: Stack
     data_dir: DataDir
     workerd: Workerd
+    # Secret values by environment variable: only workerd's environment gets them.
+    secrets: dict[str, str] = field(default_factory=dict)
     # Lets tests move the shim's clock (KV expiration): set by $GROUNDFLARE_TEST_CLOCK=1.
     test_clock: bool = False
     # HOST:PORT the sandbox proxy forwards to (until the VM provides it).
@@ -110,6 +113,7 @@ class Boot:
         ctx = RenderContext(
             shim=ShimAddress(socket=self.data_dir.shim_socket, token=self.shim_token),
             config_dir=self.data_dir.run,
+            do_dir=self.data_dir.root / "do",
         )
         write_private(self.data_dir.workerd_config, render_config(stack, ctx).encode("utf-8"))
 
@@ -184,9 +188,11 @@ class Boot:
 
             await child.wait_for(listening, READY_TIMEOUT_SECONDS)
 
-        return ComponentSpec(
-            "workerd", lambda: self._spec("workerd", argv, base_env(), tuple(fds)), ready
-        )
+        def spec() -> ChildSpec:
+            env = {**base_env(), **self.options.secrets}
+            return self._spec("workerd", argv, env, tuple(fds))
+
+        return ComponentSpec("workerd", spec, ready)
 
     def proxy_component(self, upstream: str) -> ComponentSpec:
         assert self.listeners.sandbox is not None
@@ -296,11 +302,12 @@ class Boot:
         self.write_configs()
         self.supervisor = Supervisor(components, self.on_change)
 
-    async def reload(self, stack: Stack) -> None:
+    async def reload(self, loaded: LoadedStack) -> None:
         """Point the stack at changed Worker configs or sources; data and sockets stay."""
         assert self.supervisor is not None
         before = self.shim_config()
-        self.options.stack = stack
+        self.options.stack = loaded.stack
+        self.options.secrets = loaded.secrets
         self.write_configs()
         if self.shim_config() != before:
             await self.supervisor["shim"].replace()
@@ -380,7 +387,7 @@ def start_dev(boot: Boot) -> asyncio.Task[None] | None:
         + status_table(Runtime.model_validate_json(boot.data_dir.runtime_json.read_bytes()))
         + "\n\n"
     )
-    reloader = Reloader(dev.configs, dev.load, lambda: boot.options.stack, boot.reload)
+    reloader = Reloader(dev.inputs, dev.load, lambda: boot.options.stack, boot.reload)
     return asyncio.ensure_future(reloader.run())
 
 

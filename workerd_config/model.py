@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shim.names import file_part
 from workerd_config import capnp
 from workerd_config.shim import (
     RESOURCE_HEADER,
@@ -36,6 +37,8 @@ class ShimAddress(Model):
 class RenderContext(Model):
     shim: ShimAddress
     config_dir: Path
+    # Where Durable Object storage lives (`<data dir>/do`); one folder per Worker.
+    do_dir: Path = Path("do")
 
 
 def _shim_service(ctx: RenderContext, kind: ResourceKind, resource_id: str) -> dict[str, Any]:
@@ -163,10 +166,66 @@ class R2Binding(Model):
         return [_shim_service(ctx, "r2", self.bucket.name)]
 
 
+class DurableObjectBinding(Model):
+    """`env.COUNTER`: a namespace of a class this Worker (or `worker`) exports."""
+
+    kind: Literal["durable-object"] = "durable-object"
+    name: str
+    class_name: str
+    # The Worker that defines the class, when it is another one (wrangler's script_name).
+    worker: str | None = None
+
+    def capnp_binding(self, ctx: RenderContext) -> dict[str, Any]:
+        target: dict[str, Any] = {"className": self.class_name}
+        if self.worker is not None:
+            target["serviceName"] = self.worker
+        return {"name": self.name, "durableObjectNamespace": target}
+
+    def capnp_services(self, ctx: RenderContext) -> list[dict[str, Any]]:
+        return []
+
+
+class ServiceBinding(Model):
+    """`env.AUTH`: another Worker of the stack ([[services]]), optionally a named entrypoint."""
+
+    kind: Literal["service"] = "service"
+    name: str
+    service: str
+    entrypoint: str | None = None
+
+    def capnp_binding(self, ctx: RenderContext) -> dict[str, Any]:
+        target: dict[str, Any] = {"name": self.service}
+        if self.entrypoint is not None:
+            target["entrypoint"] = self.entrypoint
+        return {"name": self.name, "service": target}
+
+    def capnp_services(self, ctx: RenderContext) -> list[dict[str, Any]]:
+        return []
+
+
 Binding = Annotated[
-    TextBinding | JsonBinding | SecretBinding | D1Binding | D1HttpBinding | KvBinding | R2Binding,
+    TextBinding
+    | JsonBinding
+    | SecretBinding
+    | D1Binding
+    | D1HttpBinding
+    | KvBinding
+    | R2Binding
+    | DurableObjectBinding
+    | ServiceBinding,
     Field(discriminator="kind"),
 ]
+
+
+class DurableObjectClass(Model):
+    """A class the Worker exports as a Durable Object, from its [[migrations]]."""
+
+    class_name: str
+    # workerd keeps the class's storage in `do/<worker>/<unique_key>/`; a renamed class keeps
+    # the key (its first name), so its data stays.
+    unique_key: str
+    enable_sql: bool
+
 
 ModuleType = Literal["esModule", "commonJsModule", "text", "data", "wasm", "json"]
 
@@ -189,19 +248,38 @@ class Worker(Model):
     compatibility_date: date
     compatibility_flags: list[str] = []
     bindings: list[Binding] = []
+    durable_objects: list[DurableObjectClass] = []
     port: int = Field(default=0, ge=0, le=65535)
 
     @property
     def socket_name(self) -> str:
         return f"http-{self.name}"
 
+    @property
+    def do_service(self) -> str:
+        return f"do-{self.name}"
+
     def capnp(self, ctx: RenderContext) -> dict[str, Any]:
-        return {
+        worker: dict[str, Any] = {
             "compatibilityDate": self.compatibility_date.isoformat(),
             "compatibilityFlags": self.compatibility_flags,
             "modules": [module.capnp(ctx) for module in self.modules],
             "bindings": [binding.capnp_binding(ctx) for binding in self.bindings],
         }
+        if self.durable_objects:
+            worker["durableObjectNamespaces"] = [
+                {"className": c.class_name, "uniqueKey": c.unique_key, "enableSql": c.enable_sql}
+                for c in self.durable_objects
+            ]
+            worker["durableObjectStorage"] = {"localDisk": self.do_service}
+        return worker
+
+    def capnp_services(self, ctx: RenderContext) -> list[dict[str, Any]]:
+        """What the Worker itself needs besides its bindings' services: its DO storage."""
+        if not self.durable_objects:
+            return []
+        folder = ctx.do_dir / file_part(self.name)
+        return [{"name": self.do_service, "disk": {"path": str(folder), "writable": True}}]
 
 
 class Stack(Model):

@@ -21,9 +21,9 @@ def render_config(stack: Stack, ctx: RenderContext) -> str:
     for index, worker in enumerate(stack.workers):
         const = _const_name(index)
         services[worker.name] = {"name": worker.name, "worker": capnp.ConstRef(const)}
-        for binding in worker.bindings:
-            for service in binding.capnp_services(ctx):
-                services.setdefault(service["name"], service)
+        needed = [s for b in worker.bindings for s in b.capnp_services(ctx)]
+        for service in [*needed, *worker.capnp_services(ctx)]:
+            services.setdefault(service["name"], service)
         sockets.append(
             {
                 "name": worker.socket_name,

@@ -3,78 +3,54 @@
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from workerd_config import jsonc
+from workerd_config.dev_vars import load_dev_vars
+from workerd_config.durable_objects import MigrationError, classes_from_migrations
 from workerd_config.model import (
     Binding,
     D1Binding,
     D1Database,
     D1HttpBinding,
+    DurableObjectBinding,
+    DurableObjectClass,
     JsonBinding,
     KvBinding,
     KvNamespace,
-    Module,
     R2Binding,
     R2Bucket,
+    SecretBinding,
+    ServiceBinding,
     TextBinding,
     Worker,
 )
+from workerd_config.module_rules import collect_modules
+from workerd_config.wrangler_schema import (
+    IGNORED_QUIETLY,
+    INHERITABLE,
+    Section,
+    WorkerSettings,
+    WranglerFile,
+)
 
 SIDECAR_NAME = "groundflare.toml"
+# Fields groundflare understands but does not act on yet; named in a warning when set.
+NOT_YET = ("assets", "define", "minify", "no_bundle", "find_additional_modules")
 
 
 class ConfigError(ValueError):
     """A wrangler/groundflare config that cannot be used; the message names file and field."""
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-
-BINDING_NAME = r"^[A-Za-z_$][A-Za-z0-9_$]*$"
-
-
-class D1DatabaseEntry(_Section):
-    binding: str = Field(pattern=BINDING_NAME)
-    database_name: str | None = None
-    database_id: str | None = None
-    preview_database_id: str | None = None
-    migrations_dir: str | None = None
-    migrations_table: str | None = None
-
-
-class KvNamespaceEntry(_Section):
-    binding: str = Field(pattern=BINDING_NAME)
-    id: str | None = None
-    preview_id: str | None = None
-
-
-class R2BucketEntry(_Section):
-    binding: str = Field(pattern=BINDING_NAME)
-    bucket_name: str | None = None
-    preview_bucket_name: str | None = None
-    jurisdiction: str | None = None
-
-
-class WranglerConfig(_Section):
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
-    main: str
-    compatibility_date: date | None = None
-    compatibility_flags: list[str] = []
-    vars: dict[str, Any] = {}
-    d1_databases: list[D1DatabaseEntry] = []
-    kv_namespaces: list[KvNamespaceEntry] = []
-    r2_buckets: list[R2BucketEntry] = []
-
-
-class D1HttpEntry(_Section):
+class D1HttpEntry(Section):
     """A legacy HTTP D1 adapter: a service binding to the shim and a var with its base URL."""
 
     binding: str
@@ -90,16 +66,17 @@ class SidecarConfig(BaseModel):
     d1_http: list[D1HttpEntry] = []
 
 
-KNOWN_IGNORED = {"$schema", "workers_dev", "route", "routes", "account_id", "upload_source_maps"}
-
-
 @dataclass
 class ImportedWorker:
     worker: Worker
     warnings: list[str] = field(default_factory=list)
+    # Secret values by the environment variable workerd reads them from (never rendered).
+    secrets: dict[str, str] = field(default_factory=dict)
+    # Files besides the sources whose change changes the Worker (for reloads).
+    inputs: list[Path] = field(default_factory=list)
 
 
-def _read(path: Path) -> dict[str, Any]:
+def read_config(path: Path) -> dict[str, Any]:
     try:
         source = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -120,47 +97,126 @@ def _validation_message(path: Path, exc: ValidationError) -> str:
     return f"{path}: " + "; ".join(problems)
 
 
-def _unknown_fields(prefix: str, section: BaseModel) -> list[str]:
-    extra = section.model_extra or {}
-    return [f"{prefix}{name}" for name in extra if name not in KNOWN_IGNORED]
+def _extras(prefix: str, section: BaseModel | None) -> list[str]:
+    """Fields of a section groundflare does not read, recursively, by their dotted names."""
+    if section is None:
+        return []
+    found = [f"{prefix}{name}" for name in section.model_extra or {} if name not in IGNORED_QUIETLY]
+    for name in type(section).model_fields:
+        value = getattr(section, name)
+        items = value if isinstance(value, list) else [value]
+        for index, item in enumerate(items):
+            if isinstance(item, BaseModel) and name != "env":
+                where = (
+                    f"{prefix}{name}[{index}]." if isinstance(value, list) else f"{prefix}{name}."
+                )
+                found += _extras(where, item)
+    return found
 
 
-def _d1_bindings(config: WranglerConfig) -> tuple[list[D1Binding], list[str]]:
-    bindings: list[D1Binding] = []
-    unknown: list[str] = []
-    for index, entry in enumerate(config.d1_databases):
-        database = D1Database(
-            id=entry.database_id or entry.binding,
-            name=entry.database_name or entry.binding,
-        )
-        bindings.append(D1Binding(name=entry.binding, database=database))
-        unknown += _unknown_fields(f"d1_databases[{index}].", entry)
-    return bindings, unknown
+def select_environment(
+    config: WranglerFile, env: str | None, path: Path
+) -> tuple[WorkerSettings, list[str]]:
+    """The top level, or `[env.<env>]` with wrangler's inheritance rules."""
+    if env is None:
+        return config, []
+    section = config.env.get(env)
+    if section is None:
+        known = ", ".join(sorted(config.env)) or "none"
+        raise ConfigError(f"{path}: no [env.{env}] section (environments: {known})")
+    merged: dict[str, Any] = {}
+    warnings = []
+    for name in WorkerSettings.model_fields:
+        value = getattr(section, name)
+        top = getattr(config, name)
+        if value is None and name in INHERITABLE:
+            value = top
+        elif value is None and top:
+            warnings.append(
+                f"{path}: {name} exists at the top level but not in [env.{env}]; as in "
+                f"production, the {env} environment gets none (restate it to keep it)"
+            )
+        merged[name] = value
+    if section.name is None and config.name is not None:
+        merged["name"] = f"{config.name}-{env}"
+    settings = WorkerSettings.model_validate({**merged, **(section.model_extra or {})})
+    return settings, warnings
 
 
-def _storage_bindings(config: WranglerConfig) -> tuple[list[Binding], list[str]]:
-    """[[kv_namespaces]] and [[r2_buckets]]; locally, a missing id falls back to the binding."""
+def secret_env_var(worker: str, name: str) -> str:
+    return "GROUNDFLARE_SECRET__" + re.sub(r"[^A-Z0-9]", "_", f"{worker}__{name}".upper())
+
+
+def _var_bindings(settings: WorkerSettings) -> list[Binding]:
     bindings: list[Binding] = []
-    unknown: list[str] = []
-    for index, kv in enumerate(config.kv_namespaces):
-        namespace = KvNamespace(id=kv.id or kv.binding)
-        bindings.append(KvBinding(name=kv.binding, namespace=namespace))
-        unknown += _unknown_fields(f"kv_namespaces[{index}].", kv)
-    for index, r2 in enumerate(config.r2_buckets):
-        bucket = R2Bucket(name=r2.bucket_name or r2.binding)
-        bindings.append(R2Binding(name=r2.binding, bucket=bucket))
-        unknown += _unknown_fields(f"r2_buckets[{index}].", r2)
-    return bindings, unknown
+    for name, value in (settings.vars or {}).items():
+        if isinstance(value, str):
+            bindings.append(TextBinding(name=name, value=value))
+        else:
+            bindings.append(JsonBinding(name=name, value=value))
+    return bindings
 
 
-def _sidecar_bindings(path: Path, d1: list[D1Binding]) -> tuple[list[Binding], list[str]]:
+def _storage_bindings(settings: WorkerSettings) -> list[Binding]:
+    """D1, KV and R2; locally, a missing id falls back to the binding name, as wrangler does."""
+    bindings: list[Binding] = []
+    for d1 in settings.d1_databases or []:
+        database = D1Database(id=d1.database_id or d1.binding, name=d1.database_name or d1.binding)
+        bindings.append(D1Binding(name=d1.binding, database=database))
+    for kv in settings.kv_namespaces or []:
+        bindings.append(KvBinding(name=kv.binding, namespace=KvNamespace(id=kv.id or kv.binding)))
+    for r2 in settings.r2_buckets or []:
+        bindings.append(
+            R2Binding(name=r2.binding, bucket=R2Bucket(name=r2.bucket_name or r2.binding))
+        )
+    return bindings
+
+
+def _worker_bindings(settings: WorkerSettings) -> list[Binding]:
+    bindings: list[Binding] = []
+    for entry in settings.durable_objects.bindings if settings.durable_objects else []:
+        bindings.append(
+            DurableObjectBinding(
+                name=entry.name, class_name=entry.class_name, worker=entry.script_name
+            )
+        )
+    for service in settings.services or []:
+        bindings.append(
+            ServiceBinding(
+                name=service.binding, service=service.service, entrypoint=service.entrypoint
+            )
+        )
+    return bindings
+
+
+def _durable_object_classes(
+    settings: WorkerSettings, path: Path
+) -> tuple[list[DurableObjectClass], list[str]]:
+    try:
+        classes, warnings = classes_from_migrations(settings.migrations or [])
+    except MigrationError as exc:
+        raise ConfigError(f"{path}: migrations: {exc}") from exc
+    warnings = [f"{path}: {w}" for w in warnings]
+    for entry in settings.durable_objects.bindings if settings.durable_objects else []:
+        if entry.script_name is None and entry.class_name not in classes:
+            warnings.append(
+                f"{path}: Durable Object class {entry.class_name} has no [[migrations]] entry "
+                "(production refuses to deploy it); running it as a new_sqlite_classes class"
+            )
+            classes[entry.class_name] = DurableObjectClass(
+                class_name=entry.class_name, unique_key=entry.class_name, enable_sql=True
+            )
+    return list(classes.values()), warnings
+
+
+def _sidecar_bindings(path: Path, d1: list[Binding]) -> tuple[list[Binding], list[str]]:
     if not path.exists():
         return [], []
     try:
-        sidecar = SidecarConfig.model_validate(_read(path))
+        sidecar = SidecarConfig.model_validate(read_config(path))
     except ValidationError as exc:
         raise ConfigError(_validation_message(path, exc)) from exc
-    by_name = {binding.name: binding.database for binding in d1}
+    by_name = {b.name: b.database for b in d1 if isinstance(b, D1Binding)}
     bindings: list[Binding] = []
     for index, entry in enumerate(sidecar.d1_http):
         if entry.database not in by_name:
@@ -171,51 +227,63 @@ def _sidecar_bindings(path: Path, d1: list[D1Binding]) -> tuple[list[Binding], l
         bindings.append(D1HttpBinding(name=entry.binding, database=by_name[entry.database]))
         if entry.url_var:
             bindings.append(TextBinding(name=entry.url_var, value=entry.url))
-    return bindings, [f"{SIDECAR_NAME}: {name}" for name in _unknown_fields("", sidecar)]
+    return bindings, [f"{path}: {name}" for name in _extras("", sidecar)]
 
 
-def load_worker(path: Path, newest_compat_date: date, today: date) -> ImportedWorker:
-    """Read one wrangler config (and its groundflare.toml sidecar) into a Worker."""
+def _compatibility_date(
+    settings: WorkerSettings, path: Path, newest: date, today: date
+) -> tuple[date, list[str]]:
+    if settings.compatibility_date is None:
+        return min(newest, today), [f"{path}: no compatibility_date; using {min(newest, today)}"]
+    requested = settings.compatibility_date
+    chosen = min(requested, newest, today)
+    if chosen == requested:
+        return chosen, []
+    return chosen, [
+        f"{path}: compatibility_date {requested.isoformat()} is newer than this workerd "
+        f"supports; running with {chosen.isoformat()}"
+    ]
+
+
+def load_worker(
+    path: Path, newest_compat_date: date, today: date, env: str | None = None
+) -> ImportedWorker:
+    """Read one wrangler config (its `[env.<env>]`, its .dev.vars, its groundflare.toml)."""
     path = path.resolve()
     try:
-        config = WranglerConfig.model_validate(_read(path))
+        config = WranglerFile.model_validate(read_config(path))
     except ValidationError as exc:
         raise ConfigError(_validation_message(path, exc)) from exc
-    warnings: list[str] = []
-    main = (path.parent / config.main).resolve()
+    settings, warnings = select_environment(config, env, path)
+    if settings.name is None:
+        raise ConfigError(f"{path}: name: Field required")
+    if settings.main is None:
+        raise ConfigError(f"{path}: main: Field required")
+    main = (path.parent / settings.main).resolve()
     if not main.is_file():
-        raise ConfigError(f"{path}: main: {config.main!r} does not exist ({main})")
-    if config.compatibility_date is None:
-        requested = newest_compat_date
-        warnings.append(f"{path}: no compatibility_date; using {requested.isoformat()}")
-    else:
-        requested = config.compatibility_date
-    compat = min(requested, newest_compat_date, today)
-    if compat != requested:
-        warnings.append(
-            f"{path}: compatibility_date {requested.isoformat()} is newer than this workerd "
-            f"supports; running with {compat.isoformat()}"
-        )
-    bindings: list[Binding] = []
-    for name, value in config.vars.items():
-        if isinstance(value, str):
-            bindings.append(TextBinding(name=name, value=value))
-        else:
-            bindings.append(JsonBinding(name=name, value=value))
-    d1, unknown = _d1_bindings(config)
-    bindings += d1
-    storage, storage_unknown = _storage_bindings(config)
-    bindings += storage
-    unknown += storage_unknown
-    sidecar, sidecar_unknown = _sidecar_bindings(path.parent / SIDECAR_NAME, d1)
-    bindings += sidecar
-    unknown += _unknown_fields("", config) + sidecar_unknown
+        raise ConfigError(f"{path}: main: {settings.main!r} does not exist ({main})")
+    base_dir = (path.parent / settings.base_dir).resolve() if settings.base_dir else main.parent
+    compat, compat_warnings = _compatibility_date(settings, path, newest_compat_date, today)
+    classes, do_warnings = _durable_object_classes(settings, path)
+    bindings = _var_bindings(settings) + _storage_bindings(settings) + _worker_bindings(settings)
+    sidecar, sidecar_warnings = _sidecar_bindings(path.parent / SIDECAR_NAME, bindings)
+    secrets_found, secret_files = load_dev_vars(path.parent, env)
+    secrets = {secret_env_var(settings.name, k): v for k, v in secrets_found.items()}
+    bindings = [b for b in bindings if b.name not in secrets_found] + [
+        SecretBinding(name=name, env=secret_env_var(settings.name, name)) for name in secrets_found
+    ]
+    unknown = _extras("", settings) + [
+        name for name in NOT_YET if getattr(settings, name) not in (None, False, {}, [])
+    ]
+    warnings += compat_warnings + do_warnings + sidecar_warnings
     warnings += [f"{path}: {name} is not supported yet and is ignored" for name in unknown]
     worker = Worker(
-        name=config.name,
-        modules=[Module(name=main.name, path=main)],
+        name=settings.name,
+        modules=collect_modules(main, base_dir, settings.rules or []),
         compatibility_date=compat,
-        compatibility_flags=config.compatibility_flags,
-        bindings=bindings,
+        compatibility_flags=settings.compatibility_flags or [],
+        bindings=bindings + sidecar,
+        durable_objects=classes,
     )
-    return ImportedWorker(worker=worker, warnings=warnings)
+    inputs = [path, path.parent / SIDECAR_NAME, *secret_files]
+    return ImportedWorker(worker=worker, warnings=warnings, secrets=secrets, inputs=inputs)

@@ -17,22 +17,20 @@ from groundflare import workerd_binary
 from groundflare.commands.common import data_root, fail
 from groundflare.dev import DevMode
 from groundflare.paths import DataDir
-from workerd_config.model import Stack
-from workerd_config.wrangler import ConfigError, load_worker
+from workerd_config.stack_loader import LoadedStack, load_stack
+from workerd_config.wrangler import ConfigError
 
 log = logging.getLogger("groundflare")
 TEST_CLOCK_ENV = "GROUNDFLARE_TEST_CLOCK"
 
 
-def load_stack(configs: tuple[Path, ...], workerd: workerd_binary.Workerd, port: int) -> Stack:
-    today = datetime.now(UTC).date()
-    workers = []
-    for index, path in enumerate(configs):
-        imported = load_worker(path, workerd.max_compat_date, today)
-        for warning in imported.warnings:
-            log.warning("%s", warning)
-        workers.append(imported.worker.model_copy(update={"port": port if index == 0 else 0}))
-    return Stack(workers=workers)
+def load(
+    configs: tuple[Path, ...], workerd: workerd_binary.Workerd, port: int, env: str | None
+) -> LoadedStack:
+    loaded = load_stack(configs, workerd.max_compat_date, datetime.now(UTC).date(), env, port)
+    for warning in loaded.warnings:
+        log.warning("%s", warning)
+    return loaded
 
 
 def stack_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -60,6 +58,13 @@ def stack_options(command: Callable[..., Any]) -> Callable[..., Any]:
             help="Port of the first Worker on 127.0.0.1; 0 picks a free one.",
         ),
         click.option(
+            "-e",
+            "--env",
+            "env",
+            metavar="NAME",
+            help="Use the [env.NAME] section of each config, as wrangler --env does.",
+        ),
+        click.option(
             "--sandbox-upstream",
             metavar="HOST:PORT",
             help="Where the sandbox proxy forwards (a sandbox outside the VM, e.g. in tests).",
@@ -74,6 +79,7 @@ def run(
     configs: tuple[Path, ...],
     data_dir: Path | None,
     port: int,
+    env: str | None,
     sandbox_upstream: str | None,
     dev: bool,
 ) -> None:
@@ -85,16 +91,17 @@ def run(
     except workerd_binary.WorkerdNotFound as exc:
         fail("workerd", str(exc), event=True)
     try:
-        stack = load_stack(configs, workerd, port)
+        loaded = load(configs, workerd, port, env)
     except ConfigError as exc:
         fail("config", str(exc), code=2, event=True)
     options = Options(
-        stack=stack,
+        stack=loaded.stack,
+        secrets=loaded.secrets,
         data_dir=DataDir(root=data_root(data_dir)),
         workerd=workerd,
         test_clock=os.environ.get(TEST_CLOCK_ENV) == "1",
         sandbox_upstream=sandbox_upstream,
-        dev=DevMode(configs, partial(load_stack, configs, workerd, port)) if dev else None,
+        dev=DevMode(loaded.inputs, partial(load, configs, workerd, port, env)) if dev else None,
     )
     try:
         sys.exit(run_serve(options))
@@ -107,16 +114,24 @@ def run(
 @click.command()
 @stack_options
 def serve(
-    configs: tuple[Path, ...], data_dir: Path | None, port: int, sandbox_upstream: str | None
+    configs: tuple[Path, ...],
+    data_dir: Path | None,
+    port: int,
+    env: str | None,
+    sandbox_upstream: str | None,
 ) -> None:
     """Start the stack; print one JSON ready line on stdout when every part is ready."""
-    run(configs, data_dir, port, sandbox_upstream, dev=False)
+    run(configs, data_dir, port, env, sandbox_upstream, dev=False)
 
 
 @click.command()
 @stack_options
 def dev(
-    configs: tuple[Path, ...], data_dir: Path | None, port: int, sandbox_upstream: str | None
+    configs: tuple[Path, ...],
+    data_dir: Path | None,
+    port: int,
+    env: str | None,
+    sandbox_upstream: str | None,
 ) -> None:
     """serve, for people: coloured logs, a status table, and reloads on every source change."""
-    run(configs, data_dir, port, sandbox_upstream, dev=True)
+    run(configs, data_dir, port, env, sandbox_upstream, dev=True)

@@ -1,0 +1,52 @@
+"""Several wrangler configs -> one stack, with what running it needs besides the model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from workerd_config.model import Stack
+from workerd_config.references import missing_references
+from workerd_config.wrangler import ConfigError, load_worker
+
+
+@dataclass
+class LoadedStack:
+    stack: Stack
+    # Secret values by environment variable, for workerd's environment only.
+    secrets: dict[str, str] = field(default_factory=dict)
+    # Config files, .dev.vars and sources: what a reload watches.
+    inputs: list[Path] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def load_stack(
+    configs: tuple[Path, ...] | list[Path],
+    newest_compat_date: date,
+    today: date,
+    env: str | None = None,
+    first_port: int = 0,
+    require_references: bool = True,
+) -> LoadedStack:
+    """The first Worker listens on `first_port`, the others on ports picked at start."""
+    loaded = LoadedStack(stack=Stack.model_construct(workers=[]))
+    workers = []
+    for index, path in enumerate(configs):
+        imported = load_worker(path, newest_compat_date, today, env)
+        port = first_port if index == 0 else 0
+        workers.append(imported.worker.model_copy(update={"port": port}))
+        loaded.secrets.update(imported.secrets)
+        loaded.inputs += imported.inputs
+        loaded.warnings += imported.warnings
+    names = [worker.name for worker in workers]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ConfigError(f"two configs name the same Worker: {', '.join(duplicates)}")
+    loaded.stack = Stack(workers=workers)
+    problems = missing_references(loaded.stack)
+    if problems and require_references:
+        raise ConfigError("; ".join(problems))
+    loaded.warnings += problems
+    loaded.inputs += [m.path for w in workers for m in w.modules]
+    return loaded

@@ -1,0 +1,161 @@
+"""The parts of wrangler.toml / wrangler.jsonc groundflare reads, as wrangler spells them.
+
+Sections keep unknown fields (`extra="allow"`) so the loader can name every one
+it ignores in a warning instead of dropping it silently.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+BINDING_NAME = r"^[A-Za-z_$][A-Za-z0-9_$]*$"
+WORKER_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class D1DatabaseEntry(Section):
+    binding: str = Field(pattern=BINDING_NAME)
+    database_name: str | None = None
+    database_id: str | None = None
+    preview_database_id: str | None = None
+    migrations_dir: str | None = None
+    migrations_table: str | None = None
+
+
+class KvNamespaceEntry(Section):
+    binding: str = Field(pattern=BINDING_NAME)
+    id: str | None = None
+    preview_id: str | None = None
+
+
+class R2BucketEntry(Section):
+    binding: str = Field(pattern=BINDING_NAME)
+    bucket_name: str | None = None
+    preview_bucket_name: str | None = None
+    jurisdiction: str | None = None
+
+
+class DurableObjectEntry(Section):
+    name: str = Field(pattern=BINDING_NAME)
+    class_name: str
+    script_name: str | None = None
+    environment: str | None = None
+
+
+class DurableObjects(Section):
+    bindings: list[DurableObjectEntry] = []
+
+
+class RenamedClass(Section):
+    from_: str = Field(alias="from")
+    to: str
+
+
+class TransferredClass(Section):
+    from_: str = Field(alias="from")
+    from_script: str
+    to: str
+
+
+class Migration(Section):
+    tag: str
+    new_classes: list[str] = []
+    new_sqlite_classes: list[str] = []
+    renamed_classes: list[RenamedClass] = []
+    deleted_classes: list[str] = []
+    transferred_classes: list[TransferredClass] = []
+
+
+class ServiceEntry(Section):
+    binding: str = Field(pattern=BINDING_NAME)
+    service: str
+    entrypoint: str | None = None
+    environment: str | None = None
+
+
+ModuleRuleType = Literal["ESModule", "CommonJS", "CompiledWasm", "Text", "Data", "PythonModule"]
+
+
+class ModuleRule(Section):
+    type: ModuleRuleType
+    globs: list[str]
+    fallthrough: bool = False
+
+
+class Assets(Section):
+    directory: str
+    binding: str | None = Field(default=None, pattern=BINDING_NAME)
+    html_handling: Literal[
+        "auto-trailing-slash", "force-trailing-slash", "drop-trailing-slash", "none"
+    ] = "auto-trailing-slash"
+    not_found_handling: Literal["single-page-application", "404-page", "none"] = "none"
+    run_worker_first: bool | list[str] = False
+
+
+class WorkerSettings(Section):
+    """Everything a top-level config and an `[env.<name>]` section may both carry."""
+
+    name: str | None = Field(default=None, pattern=WORKER_NAME)
+    main: str | None = None
+    compatibility_date: date | None = None
+    compatibility_flags: list[str] | None = None
+    vars: dict[str, Any] | None = None
+    d1_databases: list[D1DatabaseEntry] | None = None
+    kv_namespaces: list[KvNamespaceEntry] | None = None
+    r2_buckets: list[R2BucketEntry] | None = None
+    durable_objects: DurableObjects | None = None
+    migrations: list[Migration] | None = None
+    services: list[ServiceEntry] | None = None
+    rules: list[ModuleRule] | None = None
+    find_additional_modules: bool | None = None
+    base_dir: str | None = None
+    no_bundle: bool | None = None
+    minify: bool | None = None
+    define: dict[str, str] | None = None
+    assets: Assets | None = None
+
+
+class WranglerFile(WorkerSettings):
+    env: dict[str, WorkerSettings] = {}
+
+
+# wrangler's rules: an [env.X] section inherits these from the top level; every other
+# field (vars and all bindings) must be restated in the environment, or it is empty.
+INHERITABLE = frozenset(
+    {
+        "name",
+        "main",
+        "compatibility_date",
+        "compatibility_flags",
+        "migrations",
+        "rules",
+        "find_additional_modules",
+        "base_dir",
+        "no_bundle",
+        "minify",
+        "assets",
+    }
+)
+# Fields that have no local meaning: accepted without a warning.
+IGNORED_QUIETLY = frozenset(
+    {
+        "$schema",
+        "account_id",
+        "workers_dev",
+        "preview_urls",
+        "route",
+        "routes",
+        "upload_source_maps",
+        "observability",
+        "placement",
+        "logpush",
+        "keep_vars",
+        "send_metrics",
+    }
+)
