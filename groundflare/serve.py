@@ -24,6 +24,7 @@ from groundflare.sockets import listen_loopback, url
 from groundflare.supervisor import Component, ComponentSpec, Supervisor
 from groundflare.workerd_binary import Workerd
 from shim.config import API_TOKEN_ENV, TOKEN_ENV, ShimConfig
+from shim.names import file_part
 from workerd_config.model import RenderContext, ShimAddress, Stack
 from workerd_config.render import render_config
 from workerd_config.stack_loader import LoadedStack
@@ -115,6 +116,9 @@ class Boot:
             config_dir=self.data_dir.run,
             do_dir=self.data_dir.root / "do",
         )
+        for worker in stack.workers:
+            if worker.durable_objects:
+                (ctx.do_dir / file_part(worker.name)).mkdir(parents=True, exist_ok=True)
         write_private(self.data_dir.workerd_config, render_config(stack, ctx).encode("utf-8"))
 
     def _log(self, name: str) -> RotatingLog:

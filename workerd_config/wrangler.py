@@ -121,8 +121,11 @@ def select_environment(
     if env is None:
         return config, []
     section = config.env.get(env)
+    if section is None and not config.env:
+        # wrangler only warns when a config has no environments at all, and runs the top level.
+        return config, [f'{path}: no environment named "{env}"; using the top level']
     if section is None:
-        known = ", ".join(sorted(config.env)) or "none"
+        known = ", ".join(sorted(config.env))
         raise ConfigError(f"{path}: no [env.{env}] section (environments: {known})")
     merged: dict[str, Any] = {}
     warnings = []
