@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from groundflare.commands.config import config
 from groundflare.commands.inspect import logs, status
 from groundflare.commands.profile import profile
 from groundflare.commands.serve import dev, serve
@@ -22,5 +23,5 @@ def main() -> None:
     )
 
 
-for command in (serve, dev, status, logs, profile, workerd):
+for command in (serve, dev, status, logs, config, profile, workerd):
     main.add_command(command)

@@ -1,0 +1,85 @@
+"""`groundflare config render | check`: what would run, and what the code expects."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from groundflare import workerd_binary
+from groundflare.commands.common import DATA_DIR_OPTION, data_root, fail
+from groundflare.paths import DataDir
+from workerd_config import drift
+from workerd_config.model import RenderContext, ShimAddress
+from workerd_config.render import render_config
+from workerd_config.stack_loader import LoadedStack, load_stack
+from workerd_config.wrangler import ConfigError
+
+CONFIGS = click.option(
+    "-c",
+    "--config",
+    "configs",
+    multiple=True,
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="wrangler.toml or wrangler.jsonc of a Worker.",
+)
+ENV = click.option("-e", "--env", "env", metavar="NAME", help="Use the [env.NAME] sections.")
+
+
+def _load(configs: tuple[Path, ...], env: str | None) -> LoadedStack:
+    try:
+        newest = workerd_binary.find_workerd().max_compat_date
+    except workerd_binary.WorkerdNotFound as exc:
+        fail("workerd", str(exc))
+    try:
+        return load_stack(configs, newest, datetime.now(UTC).date(), env, require_references=False)
+    except ConfigError as exc:
+        fail("config", str(exc), code=2)
+
+
+@click.group()
+def config() -> None:
+    """Inspect the workerd config a wrangler config turns into."""
+
+
+@config.command("render")
+@CONFIGS
+@ENV
+@DATA_DIR_OPTION
+def render(configs: tuple[Path, ...], env: str | None, data_dir: Path | None) -> None:
+    """Print the capnp workerd would run; secrets appear only as environment variable names."""
+    loaded = _load(configs, env)
+    for warning in loaded.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    layout = DataDir(root=data_root(data_dir))
+    ctx = RenderContext(
+        shim=ShimAddress(socket=layout.shim_socket),
+        config_dir=layout.run,
+        do_dir=layout.root / "do",
+    )
+    click.echo(render_config(loaded.stack, ctx), nl=False)
+
+
+@config.command("check")
+@CONFIGS
+@ENV
+def check(configs: tuple[Path, ...], env: str | None) -> None:
+    """List env.X names the code reads but the config does not bind (exit 1), and bindings
+    the code never reads."""
+    loaded = _load(configs, env)
+    failed = False
+    for worker in loaded.stack.workers:
+        result = drift.check(worker)
+        for ref in result.unbound:
+            failed = True
+            click.echo(
+                f"{worker.name}: env.{ref.name} is used at {ref.path}:{ref.line} but not bound"
+            )
+        for name in result.unused:
+            click.echo(f"{worker.name}: {name} is bound but the code never reads it")
+        if not result.unbound and not result.unused:
+            click.echo(f"{worker.name}: every binding is used and every env name is bound")
+    sys.exit(1 if failed else 0)
