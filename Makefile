@@ -8,7 +8,7 @@ EXAMPLE := examples/controlplane/wrangler.toml
 .PHONY: setup dev test lint format bench clean
 
 setup: $(STAMP)
-	@$(BIN)/groundflare workerd install >/dev/null
+	@$(BIN)/groundflare tools install >/dev/null
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

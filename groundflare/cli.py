@@ -11,7 +11,7 @@ from groundflare.commands.config import config
 from groundflare.commands.inspect import logs, status
 from groundflare.commands.profile import profile
 from groundflare.commands.serve import dev, serve
-from groundflare.commands.workerd import workerd
+from groundflare.commands.tools import tools
 
 
 @click.group()
@@ -23,5 +23,5 @@ def main() -> None:
     )
 
 
-for command in (serve, dev, status, logs, config, profile, workerd):
+for command in (serve, dev, status, logs, config, profile, tools):
     main.add_command(command)

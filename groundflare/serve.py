@@ -16,13 +16,13 @@ from groundflare.dev import DevMode, Reloader, coloured_echo, status_table
 from groundflare.events import ReadyEvent, emit
 from groundflare.lock import DataDirLock
 from groundflare.logs import RotatingLog
+from groundflare.native_tools import Workerd
 from groundflare.paths import DataDir, write_private
 from groundflare.profile import Installation
 from groundflare.proxy import SANDBOX_TOKEN_ENV, SURFACE_TOKEN_ENV
 from groundflare.runtime import ComponentState, Runtime
 from groundflare.sockets import listen_loopback, url
 from groundflare.supervisor import Component, ComponentSpec, Supervisor
-from groundflare.workerd_binary import Workerd
 from shim.config import API_TOKEN_ENV, TOKEN_ENV, ShimConfig
 from shim.names import file_part
 from workerd_config.model import RenderContext, ShimAddress, Stack

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from groundflare import workerd_binary
 from groundflare.commands.common import DATA_DIR_OPTION, data_root, fail
+from groundflare.native_tools import ToolNotFound, find_workerd
 from groundflare.paths import DataDir
 from workerd_config import drift
 from workerd_config.model import RenderContext, ShimAddress
@@ -31,8 +31,8 @@ ENV = click.option("-e", "--env", "env", metavar="NAME", help="Use the [env.NAME
 
 def _load(configs: tuple[Path, ...], env: str | None) -> LoadedStack:
     try:
-        newest = workerd_binary.find_workerd().max_compat_date
-    except workerd_binary.WorkerdNotFound as exc:
+        newest = find_workerd().max_compat_date
+    except ToolNotFound as exc:
         fail("workerd", str(exc))
     try:
         return load_stack(configs, newest, datetime.now(UTC).date(), env, require_references=False)

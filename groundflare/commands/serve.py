@@ -13,9 +13,9 @@ from typing import Any
 
 import click
 
-from groundflare import workerd_binary
 from groundflare.commands.common import data_root, fail
 from groundflare.dev import DevMode
+from groundflare.native_tools import ToolNotFound, Workerd, find_workerd
 from groundflare.paths import DataDir
 from workerd_config.stack_loader import LoadedStack, load_stack
 from workerd_config.wrangler import ConfigError
@@ -24,9 +24,7 @@ log = logging.getLogger("groundflare")
 TEST_CLOCK_ENV = "GROUNDFLARE_TEST_CLOCK"
 
 
-def load(
-    configs: tuple[Path, ...], workerd: workerd_binary.Workerd, port: int, env: str | None
-) -> LoadedStack:
+def load(configs: tuple[Path, ...], workerd: Workerd, port: int, env: str | None) -> LoadedStack:
     loaded = load_stack(configs, workerd.max_compat_date, datetime.now(UTC).date(), env, port)
     for warning in loaded.warnings:
         log.warning("%s", warning)
@@ -87,8 +85,8 @@ def run(
     from groundflare.serve import serve as run_serve
 
     try:
-        workerd = workerd_binary.find_workerd()
-    except workerd_binary.WorkerdNotFound as exc:
+        workerd = find_workerd()
+    except ToolNotFound as exc:
         fail("workerd", str(exc), event=True)
     try:
         loaded = load(configs, workerd, port, env)
