@@ -78,6 +78,7 @@ def test_request_bodies_stream_into_the_bucket_and_back_out(stacks, tmp_data):
     assert json.loads(response.read())["etag"] == md5_hex(block * (size // MiB))
     connection.request("GET", "/object/uploads/video.bin")
     response = connection.getresponse()
+    assert response.getheader("content-length") == str(size)  # the length travels along
     digest, received = hashlib.md5(), 0
     while chunk := response.read(MiB):
         digest.update(chunk)

@@ -142,6 +142,10 @@ async function runStep(bucket, step) {
     }
     case "put":
       return describe(await bucket.put(step.key, decode(step.value), options));
+    case "copy": {
+      const source = await bucket.get(step.from);
+      return describe(await bucket.put(step.key, source.body, options));
+    }
     case "delete":
       return bucket.delete(step.keys);
     case "list": {
