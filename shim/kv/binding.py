@@ -8,6 +8,7 @@ hop (docs/performance.md); only values past shim.blobs.INLINE_BYTES touch files.
 
 from __future__ import annotations
 
+import logging
 import re
 
 import apsw
@@ -18,6 +19,8 @@ from shim.kv.keys import key_from_path
 from shim.kv.rules import KvError
 from shim.kv.store import KvStore
 from shim.server import Body, Request, Response
+
+log = logging.getLogger("shim")
 
 METADATA_HEADER = "CF-KV-Metadata"
 EXPIRATION_HEADER = "CF-Expiration"
@@ -44,6 +47,7 @@ async def handle(store: KvStore, request: Request) -> Response:
     except KvError as exc:
         return failure(exc.status, exc.message)
     except apsw.BusyError:
+        log.warning("kv %s: %s %s met a lock held too long", store.root.name, method, request.path)
         return failure(500, BUSY_MESSAGE)
 
 

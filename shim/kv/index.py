@@ -2,11 +2,12 @@
 
 Where statements run (docs/performance.md): an index statement takes microseconds,
 far less than a hop to a thread and back, so statements run on the event loop with
-no busy timeout. The one lock they can meet is our own Checkpointer's RESTART
-checkpoint holding the write lock for a few milliseconds; an operation that meets it
-has been rolled back and runs again on the namespace's thread, queued behind the
-checkpoint. While that thread has work, later operations queue behind it too, so
-their order is kept and the connection is never used from two threads at once.
+no busy timeout. The lock they meet is our own Checkpointer's RESTART checkpoint
+holding the write lock for a few milliseconds (or another process's, say an SQLite
+browser); an operation that meets it has been rolled back and runs again on the
+namespace's thread, queued behind the checkpoint, waiting up to BUSY_TIMEOUT_MS.
+While that thread has work, later operations queue behind it too, so their order is
+kept and the connection is never used from two threads at once.
 """
 
 from __future__ import annotations
@@ -63,9 +64,9 @@ class Listed(NamedTuple):
 
 
 def _successor(prefix: bytes) -> bytes | None:
-    """The smallest key after every key that starts with `prefix` (None: no such bound)."""
-    stem = prefix.rstrip(b"\xff")
-    return stem[:-1] + bytes([stem[-1] + 1]) if stem else None
+    """The smallest key after every key that starts with `prefix` (None: no bound). UTF-8
+    never contains the byte 0xFF, so the last byte can always be incremented."""
+    return prefix[:-1] + bytes([prefix[-1] + 1]) if prefix else None
 
 
 class Index:
@@ -80,6 +81,7 @@ class Index:
 
     def open(self) -> None:
         conn = open_wal(self.path)
+        conn.set_busy_timeout(0)
         conn.execute(SCHEMA)
         self._conn = conn
         self._checkpointer = Checkpointer(self.path, conn, self._executor)
