@@ -86,6 +86,10 @@ def test_between_1_and_100_keys(kv, ns):
         "KV GET_BULK failed: 400 You can request a maximum of 100 keys"
     )
     assert kv.error("get", keys=[]) == "KV GET_BULK failed: 400 You must request a minimum of 1 key"
+    many = [f"{i:05d}{'k' * 500}" for i in range(5000)]
+    assert kv.error("get", keys=many) == (
+        "KV GET_BULK failed: 400 You can request a maximum of 100 keys"
+    )
 
 
 @pytest.mark.parametrize("kind", ["arrayBuffer", "stream"])

@@ -127,7 +127,8 @@ class Index:
         try:
             result = op()
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # some errors end the transaction themselves
+                conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
         return result
