@@ -105,9 +105,10 @@ def metadata(header: str) -> str:
         raise KvError(413, f"Metadata length of {len(raw)} exceeds limit of {MAX_METADATA_BYTES}.")
     try:
         text = raw.decode("utf-8")
-        json.loads(text, parse_constant=_not_json)
-    except ValueError as exc:
-        raise KvError(400, "Metadata must be valid UTF-8 JSON.") from exc
+    except UnicodeDecodeError:
+        text = ""  # not JSON either
+    if not is_json(text):
+        raise KvError(400, "Metadata must be valid UTF-8 JSON.")
     return text
 
 
