@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXAMPLE := examples/controlplane/wrangler.toml
 
-.PHONY: setup dev test lint format bench clean
+.PHONY: setup dev test lint format bench clean vm-host vm-image
 
 setup: $(STAMP)
 	@$(BIN)/groundflare tools install >/dev/null
@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 dev: setup
 	$(BIN)/groundflare dev -c $(EXAMPLE) --data-dir .data/dev
 
-test: setup
+test: setup vm-host
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
@@ -32,10 +32,19 @@ format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: setup
+bench: setup vm-host
 	@test bench/node_modules/.installed -nt bench/package.json || \
 		{ npm install --no-audit --no-fund --prefix bench && touch bench/node_modules/.installed; }
 	$(BIN)/python -m bench
+
+# The microVM's host packages (qemu-system-x86, busybox-static, socat, gcc, ...) via apt, and
+# the unprivileged user QEMU runs as under root; idempotent (docs/vm.md).
+vm-host:
+	@sh scripts/vm-host-packages.sh
+
+# The guest image with the reference sandbox, in the git-ignored .cache/vm/.
+vm-image: setup vm-host
+	$(BIN)/python -m vm build
 
 clean:
 	rm -rf $(VENV) .workerd .data bench/node_modules

@@ -1,0 +1,52 @@
+"""`groundflare vm ...`: the sandbox microVM's image and what this host can run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from groundflare.commands.common import fail
+
+CACHE_OPTION = click.option(
+    "--cache",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Build cache (default: .cache/vm/ in a checkout, else the user cache dir).",
+)
+
+
+@click.group()
+def vm() -> None:
+    """The sandbox microVM: build its image, see how it would run here."""
+
+
+@vm.command("build")
+@click.option(
+    "--sandbox",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="The sandbox binary to put in the image (default: the reference sandbox, a demo).",
+)
+@CACHE_OPTION
+def vm_build(sandbox: Path | None, cache: Path | None) -> None:
+    """Build (or reuse) the guest image; prints its folder. Progress goes to stderr."""
+    from vm import BuildError, build_image, default_cache
+    from vm.reference_sandbox import build_reference_sandbox
+
+    cache = (cache or default_cache()).resolve()
+    try:
+        if sandbox is None:
+            click.echo("[vm build] no --sandbox: using the reference sandbox (a demo)", err=True)
+            sandbox = build_reference_sandbox(cache)
+        image = build_image(sandbox.resolve(), cache)
+    except BuildError as exc:
+        fail("vm", str(exc))
+    click.echo(str(image.dir))
+
+
+@vm.command("accel")
+def vm_accel() -> None:
+    """Which accelerator QEMU would use on this host (KVM or TCG), and why."""
+    from vm.accel import detect
+
+    found = detect()
+    click.echo(f"{found.kind}: {found.reason}")

@@ -1,0 +1,39 @@
+#!/bin/sh
+# Download the Debian packages the guest image is made of, without installing them:
+#   the kernel (the package linux-image-amd64 currently depends on, or $VM_KERNEL_PACKAGE)
+#   and busybox-static. Prints one line per package: NAME VERSION PATH-TO-.deb
+# Usage: scripts/vm-fetch-debs.sh DEST_DIR   (already-downloaded .debs are reused)
+set -eu
+DEST=${1:?usage: vm-fetch-debs.sh DEST_DIR}
+mkdir -p "$DEST"
+
+candidate() { apt-cache policy "$1" 2>/dev/null | sed -n 's/^ *Candidate: *//p' | grep -v '(none)' || true; }
+
+kernel_package() {
+    if [ -n "${VM_KERNEL_PACKAGE:-}" ]; then echo "$VM_KERNEL_PACKAGE"; return; fi
+    apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/^ *Depends: *\(linux-image-[0-9].*\)$/\1/p' | head -n1
+}
+
+# A fresh machine may have no package lists yet.
+if [ -z "$(kernel_package)" ] || [ -z "$(candidate busybox-static)" ]; then
+    echo "vm-fetch-debs: updating apt package lists" >&2
+    apt-get update -qq
+fi
+KERNEL=$(kernel_package)
+[ -n "$KERNEL" ] || { echo "vm-fetch-debs: apt knows no linux-image-amd64" >&2; exit 1; }
+
+SANDBOX_OPT=""
+[ "$(id -u)" -eq 0 ] && SANDBOX_OPT="-o APT::Sandbox::User=root"
+
+for pkg in "$KERNEL" busybox-static; do
+    version=$(candidate "$pkg")
+    [ -n "$version" ] || { echo "vm-fetch-debs: apt has no candidate for $pkg" >&2; exit 1; }
+    file_version=$(printf %s "$version" | sed 's/:/%3a/')
+    deb=$(ls "$DEST"/"${pkg}_${file_version}"_*.deb 2>/dev/null | head -n1 || true)
+    if [ -z "$deb" ]; then
+        echo "vm-fetch-debs: downloading $pkg $version" >&2
+        (cd "$DEST" && apt-get download -qq $SANDBOX_OPT "$pkg=$version")
+        deb=$(ls "$DEST"/"${pkg}_${file_version}"_*.deb | head -n1)
+    fi
+    echo "$pkg $version $deb"
+done

@@ -1,0 +1,69 @@
+"""The sandbox microVM: image recipe, per-host backends, and the interface the supervisor uses.
+
+Interface (see docs/vm.md for the whole story)::
+
+    from vm import backend_for_host, build_image, Network, free_loopback_port
+
+    image = build_image(sandbox=Path("sandbox"), cache=default_cache())   # cached by input hash
+    backend = backend_for_host()                  # QemuBackend on Linux (KVM or TCG, and why)
+    launch = backend.command(image, profile.vm, profile.mounts,
+                             Network(sandbox_host_port=free_loopback_port(),
+                                     controlplane_url="http://127.0.0.1:8787"),
+                             run_dir=data_dir.run / "vm", sandbox_token=secrets["sandbox_token"])
+    launch.prepare()                               # writes the run dir (0700), before each start
+    # ChildSpec(argv=list(launch.argv), env=launch.env, cwd=launch.cwd, pass_fds=launch.pass_fds)
+    await backend.readiness(port, sandbox_token)   # GET /health through the forwarded port
+    await backend.graceful_stop(launch, process.wait())   # QMP quit; False -> kill it
+
+Nothing here starts processes for the stack; groundflare's supervisor does (vm.runner is
+for tests, the benchmark and `groundflare vm run`).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from vm.accel import Accel
+from vm.base import BaseBackend as Backend
+from vm.errors import VmConfigError, VmUnavailable
+from vm.health import NotReady
+from vm.image import BuildError, Image
+from vm.image import build as build_image
+from vm.launch import FileToWrite, LaunchSpec, Network, RunAs
+from vm.paths import default_cache
+from vm.ports import free_loopback_port
+
+__all__ = [
+    "Accel",
+    "Backend",
+    "BuildError",
+    "FileToWrite",
+    "Image",
+    "LaunchSpec",
+    "Network",
+    "NotReady",
+    "RunAs",
+    "VmConfigError",
+    "VmUnavailable",
+    "backend_for_host",
+    "build_image",
+    "default_cache",
+    "free_loopback_port",
+]
+
+
+def backend_for_host(platform: str = sys.platform) -> Backend:
+    """QEMU on Linux, vfkit (Virtualization.framework) on macOS, WSL2 on Windows."""
+    if platform.startswith("linux"):
+        from vm.qemu import QemuBackend
+
+        return QemuBackend()
+    if platform == "darwin":
+        from vm.vfkit import VfkitBackend
+
+        return VfkitBackend()
+    if platform == "win32":
+        from vm.wsl import WslBackend
+
+        return WslBackend()
+    raise VmUnavailable(f"no microVM backend for {platform}")

@@ -1,0 +1,1 @@
+"""Guest-side files shipped inside the image: the init script (`init`)."""

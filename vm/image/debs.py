@@ -1,0 +1,78 @@
+"""The Debian packages the image is made of: fetched by scripts/vm-fetch-debs.sh, unpacked here.
+
+The download (apt) is the repository's own script so CI and `make vm-image` run the same
+step; nothing is installed on the host: packages are unpacked with `dpkg-deb -x`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from vm.paths import REPO_ROOT
+
+FETCH_SCRIPT = REPO_ROOT / "scripts" / "vm-fetch-debs.sh"
+
+
+class FetchError(Exception):
+    """The packages could not be downloaded; the message says what apt said."""
+
+
+@dataclass(frozen=True)
+class Deb:
+    package: str
+    version: str
+    path: Path
+
+    def sha256(self) -> str:
+        digest = hashlib.sha256()
+        with self.path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Debs:
+    kernel: Deb
+    busybox: Deb
+
+
+def fetch(dest: Path) -> Debs:
+    """Download (or reuse) the kernel and busybox-static .debs into dest."""
+    if not FETCH_SCRIPT.is_file():
+        raise FetchError(f"{FETCH_SCRIPT} is missing: build images from a groundflare checkout")
+    result = subprocess.run(
+        ["sh", str(FETCH_SCRIPT), str(dest)], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise FetchError(
+            f"vm-fetch-debs.sh failed: {result.stderr.strip() or result.stdout.strip()}"
+        )
+    found: dict[str, Deb] = {}
+    for line in result.stdout.splitlines():
+        package, version, path = line.split(" ", 2)
+        found["busybox" if package == "busybox-static" else "kernel"] = Deb(
+            package, version, Path(path)
+        )
+    return Debs(kernel=found["kernel"], busybox=found["busybox"])
+
+
+def unpack(deb: Deb, dest: Path) -> None:
+    """dpkg-deb -x: the package's files under dest, nothing run, nothing installed."""
+    dest.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["dpkg-deb", "-x", str(deb.path), str(dest)], check=True)
+
+
+def depmod(root: Path, version: str) -> None:
+    """The .deb ships no modules.dep (its postinst makes it): make it in the unpacked tree."""
+    tool = shutil.which("depmod") or next(
+        (p for p in ("/usr/sbin/depmod", "/sbin/depmod") if Path(p).exists()), None
+    )
+    if tool is None:
+        raise FetchError("depmod not found: install kmod (make vm-host)")
+    subprocess.run([tool, "-b", str(root), version], check=True, env={**os.environ, "LC_ALL": "C"})

@@ -1,0 +1,209 @@
+"""The Linux backend: QEMU `-M microvm` booting the PVH vmlinux, KVM where really usable, else TCG.
+
+Isolation, per shared/specs/microvm-notes.md: user-mode networking with `restrict=on` (the
+guest reaches no host port), the sandbox forwarded to one loopback port, exactly one host
+service (the control plane) reachable through a `guestfwd` that runs socat per connection,
+shares over virtio-9p with `mapped-xattr` (guest chown/chmod/symlinks stay metadata, never
+host reality), `readonly=on` for read-only mounts. QEMU runs unprivileged: as root we start
+it through setpriv as the dedicated user `groundflare-vm` (no capabilities, no new
+privileges, the parent-death signal kept), and QEMU's own seccomp sandbox is on.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+from groundflare.profile import Mount, VmResources
+from vm import accel as accel_mod
+from vm.base import BaseBackend
+from vm.errors import VmConfigError, VmUnavailable
+from vm.image import Image
+from vm.launch import FileToWrite, LaunchSpec, Network, RunAs
+from vm.mounts import guest_mounts
+from vm.overlay import GUEST_CONTROLPLANE_URL, GUEST_SANDBOX_PORT, GuestConfig, overlay
+
+QEMU = "qemu-system-x86_64"
+VM_USER = "groundflare-vm"
+KERNEL_NAME = "vmlinux"
+INITRD_NAME = "initrd.img"
+CONSOLE_NAME = "console.log"
+QMP_NAME = "qmp.sock"
+GUEST_CONTROLPLANE = "10.0.2.100:80"
+# microvm offers 8 virtio-mmio transports; the NIC takes one.
+MAX_MOUNTS = 7
+KERNEL_CMDLINE = " ".join(
+    (
+        "console=ttyS0 quiet",  # serial output is slow when emulated: errors only
+        "reboot=t panic=-1",  # with -no-reboot, a panic or `reboot -f` ends QEMU
+        "tsc=reliable pci=off",  # no clocksource watchdog; microvm has no PCI
+        # Boot-time work this guest does not need (measured under TCG, docs/vm.md):
+        # crypto self-tests (~0.25 s), the KDF self-test (~0.13 s), loading the kernel's
+        # X.509 list (~0.1 s; modules then load unverified, tainting the kernel: they come
+        # from the same apt-verified package as the kernel itself), kprobe tracing (~0.08 s).
+        "cryptomgr.notests",
+        "initcall_blacklist=crypto_kdf108_init,load_system_certificate_list,init_kprobe_trace",
+    )
+)
+
+
+def _tool(name: str) -> str:
+    found = shutil.which(name) or next(
+        (p for p in (f"/usr/bin/{name}", f"/usr/sbin/{name}") if Path(p).exists()), None
+    )
+    if found is None:
+        raise VmUnavailable(f"{name} not found: run `make vm-host` (installs the VM host packages)")
+    return found
+
+
+def _loopback_target(url: str) -> tuple[str, int]:
+    """host:port of an http:// URL; the guestfwd may only point at this host's loopback."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme != "http" or parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise VmConfigError(f"control plane URL {url} must be http:// on this host's loopback")
+    host = "127.0.0.1" if parts.hostname == "localhost" else parts.hostname
+    return host, parts.port or 80
+
+
+def run_as_user(euid: int | None = None) -> RunAs | None:
+    """None when we are already unprivileged; as root, the dedicated user (or an error)."""
+    if (os.geteuid() if euid is None else euid) != 0:
+        return None
+    try:
+        entry = pwd.getpwnam(VM_USER)
+    except KeyError:
+        raise VmUnavailable(
+            f"running as root, QEMU must run as the unprivileged user {VM_USER}, which does "
+            "not exist: run `make vm-host` (creates it)"
+        ) from None
+    return RunAs(VM_USER, entry.pw_uid, entry.pw_gid)
+
+
+class QemuBackend(BaseBackend):
+    name = "qemu"
+
+    def __init__(
+        self,
+        accel: accel_mod.Accel | None = None,
+        run_as: RunAs | bool | None = True,
+        tools: dict[str, str] | None = None,
+        tsc_khz: int | None = None,
+    ) -> None:
+        self.accel = accel or accel_mod.detect()
+        # True: decide from our own uid; None: run as ourselves; a RunAs: that user.
+        self._run_as = run_as
+        self._tools = tools
+        self.tsc_khz = tsc_khz if tsc_khz is not None else accel_mod.tsc_khz()
+
+    def tool(self, name: str) -> str:
+        return self._tools[name] if self._tools is not None else _tool(name)
+
+    def run_as(self) -> RunAs | None:
+        return run_as_user() if self._run_as is True else self._run_as or None
+
+    def command(
+        self,
+        image: Image,
+        resources: VmResources,
+        mounts: Sequence[Mount],
+        network: Network,
+        run_dir: Path,
+        sandbox_token: str,
+    ) -> LaunchSpec:
+        user = self.run_as()
+        shares = guest_mounts(mounts, MAX_MOUNTS)
+        cp_host, cp_port = _loopback_target(network.controlplane_url)
+        config = GuestConfig(
+            controlplane_url=GUEST_CONTROLPLANE_URL,
+            sandbox_token=sandbox_token,
+            mounts=shares,
+            sandbox_uid=user.uid if user else os.getuid(),
+            sandbox_gid=user.gid if user else os.getgid(),
+        )
+        append = KERNEL_CMDLINE
+        if self.accel.kind == "tcg" and self.tsc_khz:
+            append += f" tsc_early_khz={self.tsc_khz}"
+        socat = f"{self.tool('socat')} STDIO TCP:{cp_host}:{cp_port}"
+        netdev = (
+            "user,id=n0,restrict=on,"
+            f"hostfwd=tcp:127.0.0.1:{network.sandbox_host_port}-:{GUEST_SANDBOX_PORT},"
+            f"guestfwd=tcp:{GUEST_CONTROLPLANE}-cmd:{socat}"
+        )
+        argv = [
+            self.tool(QEMU),
+            "-name", "groundflare-sandbox",
+            "-M", "microvm",
+            *(["-accel", "kvm", "-cpu", "host"] if self.accel.kind == "kvm" else ["-accel", "tcg"]),
+            "-m", str(resources.memory_mib),
+            "-smp", str(resources.cpus),
+            "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+            # guestfwd's cmd: form spawns socat, so spawning stays allowed.
+            "-sandbox", "on,obsolete=deny,elevateprivileges=deny,resourcecontrol=deny",
+            "-serial", f"file:{CONSOLE_NAME}",
+            "-qmp", f"unix:{QMP_NAME},server=on,wait=off",
+            "-kernel", KERNEL_NAME,
+            "-initrd", INITRD_NAME,
+            "-append", append,
+            "-netdev", netdev,
+            "-device", "virtio-net-device,netdev=n0",
+        ]  # fmt: skip
+        for share, mount in zip(shares, mounts, strict=True):
+            readonly = ",readonly=on" if share.read_only else ""
+            argv += [
+                "-fsdev",
+                f"local,id={share.tag},path={_fsdev_path(mount.host_path)},"
+                f"security_model=mapped-xattr{readonly}",
+                "-device",
+                f"virtio-9p-device,fsdev={share.tag},mount_tag={share.tag}",
+            ]
+        if user is not None:
+            argv = [*self._setpriv(user), "--", *argv]
+        files = (
+            FileToWrite(KERNEL_NAME, (image.kernel,), mode=0o644, link=True),
+            FileToWrite(INITRD_NAME, (image.initrd, overlay(config))),
+        )
+        return LaunchSpec(
+            argv=tuple(argv),
+            env={"PATH": "/usr/bin:/bin", "LC_ALL": "C"},
+            cwd=run_dir,
+            files=files,
+            run_as=user,
+            accel=self.accel,
+            console_log=run_dir / CONSOLE_NAME,
+            control_socket=run_dir / QMP_NAME,
+            notes=(f"accelerator: {self.accel.kind} ({self.accel.reason})",),
+        )
+
+    def _setpriv(self, user: RunAs) -> list[str]:
+        groups = ["--clear-groups"]
+        if self.accel.kind == "kvm":
+            kvm_gid = _kvm_gid()
+            groups = [f"--groups={kvm_gid}"] if kvm_gid is not None else groups
+        return [
+            self.tool("setpriv"),
+            f"--reuid={user.uid}",
+            f"--regid={user.gid}",
+            *groups,
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            "--no-new-privs",
+            # Changing uid clears the parent-death signal; keep it so QEMU dies with us.
+            "--pdeathsig=keep",
+        ]
+
+
+def _kvm_gid() -> int | None:
+    try:
+        return Path("/dev/kvm").stat().st_gid
+    except OSError:
+        return None
+
+
+def _fsdev_path(path: Path) -> str:
+    """QEMU's option syntax doubles commas in values."""
+    return str(path.resolve()).replace(",", ",,")
