@@ -68,6 +68,9 @@ async def wait_healthy(
                 attempts.add(asyncio.ensure_future(_attempt(port, token)))
                 next_start = now + INTERVAL
             waiting: set[asyncio.Future[object]] = {*attempts, *([watcher] if watcher else [])}
+            if not waiting:  # every attempt already failed: wait for the next one's turn
+                await asyncio.sleep(next_start - now)
+                continue
             done, _ = await asyncio.wait(
                 waiting, timeout=next_start - now, return_when=asyncio.FIRST_COMPLETED
             )

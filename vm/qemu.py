@@ -6,7 +6,8 @@ service (the control plane) reachable through a `guestfwd` that runs socat per c
 shares over virtio-9p with `mapped-xattr` (guest chown/chmod/symlinks stay metadata, never
 host reality), `readonly=on` for read-only mounts. QEMU runs unprivileged: as root we start
 it through setpriv as the dedicated user `groundflare-vm` (no capabilities, no new
-privileges, the parent-death signal kept), and QEMU's own seccomp sandbox is on.
+privileges, the parent-death signal kept; otherwise setpriv only sets no_new_privs), and
+QEMU's own seccomp sandbox is on.
 """
 
 from __future__ import annotations
@@ -142,8 +143,10 @@ class QemuBackend(BaseBackend):
             "-m", str(resources.memory_mib),
             "-smp", str(resources.cpus),
             "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-            # guestfwd's cmd: form spawns socat, so spawning stays allowed.
-            "-sandbox", "on,obsolete=deny,elevateprivileges=deny,resourcecontrol=deny",
+            # seccomp. Spawning stays allowed (guestfwd's cmd: runs socat); so does set*id,
+            # which the socat spawn needs and which cannot elevate anyway: setpriv leaves QEMU
+            # no capabilities, no bounding set and no_new_privs.
+            "-sandbox", "on,obsolete=deny,resourcecontrol=deny",
             "-serial", f"file:{CONSOLE_NAME}",
             "-qmp", f"unix:{QMP_NAME},server=on,wait=off",
             "-kernel", KERNEL_NAME,
@@ -161,8 +164,7 @@ class QemuBackend(BaseBackend):
                 "-device",
                 f"virtio-9p-device,fsdev={share.tag},mount_tag={share.tag}",
             ]
-        if user is not None:
-            argv = [*self._setpriv(user), "--", *argv]
+        argv = [*self._setpriv(user), "--", *argv]
         files = (
             FileToWrite(KERNEL_NAME, (image.kernel,), mode=0o644, link=True),
             FileToWrite(INITRD_NAME, (image.initrd, overlay(config))),
@@ -179,7 +181,10 @@ class QemuBackend(BaseBackend):
             notes=(f"accelerator: {self.accel.kind} ({self.accel.reason})",),
         )
 
-    def _setpriv(self, user: RunAs) -> list[str]:
+    def _setpriv(self, user: RunAs | None) -> list[str]:
+        """As root: become the VM user with nothing extra. Always: no new privileges."""
+        if user is None:
+            return [self.tool("setpriv"), "--no-new-privs"]
         groups = ["--clear-groups"]
         if self.accel.kind == "kvm":
             kvm_gid = _kvm_gid()

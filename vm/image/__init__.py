@@ -58,7 +58,8 @@ def stderr_progress(message: str) -> None:
 
 
 def _sha256_file(path: Path) -> str:
-    return debs.Deb("", "", path).sha256()
+    stat = path.stat()
+    return debs.file_sha256(path.resolve(), stat.st_size, stat.st_mtime_ns)
 
 
 def recipe_digest() -> str:
@@ -112,7 +113,8 @@ def build(sandbox: Path, cache: Path, progress: Progress = stderr_progress) -> I
         work = cache / "work" / f"{key[:16]}.{os.getpid()}"
         shutil.rmtree(work, ignore_errors=True)
         try:
-            _build_into(work / "out", work, fetched, sandbox, key, progress)
+            parts = _kernel_parts(cache, fetched.kernel, work, progress)
+            _pack(work / "out", work, parts, fetched, sandbox, key, progress)
             folder.parent.mkdir(parents=True, exist_ok=True)
             shutil.rmtree(folder, ignore_errors=True)
             (work / "out").rename(folder)
@@ -130,19 +132,64 @@ def build(sandbox: Path, cache: Path, progress: Progress = stderr_progress) -> I
         return Image.load(folder)
 
 
-def _build_into(
-    out: Path, work: Path, fetched: debs.Debs, sandbox: Path, key: str, progress: Progress
+@dataclass(frozen=True)
+class KernelParts:
+    """What the image takes from one kernel package, kept apart from the 400 MB unpacked tree."""
+
+    dir: Path
+    release: str
+    modules: tuple[str, ...]  # names, in load order
+
+    @property
+    def vmlinux(self) -> Path:
+        return self.dir / KERNEL_FILE
+
+
+def _kernel_parts(cache: Path, deb: debs.Deb, work: Path, progress: Progress) -> KernelParts:
+    """vmlinux and the ordered modules of one kernel .deb, cached by the .deb's hash.
+
+    A new sandbox then re-packs the initramfs only (about a second), not the kernel."""
+    folder = cache / "kernels" / deb.sha256()[:16]
+    index = folder / "modules.json"
+    if not index.is_file():
+        progress(f"unpacking {deb.path.name} (dpkg-deb -x, not installed)")
+        tree = work / "kernel"
+        debs.unpack(deb, tree)
+        mod_dir = modules.modules_dir(tree)
+        progress(f"depmod for {mod_dir.name}; resolving module order from modules.dep")
+        debs.depmod(tree, mod_dir.name)
+        order = modules.load_order(modules.parse_modules_dep((mod_dir / "modules.dep").read_text()))
+        progress("extracting the PVH vmlinux from the bzImage")
+        (bzimage,) = sorted((tree / "boot").glob("vmlinuz-*"))
+        vmlinux = kernel.vmlinux_from(bzimage)
+        staging = work / "kernel-parts"
+        (staging / "modules").mkdir(parents=True)
+        (staging / KERNEL_FILE).write_bytes(vmlinux)
+        (staging / KERNEL_FILE).chmod(0o644)
+        names = [modules.module_name(path) for path in order]
+        for name, path in zip(names, order, strict=True):
+            shutil.copyfile(mod_dir / path, staging / "modules" / f"{name}.ko")
+        (staging / "modules.json").write_text(
+            json.dumps({"release": mod_dir.name, "modules": names}, indent=2) + "\n"
+        )
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(folder, ignore_errors=True)
+        staging.rename(folder)
+        shutil.rmtree(tree, ignore_errors=True)
+    saved = json.loads(index.read_text())
+    return KernelParts(folder, saved["release"], tuple(saved["modules"]))
+
+
+def _pack(
+    out: Path,
+    work: Path,
+    parts: KernelParts,
+    fetched: debs.Debs,
+    sandbox: Path,
+    key: str,
+    progress: Progress,
 ) -> None:
-    progress(f"unpacking {fetched.kernel.path.name} (dpkg-deb -x, not installed)")
-    debs.unpack(fetched.kernel, work / "kernel")
     debs.unpack(fetched.busybox, work / "busybox")
-    mod_dir = modules.modules_dir(work / "kernel")
-    progress(f"depmod for {mod_dir.name}; resolving module order from modules.dep")
-    debs.depmod(work / "kernel", mod_dir.name)
-    order = modules.load_order(modules.parse_modules_dep((mod_dir / "modules.dep").read_text()))
-    progress("extracting the PVH vmlinux from the bzImage")
-    (bzimage,) = sorted((work / "kernel" / "boot").glob("vmlinuz-*"))
-    vmlinux = kernel.vmlinux_from(bzimage)
     busybox = work / "busybox" / "bin" / "busybox"
     applets = subprocess.run(
         [str(busybox), "--list"], capture_output=True, text=True, check=True
@@ -150,16 +197,19 @@ def _build_into(
     contents = recipe.Contents(
         busybox=busybox.read_bytes(),
         applets=tuple(sorted(applets)),
-        modules=tuple((modules.module_name(p), (mod_dir / p).read_bytes()) for p in order),
+        modules=tuple(
+            (name, (parts.dir / "modules" / f"{name}.ko").read_bytes()) for name in parts.modules
+        ),
         init=recipe.init_script(),
         sandbox=sandbox.read_bytes(),
     )
-    progress(
-        f"packing the initramfs ({len(order)} modules: {' '.join(n for n, _ in contents.modules)})"
-    )
+    progress(f"packing the initramfs ({len(parts.modules)} modules: {' '.join(parts.modules)})")
     initrd = cpio.compress(cpio.archive(recipe.entries(contents)))
     out.mkdir(parents=True)
-    (out / KERNEL_FILE).write_bytes(vmlinux)
+    try:  # one vmlinux on disk (and in the page cache) for every image of this kernel
+        os.link(parts.vmlinux, out / KERNEL_FILE)
+    except OSError:
+        shutil.copyfile(parts.vmlinux, out / KERNEL_FILE)
     (out / INITRD_FILE).write_bytes(initrd)
     for path in (out / KERNEL_FILE, out / INITRD_FILE):
         path.chmod(0o644)
@@ -167,11 +217,11 @@ def _build_into(
         "key": key,
         "kernel_package": fetched.kernel.package,
         "kernel_version": fetched.kernel.version,
-        "kernel_release": mod_dir.name,
+        "kernel_release": parts.release,
         "busybox_version": fetched.busybox.version,
-        "modules": [name for name, _ in contents.modules],
+        "modules": list(parts.modules),
         "sandbox_sha256": _sha256_file(sandbox),
-        "vmlinux_bytes": len(vmlinux),
+        "vmlinux_bytes": parts.vmlinux.stat().st_size,
         "initrd_bytes": len(initrd),
         "initrd_sha256": hashlib.sha256(initrd).hexdigest(),
     }

@@ -6,6 +6,7 @@ step; nothing is installed on the host: packages are unpacked with `dpkg-deb -x`
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -22,6 +23,16 @@ class FetchError(Exception):
     """The packages could not be downloaded; the message says what apt said."""
 
 
+@functools.lru_cache(maxsize=64)
+def file_sha256(path: Path, size: int, mtime_ns: int) -> str:
+    """A file's hash, remembered per (path, size, mtime): the kernel .deb is 70 MB."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 @dataclass(frozen=True)
 class Deb:
     package: str
@@ -29,11 +40,8 @@ class Deb:
     path: Path
 
     def sha256(self) -> str:
-        digest = hashlib.sha256()
-        with self.path.open("rb") as handle:
-            while chunk := handle.read(1 << 20):
-                digest.update(chunk)
-        return digest.hexdigest()
+        stat = self.path.stat()
+        return file_sha256(self.path, stat.st_size, stat.st_mtime_ns)
 
 
 @dataclass(frozen=True)

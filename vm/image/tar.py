@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from vm.image.cpio import MAGIC, MTIME, TRAILER, Entry
 
 
-def _members(data: bytes) -> Iterator[bytes]:
+def gzip_members(data: bytes) -> Iterator[bytes]:
     """Each gzip member of a concatenation, decompressed."""
     while data:
         decompressor = zlib.decompressobj(wbits=31)
@@ -44,7 +44,7 @@ def read_cpio(archive: bytes) -> list[Entry]:
 def cpio_gz_to_tar(data: bytes) -> bytes:
     """A reproducible tar.gz of the entries of one or more gzip'd cpio archives."""
     entries: dict[str, Entry] = {}
-    for member in _members(data):
+    for member in gzip_members(data):
         for entry in read_cpio(member):
             entries[entry.path] = entry
     out = io.BytesIO()

@@ -1,0 +1,156 @@
+"""Shared by the VM tests: one image per test run (cached on disk too), booting helpers.
+
+The image lives in the repository's git-ignored .cache/vm/, so a second `make test` reuses
+it; a fresh CI clone builds it once (about 20 s, apt downloads included).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import secrets
+import shutil
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from groundflare.profile import Mount, VmResources
+from vm import Image, Network, build_image, default_cache, free_loopback_port
+from vm.qemu import QemuBackend
+from vm.reference_sandbox import build_reference_sandbox
+from vm.runner import VmProcess
+
+TOKEN_HEADER = "X-Groundflare-Sandbox"
+BOOT_TIMEOUT = 60.0
+
+
+def quiet(message: str) -> None:
+    """Build progress, kept out of the test output."""
+
+
+@functools.cache
+def reference_sandbox() -> Path:
+    return build_reference_sandbox(default_cache())
+
+
+@functools.cache
+def vm_image() -> Image:
+    return build_image(reference_sandbox(), default_cache(), progress=quiet)
+
+
+def shared_dir(prefix: str, writable_by_vm: bool, backend: QemuBackend) -> Path:
+    """A folder QEMU's user can open: under /tmp (pytest's tmp dirs are 0700 root's)."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    folder.chmod(0o755)
+    user = backend.run_as()
+    if writable_by_vm and user is not None:
+        os.chown(folder, user.uid, user.gid)
+    return folder
+
+
+@dataclass
+class Booted:
+    vm: VmProcess
+    port: int
+    token: str
+    run_dir: Path
+    seconds: float
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def get(self, path: str, token: str | None = None) -> tuple[int, bytes]:
+        return http(self.url + path, token=self.token if token is None else token)
+
+    def exec(self, *argv: str, timeout_ms: int = 20000) -> list[dict[str, object]]:
+        """Run a command in the guest; its NDJSON events."""
+        body = json.dumps({"argv": list(argv), "timeout_ms": timeout_ms}).encode()
+        status, data = http(self.url + "/exec", token=self.token, body=body)
+        assert status == 200, data
+        return [json.loads(line) for line in data.splitlines()]
+
+    def sh(self, script: str) -> tuple[int, str, str]:
+        """`sh -c script` in the guest: exit code, stdout, stderr."""
+        events = self.exec("sh", "-c", script)
+        out = "".join(str(e["data"]) for e in events if e.get("stream") == "stdout")
+        err = "".join(str(e["data"]) for e in events if e.get("stream") == "stderr")
+        (code,) = [int(e["exit"]) for e in events if "exit" in e]  # type: ignore[call-overload]
+        return code, out, err
+
+    def console(self) -> str:
+        return (self.run_dir / "console.log").read_text(encoding="utf-8", errors="replace")
+
+
+def http(url: str, token: str | None, body: bytes | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, data=body, method="POST" if body else "GET")
+    if token:
+        request.add_header(TOKEN_HEADER, token)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read()
+
+
+@contextmanager
+def booted_vm(
+    run_root: Path,
+    mounts: list[Mount] | None = None,
+    controlplane_url: str = "http://127.0.0.1:9",
+    backend: QemuBackend | None = None,
+) -> Iterator[Booted]:
+    """Boot the test image; always stopped afterwards, pass or fail."""
+    backend = backend or QemuBackend()
+    port = free_loopback_port()
+    token = secrets.token_urlsafe(32)
+    run_dir = run_root / "vm"
+    launch = backend.command(
+        vm_image(),
+        VmResources(cpus=1, memory_mib=512),
+        mounts or [],
+        Network(sandbox_host_port=port, controlplane_url=controlplane_url),
+        run_dir,
+        token,
+    )
+    vm = VmProcess.start(backend, launch, run_root / "qemu.log")
+    try:
+        seconds = vm.ready(port, token, BOOT_TIMEOUT)
+        yield Booted(vm, port, token, run_dir, seconds)
+    except BaseException:
+        console = run_dir / "console.log"
+        if console.exists():
+            print("guest console:\n" + console.read_text(errors="replace"))
+        log = run_root / "qemu.log"
+        if log.exists():
+            print("qemu output:\n" + log.read_text(errors="replace"))
+        raise
+    finally:
+        vm.stop()
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether any process is left in a process group (QEMU's, with its socat children)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def wait_gone(pgid: int, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while group_alive(pgid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def remove_tree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
