@@ -24,6 +24,7 @@ class SerialExecutor:
     def __init__(self, name: str) -> None:
         self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
         self.jobs_started = 0
+        self._closed = False
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
@@ -33,6 +34,8 @@ class SerialExecutor:
             job()
 
     def run(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        if self._closed:
+            raise RuntimeError(f"{self._thread.name}: used after close()")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
 
@@ -48,7 +51,9 @@ class SerialExecutor:
         return future
 
     def submit(self, fn: Callable[[], Any]) -> None:
-        """Queue work whose result nobody awaits; errors are logged."""
+        """Queue work whose result nobody awaits; errors are logged. Dropped after close()."""
+        if self._closed:
+            return
 
         def job() -> None:
             try:
@@ -60,6 +65,9 @@ class SerialExecutor:
 
     def close(self) -> None:
         """Finish queued jobs, then stop the thread."""
+        if self._closed:
+            return
+        self._closed = True
         self._jobs.put(_STOP)
         self._thread.join()
 

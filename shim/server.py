@@ -158,6 +158,9 @@ class HttpProtocol(asyncio.Protocol):
     def __init__(self, handler: Handler) -> None:
         self._handler = handler
         self._parser = httptools.HttpRequestParser(self)
+        # workerd forwards header values byte for byte (KV metadata JSON may hold U+007F);
+        # only workerd reaches the 0600 socket, so accept what llhttp's strict mode refuses.
+        self._parser.set_dangerous_leniencies(lenient_headers=True)
         self._transport: asyncio.Transport | None = None
         self._url = b""
         self._headers: dict[str, str] = {}

@@ -81,7 +81,7 @@ def test_a_stream_of_unknown_length_is_stored_whole(kv, ns):
 
 
 def test_metadata_round_trips_through_get_with_metadata(kv, ns):
-    metadata = {"owner": "zoë", "emoji": "😀", "n": 2.5e-7, "list": [True, None]}
+    metadata = {"owner": "zoë", "emoji": "😀", "n": 2.5e-7, "list": [True, None], "del": "a\x7fb"}
     kv.put(f"{ns}m", "value", metadata=metadata)
     assert kv.meta(f"{ns}m") == {"value": "value", "metadata": metadata, "cacheStatus": None}
     assert kv.meta(f"{ns}m", "arrayBuffer")["value"] == {"$bytes": b64(b"value")}
