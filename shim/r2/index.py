@@ -80,7 +80,9 @@ class Index:
         writer = open_wal(self.path)
         writer.execute(SCHEMA)
         writer.set_busy_timeout(0)
-        reader = apsw.Connection(str(self.path), flags=apsw.SQLITE_OPEN_READWRITE)
+        reader = apsw.Connection(
+            str(self.path), flags=apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_NOFOLLOW
+        )
         reader.set_busy_timeout(READ_BUSY_TIMEOUT_MS)
         self._writer, self._reader = writer, reader
         self._checkpointer = Checkpointer(self.path, writer, self.executor)
