@@ -1,7 +1,8 @@
-"""`python -m bench`: start groundflare and Miniflare on the same Worker, measure, report.
+"""`python -m bench [--only d1|vm]`: D1 on groundflare and Miniflare side by side, then the
+microVM's boot time and memory (bench/vm.py).
 
-Both backends run for the whole benchmark on fresh temp data dirs and are measured
-interleaved; stdout gets the table and one JSON summary line, stderr the progress.
+Both D1 backends run for the whole benchmark on fresh temp data dirs and are measured
+interleaved; stdout gets the tables and one JSON summary line per section, stderr the progress.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ MINIFLARE = "miniflare"
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--reps", type=int, default=5, help="timed requests per scenario")
+    parser.add_argument(
+        "--only", choices=("d1", "vm"), help="run one section (default: all of them)"
+    )
+    parser.add_argument("--boots", type=int, default=5, help="VM boots to measure")
     return parser.parse_args()
 
 
@@ -59,6 +64,15 @@ def measure(reps: int, work_dir: Path) -> list[dict[str, d1.Result]]:
 
 def main() -> None:
     args = parse_args()
+    if args.only in (None, "d1"):
+        run_d1(args)
+    if args.only in (None, "vm"):
+        from bench import vm
+
+        vm.run(args.boots)
+
+
+def run_d1(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="groundflare-bench-") as tmp:
         rows = measure(args.reps, Path(tmp))
     for results in rows:
