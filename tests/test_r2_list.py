@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.workers.r2.probe import error, listing, r2_stack, run
+from tests.workers.r2.probe import WRANGLER, error, listing, r2_stack, run
 
 __all__ = ["r2_stack"]  # fixture
 
@@ -196,3 +196,11 @@ def test_pages_stay_under_the_metadata_size_workerd_accepts(r2_stack, space):
 def test_limits_outside_1_to_1000_are_refused(r2_stack, limit):
     step = {"op": "list", "options": {"limit": limit}}
     assert error(r2_stack, step) == "list: MaxKeys params must be positive integer <= 1000. (10022)"
+
+
+def test_before_2022_08_04_list_returns_all_metadata(stacks, tmp_data):
+    stack = stacks([WRANGLER.with_name("old-compat.toml")], tmp_data)
+    fill(stack, "", "a", customMetadata={"k": "v"}, httpMetadata={"contentType": "x/y"})
+    (obj,) = listing(stack)["objects"]
+    assert obj["httpMetadata"] == {"contentType": "x/y"}
+    assert obj["customMetadata"] == {"k": "v"}
