@@ -188,6 +188,7 @@ def test_uploaded_is_the_time_of_the_put(r2_stack, key):
 
 def test_keys_are_exact_bytes(r2_stack):
     keys = ["Straße", "strasse", "STRASSE", "a/b", "a//b", "a b", "%41", "🚀/launch", "..", "."]
+    keys += ["del\x7f", "tab\t", "line\nbreak", "nul\x00", '"quoted"', "back\\slash"]
     steps = [{"op": "put", "key": k, "value": k} for k in keys]
     steps += [{"op": "get", "key": k, "read": "text"} for k in keys]
     results = run(r2_stack, *steps)
