@@ -67,10 +67,11 @@ class LaunchSpec:
         """Create the run dir (0700) and its files (owned by QEMU's user when we are root)."""
         self.cwd.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.cwd.chmod(0o700)
-        stale = [self.console_log, self.control_socket]
-        for path in stale:
-            if path is not None:
-                path.unlink(missing_ok=True)
+        if self.console_log is not None and self.console_log.exists():
+            # The previous boot's console, kept once: why did it stop?
+            self.console_log.replace(self.console_log.with_name(self.console_log.name + ".1"))
+        if self.control_socket is not None:
+            self.control_socket.unlink(missing_ok=True)
         for item in self.files:
             _write(self.cwd / item.name, item)
         if self.run_as is not None:
