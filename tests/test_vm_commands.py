@@ -245,3 +245,17 @@ def test_backend_for_each_host() -> None:
     assert type(backend_for_host("win32")).__name__ == "WslBackend"
     with pytest.raises(VmUnavailable):
         backend_for_host("sunos5")
+
+
+def test_prepare_keeps_the_previous_console_and_clears_the_qmp_socket(
+    image: Image, tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    launch = qemu().command(image, VmResources(), [], NETWORK, run, TOKEN)
+    launch.prepare()
+    (run / "console.log").write_text("first boot\n")
+    (run / "qmp.sock").write_text("stale")
+    launch.prepare()
+    assert (run / "console.log.1").read_text() == "first boot\n"
+    assert not (run / "console.log").exists()
+    assert not (run / "qmp.sock").exists()

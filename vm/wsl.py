@@ -10,7 +10,8 @@ Isolation is weaker than QEMU's restrict=on: docs/vm.md says what is still missi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Awaitable, Sequence
 from pathlib import Path, PureWindowsPath
 
 from groundflare.profile import Mount, VmResources
@@ -125,10 +126,10 @@ class WslBackend(BaseBackend):
             ),
         )
 
-    async def graceful_stop(self, launch: LaunchSpec, exited: object, timeout: float = 5.0) -> bool:
+    async def graceful_stop(
+        self, launch: LaunchSpec, exited: Awaitable[object], timeout: float = 5.0
+    ) -> bool:
         """`wsl --terminate` stops the distribution (and with it our process)."""
-        import asyncio
-
         process = await asyncio.create_subprocess_exec(self.wsl, "--terminate", DISTRIBUTION)
         await process.wait()
-        return await super().graceful_stop(launch, exited, timeout)  # type: ignore[arg-type]
+        return await super().graceful_stop(launch, exited, timeout)
