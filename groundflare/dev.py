@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from groundflare.bundler import BundleError
 from groundflare.children import ChildFailed
 from groundflare.runtime import Runtime
 from workerd_config.model import Stack
@@ -91,7 +92,7 @@ class Reloader:
             self._seen = now
             try:
                 loaded = self._load()
-            except ConfigError as exc:
+            except (ConfigError, BundleError) as exc:
                 log.error("not reloading: %s", exc)
                 continue
             old = [w.name for w in self._current().workers]

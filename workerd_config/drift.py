@@ -75,9 +75,9 @@ def source_files(worker: Worker) -> list[Path]:
     ]
 
 
-def check(worker: Worker, files: list[Path] | None = None) -> Drift:
+def check(worker: Worker, files: list[Path]) -> Drift:
     bound = {binding.name for binding in worker.bindings}
-    refs = [ref for path in (files or source_files(worker)) for ref in references(path)]
+    refs = [ref for path in files for ref in references(path)]
     seen = {ref.name for ref in refs}
     unbound: dict[str, Reference] = {}
     for ref in refs:

@@ -242,6 +242,27 @@ class Module(Model):
         }
 
 
+ASSETS_ROUTER = Path(__file__).resolve().parent / "assets" / "router.js"
+
+
+class AssetsSettings(Model):
+    """[assets]: a directory served in front of the Worker, as production serves it."""
+
+    directory: Path
+    binding: str | None = None
+    html_handling: Literal["auto-trailing-slash", "none"] = "auto-trailing-slash"
+    not_found_handling: Literal["single-page-application", "404-page", "none"] = "none"
+    run_worker_first: bool = False
+
+
+class BundleSettings(Model):
+    """wrangler's bundling fields: `no_bundle`, `minify`, `define`."""
+
+    enabled: bool = True
+    minify: bool = False
+    define: dict[str, str] = {}
+
+
 class Worker(Model):
     name: str
     modules: list[Module] = Field(min_length=1)
@@ -249,6 +270,8 @@ class Worker(Model):
     compatibility_flags: list[str] = []
     bindings: list[Binding] = []
     durable_objects: list[DurableObjectClass] = []
+    bundling: BundleSettings = BundleSettings()
+    assets: AssetsSettings | None = None
     port: int = Field(default=0, ge=0, le=65535)
 
     @property
@@ -256,15 +279,24 @@ class Worker(Model):
         return f"http-{self.name}"
 
     @property
+    def entry_service(self) -> str:
+        """What the Worker's socket serves: the assets router in front of it, when it has one."""
+        return f"assets-{self.name}" if self.assets else self.name
+
+    @property
     def do_service(self) -> str:
         return f"do-{self.name}"
 
     def capnp(self, ctx: RenderContext) -> dict[str, Any]:
+        bindings = [binding.capnp_binding(ctx) for binding in self.bindings]
+        if self.assets and self.assets.binding:
+            target = {"name": self.entry_service, "entrypoint": "AssetsBinding"}
+            bindings.append({"name": self.assets.binding, "service": target})
         worker: dict[str, Any] = {
             "compatibilityDate": self.compatibility_date.isoformat(),
             "compatibilityFlags": self.compatibility_flags,
             "modules": [module.capnp(ctx) for module in self.modules],
-            "bindings": [binding.capnp_binding(ctx) for binding in self.bindings],
+            "bindings": bindings,
         }
         if self.durable_objects:
             worker["durableObjectNamespaces"] = [
@@ -275,11 +307,34 @@ class Worker(Model):
         return worker
 
     def capnp_services(self, ctx: RenderContext) -> list[dict[str, Any]]:
-        """What the Worker itself needs besides its bindings' services: its DO storage."""
-        if not self.durable_objects:
-            return []
-        folder = ctx.do_dir / file_part(self.name)
-        return [{"name": self.do_service, "disk": {"path": str(folder), "writable": True}}]
+        """What the Worker itself needs besides its bindings' services: DO storage, assets."""
+        services = []
+        if self.durable_objects:
+            folder = ctx.do_dir / file_part(self.name)
+            services.append(
+                {"name": self.do_service, "disk": {"path": str(folder), "writable": True}}
+            )
+        if self.assets:
+            services += self._assets_services(ctx)
+        return services
+
+    def _assets_services(self, ctx: RenderContext) -> list[dict[str, Any]]:
+        assert self.assets is not None
+        folder = f"assets-dir-{self.name}"
+        settings = self.assets.model_dump(mode="json", exclude={"directory", "binding"})
+        router = {
+            "compatibilityDate": self.compatibility_date.isoformat(),
+            "modules": [Module(name="router.js", path=ASSETS_ROUTER).capnp(ctx)],
+            "bindings": [
+                {"name": "ASSETS_DIR", "service": folder},
+                {"name": "CONFIG", "json": json.dumps(settings)},
+                {"name": "USER_WORKER", "service": self.name},
+            ],
+        }
+        return [
+            {"name": folder, "disk": {"path": str(self.assets.directory), "writable": False}},
+            {"name": self.entry_service, "worker": router},
+        ]
 
 
 class Stack(Model):

@@ -29,7 +29,7 @@ def render_config(stack: Stack, ctx: RenderContext) -> str:
                 "name": worker.socket_name,
                 "address": f"127.0.0.1:{worker.port}",
                 "http": {},
-                "service": worker.name,
+                "service": worker.entry_service,
             }
         )
     config = {"services": list(services.values()), "sockets": sockets}

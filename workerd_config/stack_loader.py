@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from workerd_config import drift
 from workerd_config.model import Stack
 from workerd_config.references import missing_references
 from workerd_config.wrangler import ConfigError, load_worker
@@ -19,6 +20,8 @@ class LoadedStack:
     # Config files, .dev.vars and sources: what a reload watches.
     inputs: list[Path] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # Each Worker's own source files (what the drift check reads), by Worker name.
+    sources: dict[str, list[Path]] = field(default_factory=dict)
 
 
 def load_stack(
@@ -49,4 +52,5 @@ def load_stack(
         raise ConfigError("; ".join(problems))
     loaded.warnings += problems
     loaded.inputs += [m.path for w in workers for m in w.modules]
+    loaded.sources = {w.name: drift.source_files(w) for w in workers}
     return loaded

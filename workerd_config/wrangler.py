@@ -16,7 +16,9 @@ from workerd_config import jsonc
 from workerd_config.dev_vars import load_dev_vars
 from workerd_config.durable_objects import MigrationError, classes_from_migrations
 from workerd_config.model import (
+    AssetsSettings,
     Binding,
+    BundleSettings,
     D1Binding,
     D1Database,
     D1HttpBinding,
@@ -43,7 +45,7 @@ from workerd_config.wrangler_schema import (
 
 SIDECAR_NAME = "groundflare.toml"
 # Fields groundflare understands but does not act on yet; named in a warning when set.
-NOT_YET = ("assets", "define", "minify", "no_bundle", "find_additional_modules")
+NOT_YET: tuple[str, ...] = ()
 
 
 class ConfigError(ValueError):
@@ -233,6 +235,32 @@ def _sidecar_bindings(path: Path, d1: list[Binding]) -> tuple[list[Binding], lis
     return bindings, [f"{path}: {name}" for name in _extras("", sidecar)]
 
 
+def _assets(settings: WorkerSettings, path: Path) -> AssetsSettings | None:
+    assets = settings.assets
+    if assets is None:
+        return None
+    directory = (path.parent / assets.directory).resolve()
+    if not directory.is_dir():
+        raise ConfigError(f"{path}: assets.directory: {assets.directory!r} is not a directory")
+    unsupported = {
+        "html_handling": assets.html_handling not in ("auto-trailing-slash", "none"),
+        "run_worker_first": isinstance(assets.run_worker_first, list),
+    }
+    for field_name, bad in unsupported.items():
+        if bad:
+            raise ConfigError(
+                f"{path}: assets.{field_name}: {getattr(assets, field_name)!r} is not supported "
+                "locally yet (see docs/config.md)"
+            )
+    return AssetsSettings(
+        directory=directory,
+        binding=assets.binding,
+        html_handling=assets.html_handling,  # type: ignore[arg-type]
+        not_found_handling=assets.not_found_handling,
+        run_worker_first=bool(assets.run_worker_first),
+    )
+
+
 def _compatibility_date(
     settings: WorkerSettings, path: Path, newest: date, today: date
 ) -> tuple[date, list[str]]:
@@ -287,6 +315,12 @@ def load_worker(
         compatibility_flags=settings.compatibility_flags or [],
         bindings=bindings + sidecar,
         durable_objects=classes,
+        assets=_assets(settings, path),
+        bundling=BundleSettings(
+            enabled=not settings.no_bundle,
+            minify=bool(settings.minify),
+            define=settings.define or {},
+        ),
     )
     inputs = [path, path.parent / SIDECAR_NAME, *secret_files]
     return ImportedWorker(worker=worker, warnings=warnings, secrets=secrets, inputs=inputs)

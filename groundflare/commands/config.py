@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from groundflare.build import BundleChoice, build
+from groundflare.bundler import BundleError
 from groundflare.commands.common import DATA_DIR_OPTION, data_root, fail
 from groundflare.native_tools import ToolNotFound, find_workerd
 from groundflare.paths import DataDir
@@ -29,15 +31,20 @@ CONFIGS = click.option(
 ENV = click.option("-e", "--env", "env", metavar="NAME", help="Use the [env.NAME] sections.")
 
 
-def _load(configs: tuple[Path, ...], env: str | None) -> LoadedStack:
+def _load(configs: tuple[Path, ...], env: str | None, data_dir: Path | None) -> LoadedStack:
     try:
         newest = find_workerd().max_compat_date
     except ToolNotFound as exc:
         fail("workerd", str(exc))
     try:
-        return load_stack(configs, newest, datetime.now(UTC).date(), env, require_references=False)
+        loaded = load_stack(
+            configs, newest, datetime.now(UTC).date(), env, require_references=False
+        )
+        return build(loaded, data_root(data_dir), BundleChoice())
     except ConfigError as exc:
         fail("config", str(exc), code=2)
+    except BundleError as exc:
+        fail("bundle", str(exc), code=2)
 
 
 @click.group()
@@ -51,7 +58,7 @@ def config() -> None:
 @DATA_DIR_OPTION
 def render(configs: tuple[Path, ...], env: str | None, data_dir: Path | None) -> None:
     """Print the capnp workerd would run; secrets appear only as environment variable names."""
-    loaded = _load(configs, env)
+    loaded = _load(configs, env, data_dir)
     for warning in loaded.warnings:
         click.echo(f"warning: {warning}", err=True)
     layout = DataDir(root=data_root(data_dir))
@@ -66,13 +73,14 @@ def render(configs: tuple[Path, ...], env: str | None, data_dir: Path | None) ->
 @config.command("check")
 @CONFIGS
 @ENV
-def check(configs: tuple[Path, ...], env: str | None) -> None:
+@DATA_DIR_OPTION
+def check(configs: tuple[Path, ...], env: str | None, data_dir: Path | None) -> None:
     """List env.X names the code reads but the config does not bind (exit 1), and bindings
     the code never reads."""
-    loaded = _load(configs, env)
+    loaded = _load(configs, env, data_dir)
     failed = False
     for worker in loaded.stack.workers:
-        result = drift.check(worker)
+        result = drift.check(worker, loaded.sources[worker.name])
         for ref in result.unbound:
             failed = True
             click.echo(

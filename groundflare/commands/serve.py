@@ -13,6 +13,8 @@ from typing import Any
 
 import click
 
+from groundflare.build import BundleChoice, build
+from groundflare.bundler import BundleError
 from groundflare.commands.common import data_root, fail
 from groundflare.dev import DevMode
 from groundflare.native_tools import ToolNotFound, Workerd, find_workerd
@@ -24,11 +26,19 @@ log = logging.getLogger("groundflare")
 TEST_CLOCK_ENV = "GROUNDFLARE_TEST_CLOCK"
 
 
-def load(configs: tuple[Path, ...], workerd: Workerd, port: int, env: str | None) -> LoadedStack:
+def load(
+    configs: tuple[Path, ...],
+    workerd: Workerd,
+    port: int,
+    env: str | None,
+    data_dir: Path,
+    choice: BundleChoice,
+) -> LoadedStack:
+    """Read the configs, then bundle; ConfigError or BundleError says what is wrong."""
     loaded = load_stack(configs, workerd.max_compat_date, datetime.now(UTC).date(), env, port)
     for warning in loaded.warnings:
         log.warning("%s", warning)
-    return loaded
+    return build(loaded, data_dir, choice)
 
 
 def stack_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -63,6 +73,15 @@ def stack_options(command: Callable[..., Any]) -> Callable[..., Any]:
             help="Use the [env.NAME] section of each config, as wrangler --env does.",
         ),
         click.option(
+            "--bundle",
+            "prebuilt",
+            type=click.Path(path_type=Path, dir_okay=False),
+            help="Run this prebuilt bundle (e.g. a production build's output) instead of bundling.",
+        ),
+        click.option(
+            "--no-bundle", is_flag=True, help="Run main and its modules as they are, unbundled."
+        ),
+        click.option(
             "--sandbox-upstream",
             metavar="HOST:PORT",
             help="Where the sandbox proxy forwards (a sandbox outside the VM, e.g. in tests).",
@@ -78,6 +97,7 @@ def run(
     data_dir: Path | None,
     port: int,
     env: str | None,
+    choice: BundleChoice,
     sandbox_upstream: str | None,
     dev: bool,
 ) -> None:
@@ -88,18 +108,22 @@ def run(
         workerd = find_workerd()
     except ToolNotFound as exc:
         fail("workerd", str(exc), event=True)
+    root = data_root(data_dir)
+    reload = partial(load, configs, workerd, port, env, root, choice)
     try:
-        loaded = load(configs, workerd, port, env)
+        loaded = reload()
     except ConfigError as exc:
         fail("config", str(exc), code=2, event=True)
+    except BundleError as exc:
+        fail("bundle", str(exc), code=2, event=True)
     options = Options(
         stack=loaded.stack,
         secrets=loaded.secrets,
-        data_dir=DataDir(root=data_root(data_dir)),
+        data_dir=DataDir(root=root),
         workerd=workerd,
         test_clock=os.environ.get(TEST_CLOCK_ENV) == "1",
         sandbox_upstream=sandbox_upstream,
-        dev=DevMode(loaded.inputs, partial(load, configs, workerd, port, env)) if dev else None,
+        dev=DevMode(loaded.inputs, reload) if dev else None,
     )
     try:
         sys.exit(run_serve(options))
@@ -116,10 +140,13 @@ def serve(
     data_dir: Path | None,
     port: int,
     env: str | None,
+    prebuilt: Path | None,
+    no_bundle: bool,
     sandbox_upstream: str | None,
 ) -> None:
     """Start the stack; print one JSON ready line on stdout when every part is ready."""
-    run(configs, data_dir, port, env, sandbox_upstream, dev=False)
+    choice = BundleChoice(disabled=no_bundle, prebuilt=prebuilt)
+    run(configs, data_dir, port, env, choice, sandbox_upstream, dev=False)
 
 
 @click.command()
@@ -129,7 +156,10 @@ def dev(
     data_dir: Path | None,
     port: int,
     env: str | None,
+    prebuilt: Path | None,
+    no_bundle: bool,
     sandbox_upstream: str | None,
 ) -> None:
     """serve, for people: coloured logs, a status table, and reloads on every source change."""
-    run(configs, data_dir, port, env, sandbox_upstream, dev=True)
+    choice = BundleChoice(disabled=no_bundle, prebuilt=prebuilt)
+    run(configs, data_dir, port, env, choice, sandbox_upstream, dev=True)
