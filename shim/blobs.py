@@ -87,21 +87,21 @@ class BlobDir:
 
     # ---- reading ----
 
-    async def read(
-        self, blob: Blob, offset: int = 0, length: int | None = None
-    ) -> AsyncIterator[bytes]:
-        """The bytes of [offset, offset + length), in IO_CHUNK pieces; the file stays readable
-        while this runs even if the blob is replaced meanwhile."""
-        end = blob.size if length is None else min(blob.size, offset + length)
+    def reader(self, pieces: list[Blob], offset: int, length: int) -> PinnedRead:
+        """Bytes [offset, offset + length) of `pieces` laid end to end. Their files are pinned
+        now, in the same step as the caller's index lookup, so a replace that commits before
+        the body is sent cannot take them away."""
+        return PinnedRead(self, pieces, offset, length)
+
+    async def stream(self, blob: Blob, offset: int, end: int) -> AsyncIterator[bytes]:
+        """One blob's bytes [offset, end), unpinned: use `reader` unless already pinned."""
         if blob.inline is not None:
             if end > offset:
                 yield blob.inline[offset:end]
             return
         assert blob.file is not None
-        self.acquire(blob.file)
-        handle: IO[bytes] | None = None
+        handle = await asyncio.to_thread(self._open_at, blob.file, offset)
         try:
-            handle = await asyncio.to_thread(self._open_at, blob.file, offset)
             position = offset
             while position < end:
                 chunk = await asyncio.to_thread(handle.read, min(IO_CHUNK, end - position))
@@ -110,14 +110,65 @@ class BlobDir:
                 position += len(chunk)
                 yield chunk
         finally:
-            if handle is not None:
-                handle.close()
-            self.release(blob.file)
+            handle.close()
 
     def _open_at(self, file_id: str, offset: int) -> IO[bytes]:
         handle = self.path(file_id).open("rb")
         handle.seek(offset)
         return handle
+
+
+class PinnedRead:
+    """An async iterator over a span of blobs whose files stay readable until it is done.
+
+    The pins go when the bytes are read to the end, when reading fails, when it is
+    closed, or when it is dropped unread (a server may never start sending a body).
+    """
+
+    def __init__(self, blobs: BlobDir, pieces: list[Blob], offset: int, length: int) -> None:
+        self._blobs = blobs
+        self._files = [blob.file for blob in pieces if blob.file is not None]
+        for file in self._files:
+            blobs.acquire(file)
+        # A module function, not a method: a generator holding `self` would make a cycle,
+        # and a dropped body would keep its pins until the garbage collector ran.
+        self._chunks = _span(blobs, pieces, offset, length)
+
+    def __aiter__(self) -> PinnedRead:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            return await self._chunks.__anext__()
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def aclose(self) -> None:
+        await self._chunks.aclose()
+        self._unpin()
+
+    def _unpin(self) -> None:
+        files, self._files = self._files, []
+        for file in files:
+            self._blobs.release(file)
+
+    def __del__(self) -> None:
+        self._unpin()
+
+
+async def _span(
+    blobs: BlobDir, pieces: list[Blob], offset: int, length: int
+) -> AsyncIterator[bytes]:
+    """Bytes [offset, offset + length) of the pieces laid end to end."""
+    start, end = 0, offset + length
+    for blob in pieces:
+        stop = start + blob.size
+        if stop > offset and start < end:
+            first = max(offset, start) - start
+            async for chunk in blobs.stream(blob, first, min(end, stop) - start):
+                yield chunk
+        start = stop
 
 
 class BlobWriter:

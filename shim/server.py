@@ -269,7 +269,16 @@ class HttpProtocol(asyncio.Protocol):
                     body=b'{"success":false,"error":"internal error in the shim; see its log"}',
                     headers={"Content-Type": "application/json"},
                 )
-            await self._write(response, keep_alive)
+            try:
+                await self._write(response, keep_alive)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # The status line is out: the only honest signal left is to cut the
+                # connection, so the client sees a truncated body instead of waiting for it.
+                log.exception("response body of %s %s failed", request.method, request.path)
+                self._close()
+                return
             if keep_alive:
                 try:
                     await request.body.discard()

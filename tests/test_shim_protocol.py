@@ -162,3 +162,25 @@ async def test_responses_carry_a_bookmark_that_grows_with_writes(client):
 async def test_the_database_file_has_a_readable_name(client, tmp_path):
     await post(client, "/query", '{"sql": "CREATE TABLE t (x)"}')
     assert (tmp_path / "d1" / "main-db-1.sqlite").is_file()
+
+
+async def test_a_body_that_fails_midway_cuts_the_connection(tmp_path):
+    """A streamed body that raises after the headers went out must not leave the client waiting."""
+    from shim.server import Request, Response
+
+    async def failing() -> object:
+        yield b"first part"
+        raise OSError("disk went away")
+
+    async def handler(request: Request) -> Response:
+        return Response(body=failing(), length=100)
+
+    socket = tmp_path / "s.sock"
+    server = await serve_unix(handler, str(socket))
+    reader, writer = await asyncio.open_unix_connection(str(socket))
+    writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    received = await asyncio.wait_for(reader.read(), timeout=10)
+    assert received.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert received.endswith(b"first part")
+    writer.close()
+    server.close()

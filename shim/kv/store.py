@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from shim.blobs import Blob, BlobDir, BlobWriter
+from shim.blobs import Blob, BlobDir, BlobWriter, PinnedRead
 from shim.clock import Clock
 from shim.kv.index import Entry, Index, Listed
 from shim.serial import SerialExecutor
@@ -85,8 +85,9 @@ class KvStore:
             for file in files:
                 self.blobs.release(file)
 
-    def read(self, entry: Entry) -> AsyncIterator[bytes]:
-        return self.blobs.read(Blob(size=entry.size, inline=entry.value, file=entry.file))
+    def read(self, entry: Entry) -> PinnedRead:
+        blob = Blob(size=entry.size, inline=entry.value, file=entry.file)
+        return self.blobs.reader([blob], 0, entry.size)
 
     async def read_all(self, entry: Entry) -> bytes:
         if entry.value is not None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from shim.blobs import PinnedRead
 from shim.r2 import errors, listing, multipart
 from shim.r2.errors import R2Error
 from shim.r2.messages import (
@@ -26,7 +27,6 @@ from shim.r2.messages import (
     WriteRequest,
 )
 from shim.r2.objects import encode, metadata
-from shim.r2.reading import Pinned
 from shim.r2.store import R2Store
 from shim.server import Body, Request, Response
 
@@ -91,7 +91,7 @@ def _read(store: R2Store, request: Request) -> Response:
     return _with_metadata(listing.list_objects(store.index.reader, message))
 
 
-async def _prepend(head: bytes, body: Pinned) -> AsyncIterator[bytes]:
+async def _prepend(head: bytes, body: PinnedRead) -> AsyncIterator[bytes]:
     try:
         yield head
         async for chunk in body:

@@ -17,7 +17,7 @@ from pathlib import Path
 import apsw
 import orjson
 
-from shim.blobs import Blob, BlobDir, BlobWriter
+from shim.blobs import Blob, BlobDir, BlobWriter, PinnedRead
 from shim.clock import Clock
 from shim.r2 import conditions, errors, ranges, rows
 from shim.r2.index import Index
@@ -30,7 +30,6 @@ from shim.r2.objects import (
     metadata,
     object_meta,
 )
-from shim.r2.reading import Pinned
 
 log = logging.getLogger("shim")
 MAX_DELETE_KEYS = 1000
@@ -51,7 +50,7 @@ class Served:
 
     record: ObjectRecord
     span: tuple[int, int]
-    body: bytes | Pinned
+    body: bytes | PinnedRead
 
 
 def new_version() -> str:
@@ -103,7 +102,7 @@ class R2Store:
         span = ranges.resolve(record.size, request.range, request.range_header)
         return Served(record=record, span=span, body=self._read(record, *span))
 
-    def _read(self, record: ObjectRecord, offset: int, length: int) -> bytes | Pinned:
+    def _read(self, record: ObjectRecord, offset: int, length: int) -> bytes | PinnedRead:
         if record.blob is not None and record.blob.inline is not None:
             return record.blob.inline[offset : offset + length]
         if record.blob is not None:
@@ -111,7 +110,7 @@ class R2Store:
         else:
             assert record.upload_id is not None
             pieces = rows.part_blobs(self.index.reader, record.upload_id)
-        return Pinned(self.blobs, pieces, offset, length)
+        return self.blobs.reader(pieces, offset, length)
 
     # ---- writes ----
 
