@@ -208,5 +208,6 @@ class Index:
         )
         return math.inf if value is None else value
 
-    def files(self) -> list[str]:
+    def referenced_files(self) -> list[str]:
+        """Every blob file a row points at (the start-up sweep keeps these)."""
         return [f for (f,) in self.conn.execute("SELECT file FROM entries WHERE file IS NOT NULL")]

@@ -44,7 +44,7 @@ class KvStore:
         self.blobs.prepare()
         self.index.open()
         self.index.purge(self.clock.now())
-        swept = self.blobs.sweep(self.index.files())
+        swept = self.blobs.sweep(self.index.referenced_files())
         if swept:
             log.info("kv %s: removed %d unreferenced blob files", self.root.name, len(swept))
         self._next_expiration = self.index.next_expiration()
