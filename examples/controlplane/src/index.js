@@ -27,6 +27,57 @@ function json(body, status = 200) {
   return Response.json(body, { status });
 }
 
+const SESSION_TTL_SECONDS = 3600;
+
+async function sessions(request, env, parts) {
+  if (request.method === "POST" && parts.length === 1) {
+    const { user } = await request.json();
+    const id = crypto.randomUUID();
+    await env.KV.put(`session:${id}`, JSON.stringify({ user }), {
+      expirationTtl: SESSION_TTL_SECONDS,
+      metadata: { created: new Date().toISOString() },
+    });
+    return json({ session: id }, 201);
+  }
+  if (request.method === "GET" && parts.length === 2) {
+    const { value, metadata } = await env.KV.getWithMetadata(`session:${parts[1]}`, "json");
+    return value ? json({ ...value, ...metadata }) : json({ error: "no such session" }, 404);
+  }
+  return json({ error: "not found" }, 404);
+}
+
+async function flags(request, env, parts) {
+  if (request.method === "PUT" && parts.length === 2) {
+    await env.KV.put(`flag:${parts[1]}`, JSON.stringify(await request.json()));
+    return json({ flag: parts[1] });
+  }
+  const { keys } = await env.KV.list({ prefix: "flag:" });
+  const entries = await Promise.all(
+    keys.map(async ({ name }) => [name.slice("flag:".length), await env.KV.get(name, "json")]),
+  );
+  return json({ flags: Object.fromEntries(entries) });
+}
+
+async function uploads(request, env, parts) {
+  const key = parts.slice(1).join("/");
+  if (request.method === "PUT" && key) {
+    const object = await env.UPLOADS.put(key, request.body, {
+      httpMetadata: { contentType: request.headers.get("content-type") ?? "application/octet-stream" },
+    });
+    return json({ key: object.key, size: object.size, etag: object.etag }, 201);
+  }
+  if (request.method === "GET" && key) {
+    const object = await env.UPLOADS.get(key);
+    if (!object) return json({ error: "no such upload" }, 404);
+    const headers = new Headers();
+    object.writeHttpMetadata(headers);
+    headers.set("etag", object.httpEtag);
+    return new Response(object.body, { headers });
+  }
+  const listed = await env.UPLOADS.list();
+  return json({ uploads: listed.objects.map(({ key, size }) => ({ key, size })) });
+}
+
 async function route(request, env) {
   const url = new URL(request.url);
   const parts = url.pathname.split("/").filter(Boolean);
@@ -34,6 +85,9 @@ async function route(request, env) {
   if (parts.length === 0) {
     return json({ service: "controlplane", environment: env.ENVIRONMENT });
   }
+  if (parts[0] === "sessions") return sessions(request, env, parts);
+  if (parts[0] === "flags") return flags(request, env, parts);
+  if (parts[0] === "uploads") return uploads(request, env, parts);
   if (parts[0] !== "projects") {
     return json({ error: "not found" }, 404);
   }
