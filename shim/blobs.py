@@ -13,6 +13,7 @@ Values up to INLINE_BYTES live in the index row itself: a file and an fsync per
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import secrets
@@ -182,6 +183,7 @@ class BlobWriter:
         self._size = 0
         self._file_id: str | None = None
         self._handle: IO[bytes] | None = None
+        self._in_flight: asyncio.Future[list[None]] | None = None
 
     async def write(self, chunk: bytes) -> None:
         self._pending.append(chunk)
@@ -191,17 +193,29 @@ class BlobWriter:
             await self._spill()
 
     async def _spill(self) -> None:
+        """Hand a piece to the threads; the next piece is received while this one is stored.
+
+        The file write and each hash run on their own threads at once (hashlib and
+        file writes release the GIL), so a put costs the slowest of them, not their sum.
+        """
         data = b"".join(self._pending)
         self._pending, self._pending_size = [], 0
-        await asyncio.to_thread(self._write_file, data)
+        await self._settle()
+        jobs = [asyncio.to_thread(self._write_file, data)]
+        jobs += [asyncio.to_thread(hasher.update, data) for hasher in self._hashers.values()]
+        self._in_flight = asyncio.gather(*jobs)
+
+    async def _settle(self) -> None:
+        """Wait for the piece in flight (pieces are written and hashed in order)."""
+        if self._in_flight is not None:
+            in_flight, self._in_flight = self._in_flight, None
+            await in_flight
 
     def _write_file(self, data: bytes) -> None:
         if self._handle is None:
             self._file_id = secrets.token_hex(16)
             self._handle = (self._blobs.tmp / self._file_id).open("wb")
         self._handle.write(data)
-        for hasher in self._hashers.values():
-            hasher.update(data)
 
     async def finish(self) -> Blob:
         """Make the value durable; the caller then references it from an index commit."""
@@ -212,6 +226,7 @@ class BlobWriter:
             return Blob(size=self._size, inline=data, digests=self._digests())
         if self._pending:
             await self._spill()
+        await self._settle()
         await asyncio.to_thread(self._commit_file)
         return Blob(size=self._size, file=self._file_id, digests=self._digests())
 
@@ -231,6 +246,8 @@ class BlobWriter:
 
     async def abort(self) -> None:
         """Drop a value that will not be committed (bad input, failed condition)."""
+        with contextlib.suppress(Exception):
+            await self._settle()
         if self._handle is not None:
             self._handle.close()
             self._handle = None
