@@ -257,6 +257,7 @@ static int read_body(req_t *r, buf_t *body) {
     } else {
         size_t pos = 0;
         for (;;) {
+            if (pos >= raw.len) return -1;
             char *end = strstr(raw.data + pos, "\r\n");
             if (!end) return -1;
             size_t size = strtoul(raw.data + pos, NULL, 16);
@@ -744,11 +745,10 @@ static void websocket(req_t *r) {
         unsigned char *payload = malloc(len ? len : 1);
         if (read_exact(&c, payload, len)) { free(payload); break; }
         for (uint64_t i = 0; i < len; i++) payload[i] ^= mask[i % 4];
-        if (op >= 0x8) {
-            int done = op == 0x8;
-            send_frame(r->fd, op == 0x9 ? 0xA : (unsigned char)op, payload, op == 0xA ? 0 : len);
+        if (op >= 0x8) { /* close: echo it and stop; ping: pong; pong: nothing */
+            if (op == 0x8 || op == 0x9) send_frame(r->fd, op == 0x9 ? 0xA : 0x8, payload, len);
             free(payload);
-            if (done) break;
+            if (op == 0x8) break;
             continue;
         }
         if (op) { opcode = (unsigned char)op; message.len = 0; }
