@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from groundflare.testing import StackFailed, start_stack
 
@@ -19,6 +21,19 @@ class Backend:
     url: str
     log_path: Path
     stop: Callable[[], object] = field(repr=False)
+    # Process spawn -> ready line (serve's, or the Miniflare host's after `await mf.ready`).
+    ready_seconds: float = 0.0
+    pid: int | None = None
+    # groundflare only: its ready line and data dir (sandbox URL, tokens, runtime.json).
+    ready: dict[str, Any] = field(default_factory=dict)
+    data_dir: Path | None = None
+
+    def component_pid(self, component: str) -> int:
+        """A groundflare component's pid, from run/runtime.json as other tools discover it."""
+        if self.data_dir is None:
+            raise ValueError(f"{self.name} has no groundflare data dir")
+        runtime = json.loads((self.data_dir / "run" / "runtime.json").read_text("utf-8"))
+        return int(runtime["components"][component]["pid"])
 
 
 def progress(message: str) -> None:
@@ -33,15 +48,30 @@ def log_tail(path: Path, lines: int = 20) -> str:
     return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
 
 
-def start_groundflare(wrangler_toml: Path, work_dir: Path) -> Backend:
+def start_groundflare(
+    wrangler_toml: Path, work_dir: Path, extra: Sequence[str] = (), quiet: bool = False
+) -> Backend:
     """`groundflare serve` on a fresh data dir, exactly as a test harness starts it."""
-    progress("starting groundflare (groundflare serve)")
+    name = wrangler_toml.parent.name
+    if not quiet:
+        progress(f"starting groundflare (groundflare serve -c {name}/wrangler.toml)")
+    log_path = work_dir / f"groundflare-{name}.log"
+    data_dir = work_dir / f"groundflare-{name}"
     started = time.perf_counter()
-    log_path = work_dir / "groundflare-serve.log"
     try:
-        stack = start_stack([wrangler_toml], work_dir / "groundflare-data", stderr_path=log_path)
+        stack = start_stack([wrangler_toml], data_dir, stderr_path=log_path, extra=extra)
     except StackFailed as exc:
         raise SystemExit(f"bench: groundflare failed to start:\n{exc}") from None
     elapsed = time.perf_counter() - started
-    progress(f"groundflare ready at {stack.url} in {elapsed:.2f} s")
-    return Backend("groundflare", stack.url, log_path, stack.stop)
+    if not quiet:
+        progress(f"groundflare ready at {stack.url} in {elapsed:.2f} s")
+    return Backend(
+        "groundflare",
+        stack.url,
+        log_path,
+        stack.stop,
+        ready_seconds=elapsed,
+        pid=stack.process.pid,
+        ready=stack.ready,
+        data_dir=data_dir,
+    )

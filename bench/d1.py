@@ -1,39 +1,19 @@
-"""The D1 scenarios and the measuring loop.
+"""D1: point query, single-row INSERT, batch, scan (bench/workers/d1/).
 
-Each request makes `n` sequential D1 calls inside the Worker, so the per-call latency is the
-request's wall time divided by `n`; the one HTTP round trip per request is amortised away.
-Backends are interleaved within every scenario (alternating which goes first), so drift on the
-machine (thermal, other load) hits both sides alike.
+The measuring loop is bench/latency.py's, shared with the KV, R2 and Durable Object sections.
 """
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from pathlib import Path
 
-from bench.backend import progress
+from bench import report
 from bench.client import Client
-
-
-@dataclass(frozen=True)
-class Scenario:
-    """One Worker route, how many D1 calls a request makes, and the unit to report per call."""
-
-    name: str
-    n: int
-    unit: str  # "us" or "ms"
-    what: str
-
-    @property
-    def path(self) -> str:
-        return f"/{self.name}?n={self.n}"
-
-    @property
-    def scale(self) -> float:
-        """Seconds -> the reporting unit."""
-        return 1e6 if self.unit == "us" else 1e3
-
+from bench.latency import Result, Scenario, measure, setup
+from bench.miniflare import installed_version
+from bench.pair import GROUNDFLARE, MINIFLARE, side_by_side
+from bench.worker import D1_WORKER
 
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario("point", 2000, "us", "SELECT ... WHERE id = ? .first()"),
@@ -43,54 +23,22 @@ SCENARIOS: tuple[Scenario, ...] = (
 )
 
 
-@dataclass
-class Result:
-    """Request wall times of one scenario on one backend, and the checksums it returned."""
-
-    scenario: Scenario
-    backend: str
-    seconds: list[float] = field(default_factory=list)
-    checksums: set[object] = field(default_factory=set)
-
-    @property
-    def per_call(self) -> float:
-        """Median request time divided by the D1 calls in it, in the scenario's unit."""
-        return statistics.median(self.seconds) / self.scenario.n * self.scenario.scale
-
-
-def setup(clients: dict[str, Client]) -> None:
-    """Create and seed the tables on every backend (idempotent on the Worker side)."""
-    for name, client in clients.items():
-        seconds, body = client.timed_get("/setup")
-        progress(f"{name}: /setup seeded {body['checksum']} rows in {seconds * 1e3:.0f} ms")
-
-
-def measure(scenario: Scenario, clients: dict[str, Client], reps: int) -> dict[str, Result]:
-    """One warm-up request per backend, then `reps` timed requests each, interleaved."""
-    results = {name: Result(scenario, name) for name in clients}
-    names = list(clients)
-    progress(f"{scenario.name}: warm-up ({scenario.path})")
-    for name in names:
-        clients[name].timed_get(scenario.path)
-    for rep in range(reps):
-        order = names if rep % 2 == 0 else names[::-1]
-        for name in order:
-            seconds, body = clients[name].timed_get(scenario.path)
-            if body.get("n") != scenario.n:
-                raise RuntimeError(f"{name}{scenario.path}: answered n={body.get('n')!r}")
-            results[name].seconds.append(seconds)
-            results[name].checksums.add(body["checksum"])
-        progress(f"{scenario.name}: rep {rep + 1}/{reps} " + _rep_line(results, rep))
-    return results
-
-
-def _rep_line(results: dict[str, Result], rep: int) -> str:
-    return ", ".join(f"{name} {result.seconds[rep]:.3f} s" for name, result in results.items())
-
-
 def run_all(
     clients: dict[str, Client], reps: int, scenarios: Sequence[Scenario] = SCENARIOS
 ) -> list[dict[str, Result]]:
-    """Seed, then every scenario in turn; one dict (backend -> Result) per scenario."""
+    """Create and seed the tables, then every scenario in turn."""
     setup(clients)
     return [measure(scenario, clients, reps) for scenario in scenarios]
+
+
+def run(reps: int, work_dir: Path) -> report.SectionReport:
+    """Both backends on the D1 Worker, every scenario, the table and the summary line."""
+    with side_by_side(D1_WORKER, work_dir) as pair:
+        rows = run_all(pair.clients, reps)
+    report.warn_mismatches(rows, GROUNDFLARE)
+    meta = {"reps": reps, "miniflare_version": installed_version()}
+    return report.SectionReport(
+        "D1",
+        report.table(rows, GROUNDFLARE, MINIFLARE),
+        report.summary(rows, GROUNDFLARE, MINIFLARE, meta),
+    )

@@ -23,14 +23,31 @@ STOP_TIMEOUT_SECONDS = 15.0
 
 
 def host_options(config: WorkerConfig, persist_dir: Path) -> dict[str, object]:
-    """The Miniflare options that mirror what groundflare reads from wrangler.toml."""
-    return {
+    """The Miniflare options that mirror what groundflare reads from wrangler.toml.
+
+    Every binding kind persists to its own dir under `persist_dir`, as groundflare's data dir
+    keeps them on disk: neither side gets to answer from memory alone.
+    """
+    options: dict[str, object] = {
         "scriptPath": str(config.script_path),
         "compatibilityDate": config.compatibility_date,
         "compatibilityFlags": list(config.compatibility_flags),
         "d1Databases": config.d1_databases,
-        "d1Persist": str(persist_dir),
+        "d1Persist": str(persist_dir / "d1"),
     }
+    if config.kv_namespaces:
+        options["kvNamespaces"] = config.kv_namespaces
+        options["kvPersist"] = str(persist_dir / "kv")
+    if config.r2_buckets:
+        options["r2Buckets"] = config.r2_buckets
+        options["r2Persist"] = str(persist_dir / "r2")
+    if config.durable_objects:
+        options["durableObjects"] = {
+            binding: {"className": do.class_name, "useSQLite": do.sqlite}
+            for binding, do in config.durable_objects.items()
+        }
+        options["durableObjectsPersist"] = str(persist_dir / "do")
+    return options
 
 
 def installed_version() -> str:
@@ -64,29 +81,37 @@ def stop_host(process: subprocess.Popen[bytes]) -> int:
     return process.wait()
 
 
-def start_miniflare(config: WorkerConfig, work_dir: Path) -> Backend:
-    """Start the host with a fresh D1 persist dir and wait for its ready line."""
+def start_miniflare(config: WorkerConfig, work_dir: Path, quiet: bool = False) -> Backend:
+    """Start the host with fresh persist dirs and wait for its ready line.
+
+    `ready_seconds` is process spawn -> the ready line, which the host prints right after
+    `await mf.ready`: Miniflare's cold start as its JS API users see it.
+    """
     node = shutil.which("node")
     if node is None:
         raise SystemExit("bench: node is not on PATH; Miniflare needs Node.js")
-    progress(f"starting miniflare {installed_version()} (node {HOST_SCRIPT.name})")
-    persist_dir = work_dir / "miniflare-d1"
+    if not quiet:
+        progress(f"starting miniflare {installed_version()} (node {HOST_SCRIPT.name})")
+    persist_dir = work_dir / f"miniflare-{config.name}"
     persist_dir.mkdir(parents=True)
-    log_path = work_dir / "miniflare.log"
-    started = time.perf_counter()
+    log_path = work_dir / f"miniflare-{config.name}.log"
+    argv = [node, str(HOST_SCRIPT), json.dumps(host_options(config, persist_dir))]
     with log_path.open("wb") as log:
+        started = time.perf_counter()
         process = subprocess.Popen(
-            [node, str(HOST_SCRIPT), json.dumps(host_options(config, persist_dir))],
+            argv,
             cwd=BENCH_DIR,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=log,
         )
     line = read_ready_line(process, START_TIMEOUT_SECONDS)
+    elapsed = time.perf_counter() - started
     if not line:
         stop_host(process)
         raise SystemExit(f"bench: miniflare failed to start:\n{log_tail(log_path)}")
     url = json.loads(line)["url"]
-    elapsed = time.perf_counter() - started
-    progress(f"miniflare ready at {url} in {elapsed:.2f} s")
-    return Backend("miniflare", url, log_path, lambda: stop_host(process))
+    if not quiet:
+        progress(f"miniflare ready at {url} in {elapsed:.2f} s")
+    stop = lambda: stop_host(process)  # noqa: E731
+    return Backend("miniflare", url, log_path, stop, ready_seconds=elapsed, pid=process.pid)

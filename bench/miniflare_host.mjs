@@ -2,9 +2,12 @@
 //
 //   node miniflare_host.mjs '<json>'
 //
-// The JSON (built in Python from the same wrangler.toml groundflare reads) is
-//   {"scriptPath", "compatibilityDate", "compatibilityFlags", "d1Databases", "d1Persist"}.
-// Prints ONE JSON line {"url": ...} on stdout when ready; everything else goes to stderr.
+// The JSON (built in Python from the same wrangler.toml groundflare reads, bench/miniflare.py)
+// holds Miniflare options: "scriptPath", "compatibilityDate", "compatibilityFlags",
+// "d1Databases", "d1Persist", and when the Worker has them "kvNamespaces", "kvPersist",
+// "r2Buckets", "r2Persist", "durableObjects", "durableObjectsPersist".
+// Prints ONE JSON line {"url": ...} on stdout when ready (right after `await mf.ready`, so the
+// parent can time the cold start); everything else goes to stderr.
 // Stops when stdin closes (the parent's way to stop it, and what happens if the parent dies):
 // mf.dispose(), exit 0. SIGTERM/SIGINT are Miniflare's own: its exit hook, registered by
 // `new Miniflare`, kills workerd and removes its temp dir, then exits 128+signal.
@@ -12,6 +15,19 @@
 import { Log, LogLevel, Miniflare } from "miniflare";
 
 const config = JSON.parse(process.argv[2] ?? "{}");
+const PASSED = [
+  "scriptPath",
+  "compatibilityDate",
+  "compatibilityFlags",
+  "d1Databases",
+  "d1Persist",
+  "kvNamespaces",
+  "kvPersist",
+  "r2Buckets",
+  "r2Persist",
+  "durableObjects",
+  "durableObjectsPersist",
+];
 
 // Miniflare's Log prints with console.log; stdout is reserved for the ready line.
 class StderrLog extends Log {
@@ -20,15 +36,16 @@ class StderrLog extends Log {
   }
 }
 
+const options = Object.fromEntries(
+  PASSED.filter((name) => config[name] !== undefined).map((name) => [name, config[name]]),
+);
+
 const mf = new Miniflare({
   host: "127.0.0.1",
   port: 0,
   modules: true,
-  scriptPath: config.scriptPath,
-  compatibilityDate: config.compatibilityDate,
-  compatibilityFlags: config.compatibilityFlags ?? [],
-  d1Databases: config.d1Databases,
-  d1Persist: config.d1Persist,
+  compatibilityFlags: [],
+  ...options,
   log: new StderrLog(LogLevel.WARN),
   logRequests: false,
   cf: false, // offline: never fetch the Request.cf object from workers.cloudflare.com

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from bench.d1 import Result
+from bench.backend import progress
+from bench.latency import Result
 
 UNIT_LABEL = {"us": "µs", "ms": "ms"}
 
@@ -20,25 +22,42 @@ def ratio(results: dict[str, Result], numerator: str, denominator: str) -> float
     return results[numerator].per_call / results[denominator].per_call
 
 
+def verdict(value: float, target: float, higher_is_better: bool = False) -> str:
+    """'met' or 'MISSED': a ratio against the issue's target for it."""
+    met = value >= target if higher_is_better else value <= target
+    return "met" if met else "MISSED"
+
+
 def table(rows: Sequence[dict[str, Result]], first: str, second: str) -> str:
-    """A pipe table: scenario | first per call | second per call | first/second."""
+    """A pipe table: scenario | first per call | second per call | first/second [| target]."""
+    with_targets = any(results[first].scenario.target is not None for results in rows)
     header = ["scenario", f"{first} per call", f"{second} per call", f"ratio ({first}/{second})"]
+    if with_targets:
+        header.append("target")
     body = []
     for results in rows:
         scenario = results[first].scenario
         unit = UNIT_LABEL[scenario.unit]
-        body.append(
-            [
-                f"{scenario.name} (n={scenario.n}: {scenario.what})",
-                f"{results[first].per_call:,.1f} {unit}",
-                f"{results[second].per_call:,.1f} {unit}",
-                f"{ratio(results, first, second):.2f}",
-            ]
-        )
+        value = ratio(results, first, second)
+        row = [
+            f"{scenario.name} (n={scenario.n}: {scenario.what})",
+            f"{results[first].per_call:,.1f} {unit}",
+            f"{results[second].per_call:,.1f} {unit}",
+            f"{value:.2f}",
+        ]
+        if with_targets:
+            target = scenario.target
+            row.append("" if target is None else f"<= {target:.2f} {verdict(value, target)}")
+        body.append(row)
+    footer = f"ratio < 1: {first} is faster; medians of the timed requests per scenario"
+    return pipe_table(header, body) + "\n" + footer
+
+
+def pipe_table(header: list[str], body: Sequence[list[str]]) -> str:
+    """Columns padded to their widest cell; the first left-aligned, the rest right-aligned."""
     widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
     lines = [_line(header, widths), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
     lines += [_line(row, widths) for row in body]
-    lines.append(f"ratio < 1: {first} is faster; medians of the timed requests per scenario")
     return "\n".join(lines)
 
 
@@ -50,19 +69,49 @@ def _line(cells: list[str], widths: list[int]) -> str:
     return "| " + " | ".join(padded) + " |"
 
 
+def scenario_summary(results: dict[str, Result], first: str, second: str) -> dict[str, Any]:
+    """One scenario's per-call medians, ratio, target and whether the answers matched."""
+    scenario = results[first].scenario
+    value = ratio(results, first, second)
+    out: dict[str, Any] = {
+        "n": scenario.n,
+        "unit": scenario.unit,
+        first: round(results[first].per_call, 2),
+        second: round(results[second].per_call, 2),
+        "ratio": round(value, 3),
+        "checksums_agree": checksums_agree(results),
+    }
+    if scenario.target is not None:
+        out["target_ratio_max"] = scenario.target
+        out["target_met"] = value <= scenario.target
+    return out
+
+
 def summary(
-    rows: Sequence[dict[str, Result]], first: str, second: str, meta: dict[str, Any]
+    rows: Sequence[dict[str, Result]],
+    first: str,
+    second: str,
+    meta: dict[str, Any],
+    bench: str = "d1",
 ) -> str:
     """One JSON line: per-call medians, ratios and whether the answers matched."""
-    scenarios = {}
+    scenarios = {
+        results[first].scenario.name: scenario_summary(results, first, second) for results in rows
+    }
+    return json.dumps({"bench": bench, **meta, "scenarios": scenarios}, ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class SectionReport:
+    """What a section hands back: its table for people, its one JSON line for the end."""
+
+    title: str
+    table: str
+    summary: str
+
+
+def warn_mismatches(rows: Sequence[dict[str, Result]], first: str) -> None:
+    """Say so on stderr when the backends' answers differed: then they did not do the same work."""
     for results in rows:
-        scenario = results[first].scenario
-        scenarios[scenario.name] = {
-            "n": scenario.n,
-            "unit": scenario.unit,
-            first: round(results[first].per_call, 2),
-            second: round(results[second].per_call, 2),
-            "ratio": round(ratio(results, first, second), 3),
-            "checksums_agree": checksums_agree(results),
-        }
-    return json.dumps({"bench": "d1", **meta, "scenarios": scenarios}, ensure_ascii=False)
+        if not checksums_agree(results):
+            progress(f"WARNING {results[first].scenario.name}: checksums differ")

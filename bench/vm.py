@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.backend import progress
+from bench.report import SectionReport
 from groundflare.profile import VmResources
 from vm import Image, Network, backend_for_host, build_image, default_cache, free_loopback_port
 from vm.reference_sandbox import build_reference_sandbox
@@ -62,7 +63,7 @@ def spread(values: list[float]) -> tuple[float, float, float]:
     return min(values), statistics.median(values), max(values)
 
 
-def run(boots: int = BOOTS) -> None:
+def run(boots: int = BOOTS) -> SectionReport:
     from vm.qemu import QemuBackend
 
     backend = backend_for_host()
@@ -80,17 +81,15 @@ def run(boots: int = BOOTS) -> None:
     seconds = spread([r.seconds for r in results])
     rss = spread([r.rss_mib for r in results])
     accel_text = f"{accel.kind} ({accel.reason})" if accel else backend.name
-    print(f"\nmicroVM ({accel_text}), {boots} boots, VmResources() defaults")
-    print("| measure | min | median | max | target (TCG) |")
-    print("|---|---|---|---|---|")
-    print(
+    lines = [
+        f"microVM ({accel_text}), {boots} boots, VmResources() defaults",
+        "| measure | min | median | max | target (TCG) |",
+        "|---|---|---|---|---|",
         f"| boot: process start -> /health | {seconds[0]:.2f} s | {seconds[1]:.2f} s "
-        f"| {seconds[2]:.2f} s | median <= {TARGET_MEDIAN_SECONDS} s |"
-    )
-    print(
+        f"| {seconds[2]:.2f} s | median <= {TARGET_MEDIAN_SECONDS} s |",
         f"| QEMU RSS | {rss[0]:.0f} MiB | {rss[1]:.0f} MiB | {rss[2]:.0f} MiB "
-        f"| <= {TARGET_RSS_MIB} MiB |"
-    )
+        f"| <= {TARGET_RSS_MIB} MiB |",
+    ]
     summary = {
         "bench": "vm",
         "accel": accel.kind if accel else backend.name,
@@ -99,4 +98,4 @@ def run(boots: int = BOOTS) -> None:
         "rss_mib": [round(v, 1) for v in rss],
         "targets": {"median_seconds": TARGET_MEDIAN_SECONDS, "rss_mib": TARGET_RSS_MIB},
     }
-    print(json.dumps(summary), flush=True)
+    return SectionReport("microVM", "\n".join(lines), json.dumps(summary))
