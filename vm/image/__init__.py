@@ -25,6 +25,7 @@ Progress = Callable[[str], None]
 MANIFEST = "image.json"
 KERNEL_FILE = "vmlinux"
 INITRD_FILE = "initramfs.cpio.gz"
+KEEP_IMAGES = 8
 
 
 class BuildError(Exception):
@@ -108,6 +109,7 @@ def build(sandbox: Path, cache: Path, progress: Progress = stderr_progress) -> I
         folder = cache / "images" / key[:16]
         if (folder / MANIFEST).is_file():
             progress(f"cached: {folder}")
+            os.utime(folder)  # recently used: pruning keeps it
             return Image.load(folder)
         progress(f"building image {key[:16]} ({fetched.kernel.package} {fetched.kernel.version})")
         work = cache / "work" / f"{key[:16]}.{os.getpid()}"
@@ -129,7 +131,15 @@ def build(sandbox: Path, cache: Path, progress: Progress = stderr_progress) -> I
         finally:
             shutil.rmtree(work, ignore_errors=True)
         progress(f"done: {folder}")
+        _prune(cache / "images", keep=KEEP_IMAGES)
         return Image.load(folder)
+
+
+def _prune(folder: Path, keep: int) -> None:
+    """Drop all but the `keep` most recently used images (each ~2 MB plus a shared kernel)."""
+    found = sorted(folder.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in found[keep:]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 @dataclass(frozen=True)
