@@ -12,6 +12,7 @@ from groundflare.commands.inspect import logs, status
 from groundflare.commands.profile import profile
 from groundflare.commands.serve import dev, serve
 from groundflare.commands.tools import tools
+from groundflare.commands.vm import vm
 
 
 @click.group()
@@ -23,5 +24,5 @@ def main() -> None:
     )
 
 
-for command in (serve, dev, status, logs, config, profile, tools):
+for command in (serve, dev, status, logs, config, profile, tools, vm):
     main.add_command(command)

@@ -38,6 +38,10 @@ class VmResources(Strict):
     enabled: bool = Field(False, description="Start the sandbox microVM with the stack.")
     cpus: int = Field(1, ge=1, le=64, description="Virtual CPUs.")
     memory_mib: int = Field(512, ge=128, le=65536, description="Guest memory in MiB.")
+    sandbox: Path | None = Field(
+        None,
+        description="The sandbox binary to run in the VM; none: the reference sandbox (a demo).",
+    )
 
 
 class Mount(Strict):

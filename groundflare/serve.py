@@ -10,6 +10,7 @@ import signal
 import socket
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from groundflare.children import Child, ChildFailed, ChildSpec
 from groundflare.dev import DevMode, Reloader, coloured_echo, status_table
@@ -21,6 +22,7 @@ from groundflare.paths import DataDir, write_private
 from groundflare.profile import Installation
 from groundflare.proxy import SANDBOX_TOKEN_ENV, SURFACE_TOKEN_ENV
 from groundflare.runtime import ComponentState, Runtime
+from groundflare.sandbox_vm import prepare_vm, vm_component
 from groundflare.sockets import listen_loopback, url
 from groundflare.supervisor import Component, ComponentSpec, Supervisor
 from shim.config import API_TOKEN_ENV, TOKEN_ENV, ShimConfig
@@ -56,6 +58,8 @@ class Options:
     sandbox_upstream: str | None = None
     # `groundflare dev`: coloured logs, a status table, reloads.
     dev: DevMode | None = None
+    # Boot the sandbox microVM; None: as the profile says.
+    vm: bool | None = None
 
 
 def base_env() -> dict[str, str]:
@@ -125,13 +129,18 @@ class Boot:
         return self.logs.setdefault(name, RotatingLog(self.data_dir.log_file(name)))
 
     def _spec(
-        self, name: str, argv: list[str], env: dict[str, str], fds: tuple[int, ...] = ()
+        self,
+        name: str,
+        argv: list[str],
+        env: dict[str, str],
+        fds: tuple[int, ...] = (),
+        cwd: Path | None = None,
     ) -> ChildSpec:
         return ChildSpec(
             name=name,
             argv=argv,
             env=env,
-            cwd=self.data_dir.run,
+            cwd=cwd or self.data_dir.run,
             log=self._log(name),
             echo=coloured_echo if self.options.dev else echo,
             pass_fds=fds,
@@ -299,10 +308,18 @@ class Boot:
             self.listeners.workers[worker.name] = listen_loopback(worker.port, "workerd")
         self.listeners.api = listen_loopback(profile.ports.api, "api")
         components = [self.shim_component(), self.workerd_component()]
-        if self.options.sandbox_upstream:
+        upstream = self.options.sandbox_upstream
+        if self.options.vm if self.options.vm is not None else profile.vm.enabled:
+            first = next(iter(self.listeners.workers.values()))
+            vm = prepare_vm(
+                profile, self.data_dir.run / "vm", self.secrets["sandbox_token"], url(first)
+            )
+            components.append(vm_component(vm, self._spec))
+            upstream = upstream or vm.upstream
+        if upstream:
             self.cors_origins = profile.cors_origins
             self.listeners.sandbox = listen_loopback(profile.ports.sandbox, "proxy")
-            components.append(self.proxy_component(self.options.sandbox_upstream))
+            components.append(self.proxy_component(upstream))
         self.write_configs()
         self.supervisor = Supervisor(components, self.on_change)
 
@@ -344,7 +361,8 @@ async def run(options: Options) -> int:
 
 async def _serve(stack: Boot, stopping: asyncio.Event) -> int:
     try:
-        stack.prepare()
+        # In a thread: building the VM image (first run) takes a while; signals still count.
+        await asyncio.to_thread(stack.prepare)
         assert stack.supervisor is not None
         start = asyncio.ensure_future(stack.supervisor.start())
         stop_wait = asyncio.ensure_future(stopping.wait())

@@ -82,6 +82,13 @@ def stack_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "--no-bundle", is_flag=True, help="Run main and its modules as they are, unbundled."
         ),
         click.option(
+            "--vm/--no-vm",
+            "vm",
+            default=None,
+            help="Boot the sandbox microVM, or not (default: serve follows the profile; dev "
+            "boots it where KVM is usable).",
+        ),
+        click.option(
             "--sandbox-upstream",
             metavar="HOST:PORT",
             help="Where the sandbox proxy forwards (a sandbox outside the VM, e.g. in tests).",
@@ -99,6 +106,7 @@ def run(
     env: str | None,
     choice: BundleChoice,
     sandbox_upstream: str | None,
+    vm: bool | None,
     dev: bool,
 ) -> None:
     from groundflare.serve import Options, StartFailure
@@ -124,6 +132,7 @@ def run(
         test_clock=os.environ.get(TEST_CLOCK_ENV) == "1",
         sandbox_upstream=sandbox_upstream,
         dev=DevMode(loaded.inputs, reload) if dev else None,
+        vm=dev_vm_default() if dev and vm is None else vm,
     )
     try:
         sys.exit(run_serve(options))
@@ -131,6 +140,20 @@ def run(
         fail(exc.component, exc.reason, event=True)
     except (OSError, ValueError) as exc:
         fail("data-dir", str(exc), event=True)
+
+
+def dev_vm_default() -> bool:
+    """`dev` boots the VM only where KVM makes it quick, and says so when it does not."""
+    from groundflare.sandbox_vm import kvm_usable
+
+    usable, reason = kvm_usable()
+    if not usable:
+        log.warning(
+            "not booting the sandbox VM: KVM is not usable here (%s); under software emulation "
+            "a boot takes seconds. `groundflare dev --vm` boots it anyway",
+            reason,
+        )
+    return usable
 
 
 @click.command()
@@ -142,11 +165,12 @@ def serve(
     env: str | None,
     prebuilt: Path | None,
     no_bundle: bool,
+    vm: bool | None,
     sandbox_upstream: str | None,
 ) -> None:
     """Start the stack; print one JSON ready line on stdout when every part is ready."""
     choice = BundleChoice(disabled=no_bundle, prebuilt=prebuilt)
-    run(configs, data_dir, port, env, choice, sandbox_upstream, dev=False)
+    run(configs, data_dir, port, env, choice, sandbox_upstream, vm, dev=False)
 
 
 @click.command()
@@ -158,8 +182,9 @@ def dev(
     env: str | None,
     prebuilt: Path | None,
     no_bundle: bool,
+    vm: bool | None,
     sandbox_upstream: str | None,
 ) -> None:
     """serve, for people: coloured logs, a status table, and reloads on every source change."""
     choice = BundleChoice(disabled=no_bundle, prebuilt=prebuilt)
-    run(configs, data_dir, port, env, choice, sandbox_upstream, dev=True)
+    run(configs, data_dir, port, env, choice, sandbox_upstream, vm, dev=True)
