@@ -154,7 +154,11 @@ def dev_vm_default() -> bool:
             "a boot takes seconds. `groundflare dev --vm` boots it anyway",
             reason,
         )
-    return usable
+        return False
+    if shutil.which("qemu-system-x86_64") is None:
+        log.warning("not booting the sandbox VM: QEMU is not installed (run `make vm-host`)")
+        return False
+    return True
 
 
 @click.command()
