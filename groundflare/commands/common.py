@@ -10,6 +10,22 @@ import click
 
 from groundflare.paths import default_data_dir
 
+CONFIGS_OPTION = click.option(
+    "-c",
+    "--config",
+    "configs",
+    multiple=True,
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="wrangler.toml or wrangler.jsonc of a Worker.",
+)
+ENV_OPTION = click.option(
+    "-e",
+    "--env",
+    "env",
+    metavar="NAME",
+    help="Use the [env.NAME] section of each config, as wrangler --env does.",
+)
 DATA_DIR_OPTION = click.option(
     "--data-dir",
     type=click.Path(path_type=Path, file_okay=False),

@@ -10,7 +10,13 @@ import click
 
 from groundflare.build import BundleChoice, build
 from groundflare.bundler import BundleError
-from groundflare.commands.common import DATA_DIR_OPTION, data_root, fail
+from groundflare.commands.common import (
+    CONFIGS_OPTION,
+    DATA_DIR_OPTION,
+    ENV_OPTION,
+    data_root,
+    fail,
+)
 from groundflare.native_tools import ToolNotFound, find_workerd
 from groundflare.paths import DataDir
 from workerd_config import drift
@@ -18,17 +24,6 @@ from workerd_config.model import RenderContext, ShimAddress
 from workerd_config.render import render_config
 from workerd_config.stack_loader import LoadedStack, load_stack
 from workerd_config.wrangler import ConfigError
-
-CONFIGS = click.option(
-    "-c",
-    "--config",
-    "configs",
-    multiple=True,
-    required=True,
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="wrangler.toml or wrangler.jsonc of a Worker.",
-)
-ENV = click.option("-e", "--env", "env", metavar="NAME", help="Use the [env.NAME] sections.")
 
 
 def _load(configs: tuple[Path, ...], env: str | None, data_dir: Path | None) -> LoadedStack:
@@ -53,8 +48,8 @@ def config() -> None:
 
 
 @config.command("render")
-@CONFIGS
-@ENV
+@CONFIGS_OPTION
+@ENV_OPTION
 @DATA_DIR_OPTION
 def render(configs: tuple[Path, ...], env: str | None, data_dir: Path | None) -> None:
     """Print the capnp workerd would run; secrets appear only as environment variable names."""
@@ -71,8 +66,8 @@ def render(configs: tuple[Path, ...], env: str | None, data_dir: Path | None) ->
 
 
 @config.command("check")
-@CONFIGS
-@ENV
+@CONFIGS_OPTION
+@ENV_OPTION
 @DATA_DIR_OPTION
 def check(configs: tuple[Path, ...], env: str | None, data_dir: Path | None) -> None:
     """List env.X names the code reads but the config does not bind (exit 1), and bindings

@@ -16,7 +16,13 @@ import click
 
 from groundflare.build import BundleChoice, build
 from groundflare.bundler import BundleError
-from groundflare.commands.common import data_root, fail
+from groundflare.commands.common import (
+    CONFIGS_OPTION,
+    DATA_DIR_OPTION,
+    ENV_OPTION,
+    data_root,
+    fail,
+)
 from groundflare.dev import DevMode
 from groundflare.native_tools import ToolNotFound, Workerd, find_workerd
 from groundflare.paths import DataDir
@@ -45,20 +51,8 @@ def load(
 def stack_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The options serve and dev share."""
     options = [
-        click.option(
-            "-c",
-            "--config",
-            "configs",
-            multiple=True,
-            required=True,
-            type=click.Path(path_type=Path, dir_okay=False),
-            help="wrangler.toml or wrangler.jsonc of a Worker.",
-        ),
-        click.option(
-            "--data-dir",
-            type=click.Path(path_type=Path, file_okay=False),
-            help="Where databases, logs and run state live (default: the user data dir).",
-        ),
+        CONFIGS_OPTION,
+        DATA_DIR_OPTION,
         click.option(
             "--port",
             type=click.IntRange(0, 65535),
@@ -66,13 +60,7 @@ def stack_options(command: Callable[..., Any]) -> Callable[..., Any]:
             show_default=True,
             help="Port of the first Worker on 127.0.0.1; 0 picks a free one.",
         ),
-        click.option(
-            "-e",
-            "--env",
-            "env",
-            metavar="NAME",
-            help="Use the [env.NAME] section of each config, as wrangler --env does.",
-        ),
+        ENV_OPTION,
         click.option(
             "--bundle",
             "prebuilt",
@@ -161,35 +149,30 @@ def dev_vm_default() -> bool:
     return True
 
 
-@click.command()
-@stack_options
-def serve(
-    configs: tuple[Path, ...],
-    data_dir: Path | None,
-    port: int,
-    env: str | None,
-    prebuilt: Path | None,
-    no_bundle: bool,
-    vm: bool | None,
-    sandbox_upstream: str | None,
-) -> None:
-    """Start the stack; print one JSON ready line on stdout when every part is ready."""
-    choice = BundleChoice(disabled=no_bundle, prebuilt=prebuilt)
-    run(configs, data_dir, port, env, choice, sandbox_upstream, vm, dev=False)
+def stack_command(name: str, dev: bool, summary: str) -> click.Command:
+    """serve and dev: the same options and the same run, dev adding the developer aids."""
+
+    @click.command(name=name, help=summary)
+    @stack_options
+    def command(
+        configs: tuple[Path, ...],
+        data_dir: Path | None,
+        port: int,
+        env: str | None,
+        prebuilt: Path | None,
+        no_bundle: bool,
+        vm: bool | None,
+        sandbox_upstream: str | None,
+    ) -> None:
+        choice = BundleChoice(disabled=no_bundle, prebuilt=prebuilt)
+        run(configs, data_dir, port, env, choice, sandbox_upstream, vm, dev=dev)
+
+    return command
 
 
-@click.command()
-@stack_options
-def dev(
-    configs: tuple[Path, ...],
-    data_dir: Path | None,
-    port: int,
-    env: str | None,
-    prebuilt: Path | None,
-    no_bundle: bool,
-    vm: bool | None,
-    sandbox_upstream: str | None,
-) -> None:
-    """serve, for people: coloured logs, a status table, and reloads on every source change."""
-    choice = BundleChoice(disabled=no_bundle, prebuilt=prebuilt)
-    run(configs, data_dir, port, env, choice, sandbox_upstream, vm, dev=True)
+serve = stack_command(
+    "serve", False, "Start the stack; print one JSON ready line on stdout when every part is ready."
+)
+dev = stack_command(
+    "dev", True, "serve, for people: coloured logs, a status table, and reloads on every change."
+)
