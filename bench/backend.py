@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -48,25 +49,38 @@ def log_tail(path: Path, lines: int = 20) -> str:
     return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
 
 
+def workerd_version(binary: Path) -> str:
+    """`workerd --version` ("workerd 2026-07-30"): which build a number was measured on."""
+    out = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=30)
+    return out.stdout.strip() or out.stderr.strip()
+
+
 def start_groundflare(
-    wrangler_toml: Path, work_dir: Path, extra: Sequence[str] = (), quiet: bool = False
+    wrangler_toml: Path,
+    work_dir: Path,
+    extra: Sequence[str] = (),
+    quiet: bool = False,
+    name: str = "groundflare",
+    workerd: Path | None = None,
 ) -> Backend:
-    """`groundflare serve` on a fresh data dir, exactly as a test harness starts it."""
-    name = wrangler_toml.parent.name
+    """`groundflare serve` on a fresh data dir, exactly as a test harness starts it; on
+    another workerd binary than its own when `workerd` is given ($GROUNDFLARE_WORKERD)."""
+    worker = wrangler_toml.parent.name
     if not quiet:
-        progress(f"starting groundflare (groundflare serve -c {name}/wrangler.toml)")
-    log_path = work_dir / f"groundflare-{name}.log"
-    data_dir = work_dir / f"groundflare-{name}"
+        progress(f"starting {name} (groundflare serve -c {worker}/wrangler.toml)")
+    log_path = work_dir / f"{name}-{worker}.log"
+    data_dir = work_dir / f"{name}-{worker}"
+    env = {"GROUNDFLARE_WORKERD": str(workerd)} if workerd else None
     started = time.perf_counter()
     try:
-        stack = start_stack([wrangler_toml], data_dir, stderr_path=log_path, extra=extra)
+        stack = start_stack([wrangler_toml], data_dir, stderr_path=log_path, extra=extra, env=env)
     except StackFailed as exc:
-        raise SystemExit(f"bench: groundflare failed to start:\n{exc}") from None
+        raise SystemExit(f"bench: {name} failed to start:\n{exc}") from None
     elapsed = time.perf_counter() - started
     if not quiet:
-        progress(f"groundflare ready at {stack.url} in {elapsed:.2f} s")
+        progress(f"{name} ready at {stack.url} in {elapsed:.2f} s")
     return Backend(
-        "groundflare",
+        name,
         stack.url,
         log_path,
         stack.stop,

@@ -50,6 +50,15 @@ def host_options(config: WorkerConfig, persist_dir: Path) -> dict[str, object]:
     return options
 
 
+def bundled_workerd() -> Path:
+    """The workerd binary Miniflare runs (npm's platform package next to it), so groundflare
+    can be run on the very same build as a control."""
+    found = sorted(BENCH_DIR.glob("node_modules/@cloudflare/workerd-*/bin/workerd"))
+    if not found:
+        raise SystemExit("bench: Miniflare's workerd is not installed; run `make bench`")
+    return found[0]
+
+
 def installed_version() -> str:
     """The installed Miniflare version; `make bench` installs it from bench/package.json."""
     if not PACKAGE.is_file():

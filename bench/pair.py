@@ -26,9 +26,16 @@ class Pair:
 
 @contextmanager
 def side_by_side(
-    wrangler_toml: Path, work_dir: Path, groundflare_extra: Sequence[str] = ()
+    wrangler_toml: Path,
+    work_dir: Path,
+    groundflare_extra: Sequence[str] = (),
+    controls: dict[str, Path] | None = None,
 ) -> Iterator[Pair]:
     """Start groundflare, then Miniflare, on the same wrangler.toml; stop both on the way out.
+
+    `controls` adds more groundflare backends, each on another workerd binary (name ->
+    binary): groundflare on Miniflare's own workerd tells a workerd version apart from what
+    groundflare does around it.
 
     On a failure the backends' log tails go to stderr first: they live in `work_dir`, a temp
     dir that is gone once the section returns.
@@ -37,7 +44,7 @@ def side_by_side(
     pair = Pair({}, {})
     with ExitStack() as stack:
         try:
-            for backend in _start(config, work_dir, groundflare_extra):
+            for backend in _start(config, work_dir, groundflare_extra, controls or {}):
                 stack.callback(backend.stop)
                 pair.backends[backend.name] = backend
                 client = Client(backend.url)
@@ -54,6 +61,10 @@ def side_by_side(
             progress(f"stopping backends ({config.name})")
 
 
-def _start(config: WorkerConfig, work_dir: Path, extra: Sequence[str]) -> Iterator[Backend]:
+def _start(
+    config: WorkerConfig, work_dir: Path, extra: Sequence[str], controls: dict[str, Path]
+) -> Iterator[Backend]:
     yield start_groundflare(config.wrangler_toml, work_dir, extra)
     yield start_miniflare(config, work_dir)
+    for name, workerd in controls.items():
+        yield start_groundflare(config.wrangler_toml, work_dir, extra, name=name, workerd=workerd)

@@ -28,10 +28,16 @@ def verdict(value: float, target: float, higher_is_better: bool = False) -> str:
     return "met" if met else "MISSED"
 
 
-def table(rows: Sequence[dict[str, Result]], first: str, second: str) -> str:
-    """A pipe table: scenario | first per call | second per call | first/second [| target]."""
+def table(
+    rows: Sequence[dict[str, Result]], first: str, second: str, controls: Sequence[str] = ()
+) -> str:
+    """A pipe table: scenario | first per call | second per call | first/second [| target];
+    each control backend adds its per call and its ratio to `second`."""
     with_targets = any(results[first].scenario.target is not None for results in rows)
-    header = ["scenario", f"{first} per call", f"{second} per call", f"ratio ({first}/{second})"]
+    header = ["scenario", f"{first} per call", f"{second} per call"]
+    header += [f"{control} per call" for control in controls]
+    header.append(f"ratio ({first}/{second})")
+    header += [f"ratio ({control}/{second})" for control in controls]
     if with_targets:
         header.append("target")
     body = []
@@ -39,12 +45,10 @@ def table(rows: Sequence[dict[str, Result]], first: str, second: str) -> str:
         scenario = results[first].scenario
         unit = UNIT_LABEL[scenario.unit]
         value = ratio(results, first, second)
-        row = [
-            f"{scenario.name} (n={scenario.n}: {scenario.what})",
-            f"{results[first].per_call:,.1f} {unit}",
-            f"{results[second].per_call:,.1f} {unit}",
-            f"{value:.2f}",
-        ]
+        row = [f"{scenario.name} (n={scenario.n}: {scenario.what})"]
+        row += [f"{results[name].per_call:,.1f} {unit}" for name in (first, second, *controls)]
+        row.append(f"{value:.2f}")
+        row += [f"{ratio(results, control, second):.2f}" for control in controls]
         if with_targets:
             target = scenario.target
             row.append("" if target is None else f"<= {target:.2f} {verdict(value, target)}")
@@ -69,18 +73,19 @@ def _line(cells: list[str], widths: list[int]) -> str:
     return "| " + " | ".join(padded) + " |"
 
 
-def scenario_summary(results: dict[str, Result], first: str, second: str) -> dict[str, Any]:
-    """One scenario's per-call medians, ratio, target and whether the answers matched."""
+def scenario_summary(
+    results: dict[str, Result], first: str, second: str, controls: Sequence[str] = ()
+) -> dict[str, Any]:
+    """One scenario's per-call medians, ratios, target and whether the answers matched."""
     scenario = results[first].scenario
     value = ratio(results, first, second)
-    out: dict[str, Any] = {
-        "n": scenario.n,
-        "unit": scenario.unit,
-        first: round(results[first].per_call, 2),
-        second: round(results[second].per_call, 2),
-        "ratio": round(value, 3),
-        "checksums_agree": checksums_agree(results),
-    }
+    out: dict[str, Any] = {"n": scenario.n, "unit": scenario.unit}
+    for name in (first, second, *controls):
+        out[name] = round(results[name].per_call, 2)
+    out["ratio"] = round(value, 3)
+    for control in controls:
+        out[f"ratio_{control}"] = round(ratio(results, control, second), 3)
+    out["checksums_agree"] = checksums_agree(results)
     if scenario.target is not None:
         out["target_ratio_max"] = scenario.target
         out["target_met"] = value <= scenario.target
@@ -93,10 +98,12 @@ def summary(
     second: str,
     meta: dict[str, Any],
     bench: str = "d1",
+    controls: Sequence[str] = (),
 ) -> str:
     """One JSON line: per-call medians, ratios and whether the answers matched."""
     scenarios = {
-        results[first].scenario.name: scenario_summary(results, first, second) for results in rows
+        results[first].scenario.name: scenario_summary(results, first, second, controls)
+        for results in rows
     }
     return json.dumps({"bench": bench, **meta, "scenarios": scenarios}, ensure_ascii=False)
 
