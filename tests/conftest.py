@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from shim.names import file_part
-from tests.stack import WORKERS, RunningStack, post_json, start_stack
+from tests.stack import WORKERS, RunningStack, run_steps, start_stack, step_error, step_ok
 
 _names = itertools.count()
 
@@ -84,18 +84,14 @@ class KvProbe:
         self.stack = stack
 
     def run(self, *steps: dict[str, Any]) -> list[dict[str, Any]]:
-        return post_json(self.stack.url, list(steps))
+        return run_steps(self.stack, *steps)
 
     def ok(self, op: str, **step: Any) -> Any:
-        (result,) = self.run({"op": op, **step})
-        assert "ok" in result, result
-        return result["ok"]
+        return step_ok(self.stack, {"op": op, **step})
 
     def error(self, op: str, **step: Any) -> str:
         """The message of the error the Worker caught."""
-        (result,) = self.run({"op": op, **step})
-        assert "error" in result, result
-        return result["error"]["message"]
+        return step_error(self.stack, {"op": op, **step})
 
     def put(self, key: str, value: Any, **options: Any) -> None:
         assert self.ok("put", key=key, value=value, options=options) is None

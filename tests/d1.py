@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.stack import RunningStack, post_json
+from tests.stack import RunningStack, run_steps, step_error, step_ok
 
 META_KEYS = {
     "served_by",
@@ -22,21 +22,9 @@ META_KEYS = {
 }
 
 
-def run(stack: RunningStack, *steps: dict[str, Any]) -> list[dict[str, Any]]:
-    return post_json(stack.url, list(steps))
-
-
-def ok(stack: RunningStack, step: dict[str, Any]) -> Any:
-    (result,) = run(stack, step)
-    assert "ok" in result, result
-    return result["ok"]
-
-
-def error(stack: RunningStack, step: dict[str, Any]) -> str:
-    """The message of the error the Worker caught."""
-    (result,) = run(stack, step)
-    assert "error" in result, result
-    return result["error"]["message"]
+run = run_steps
+ok = step_ok
+error = step_error
 
 
 def rows(stack: RunningStack, sql: str, *params: Any) -> list[dict[str, Any]]:

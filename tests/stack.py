@@ -13,7 +13,18 @@ from groundflare.testing import RunningStack, StackFailed, start_stack
 REPO = Path(__file__).resolve().parent.parent
 WORKERS = Path(__file__).resolve().parent / "workers"
 
-__all__ = ["REPO", "WORKERS", "RunningStack", "StackFailed", "post_json", "request", "start_stack"]
+__all__ = [
+    "REPO",
+    "WORKERS",
+    "RunningStack",
+    "StackFailed",
+    "post_json",
+    "request",
+    "run_steps",
+    "start_stack",
+    "step_error",
+    "step_ok",
+]
 
 
 def request(
@@ -32,3 +43,24 @@ def post_json(url: str, body: Any) -> Any:
     status, payload = request(url, body, method="POST")
     assert status == 200, (status, payload[:2000])
     return json.loads(payload)
+
+
+# The probe Workers (tests/workers/{d1,kv,r2}) all take a JSON list of steps and answer
+# each with {"ok": result} or {"error": {"name", "message"}}.
+
+
+def run_steps(stack: RunningStack, *steps: dict[str, Any]) -> list[dict[str, Any]]:
+    return post_json(stack.url, list(steps))
+
+
+def step_ok(stack: RunningStack, step: dict[str, Any]) -> Any:
+    (result,) = run_steps(stack, step)
+    assert "ok" in result, result
+    return result["ok"]
+
+
+def step_error(stack: RunningStack, step: dict[str, Any]) -> str:
+    """The message of the error the Worker caught."""
+    (result,) = run_steps(stack, step)
+    assert "error" in result, result
+    return result["error"]["message"]

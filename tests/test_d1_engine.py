@@ -6,6 +6,7 @@ import asyncio
 import sys
 from pathlib import Path
 
+import apsw
 import pytest
 
 from shim.d1 import engine
@@ -121,9 +122,15 @@ async def test_the_wal_is_checkpointed_off_the_event_loop(db):
     await run(db, '{"sql": "CREATE TABLE t (v)"}')
     before = db.executor.jobs_started
     blob = "x" * 4000
-    for _ in range(1200):
+    rows = 1200  # about three WAL frames each: past the 1,000-frame checkpoint point
+    for _ in range(rows):
         await run(db, f'{{"sql": "INSERT INTO t VALUES (\'{blob}\')"}}')
     await db.executor.run(lambda: None)
     assert db.executor.jobs_started > before + 1
-    wal = db.path.with_name(db.path.name + "-wal")
-    assert wal.stat().st_size < 2000 * (4096 + 24)
+    # A RESTART checkpoint ran on the thread and writers started the WAL over since:
+    # it holds fewer frames than were written (its file is reused, so its size says nothing).
+    probe = apsw.Connection(str(db.path))
+    probe.execute("PRAGMA journal_mode").fetchall()  # a connection learns of the WAL on a read
+    frames, _ = probe.wal_checkpoint(mode=apsw.SQLITE_CHECKPOINT_PASSIVE)
+    probe.close()
+    assert 0 <= frames < rows * 2

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.stack import RunningStack, post_json, start_stack
+from tests.stack import RunningStack, run_steps, start_stack, step_error, step_ok
 
 WRANGLER = Path(__file__).resolve().parent / "wrangler.toml"
 PATTERN_CHUNK = 1 << 20
@@ -32,21 +32,9 @@ def key() -> str:
     return f"k{next(_names)}"
 
 
-def run(stack: RunningStack, *steps: dict[str, Any]) -> list[dict[str, Any]]:
-    return post_json(stack.url, list(steps))
-
-
-def ok(stack: RunningStack, step: dict[str, Any]) -> Any:
-    (result,) = run(stack, step)
-    assert "ok" in result, result
-    return result["ok"]
-
-
-def error(stack: RunningStack, step: dict[str, Any]) -> str:
-    """The message of the error the Worker caught."""
-    (result,) = run(stack, step)
-    assert "error" in result, result
-    return result["error"]["message"]
+run = run_steps
+ok = step_ok
+error = step_error
 
 
 def put(stack: RunningStack, key: str, value: Any = "", **options: Any) -> Any:
