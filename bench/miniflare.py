@@ -102,7 +102,7 @@ def start_miniflare(config: WorkerConfig, work_dir: Path, quiet: bool = False) -
     if not quiet:
         progress(f"starting miniflare {installed_version()} (node {HOST_SCRIPT.name})")
     persist_dir = work_dir / f"miniflare-{config.name}"
-    persist_dir.mkdir(parents=True)
+    persist_dir.mkdir(parents=True, exist_ok=True)
     log_path = work_dir / f"miniflare-{config.name}.log"
     argv = [node, str(HOST_SCRIPT), json.dumps(host_options(config, persist_dir))]
     with log_path.open("wb") as log:
