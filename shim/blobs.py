@@ -18,7 +18,7 @@ import hashlib
 import os
 import secrets
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -216,6 +216,15 @@ class BlobWriter:
             self._file_id = secrets.token_hex(16)
             self._handle = (self._blobs.tmp / self._file_id).open("wb")
         self._handle.write(data)
+
+    async def consume(self, payload: AsyncIterable[bytes], size: int) -> Blob:
+        """Write a whole body and finish; a body of another size than declared is an error."""
+        async for chunk in payload:
+            await self.write(chunk)
+        blob = await self.finish()
+        if blob.size != size:
+            raise OSError(f"body ended at {blob.size} of {size} declared bytes")
+        return blob
 
     async def finish(self) -> Blob:
         """Make the value durable; the caller then references it from an index commit."""

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -18,8 +21,10 @@ __all__ = [
     "WORKERS",
     "RunningStack",
     "StackFailed",
+    "alive",
     "post_json",
     "request",
+    "run_serve",
     "run_steps",
     "start_stack",
     "step_error",
@@ -37,6 +42,23 @@ def request(
             return response.status, response.read()
     except urllib.error.HTTPError as err:
         return err.code, err.read()
+
+
+def alive(pid: int) -> bool:
+    """Running, not merely a zombie awaiting its parent."""
+    status = Path(f"/proc/{pid}/status")
+    return status.exists() and "State:\tZ" not in status.read_text()
+
+
+def run_serve(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`groundflare serve ...` to its end: for start failures, which exit at once."""
+    return subprocess.run(
+        [sys.executable, "-m", "groundflare", "serve", *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def post_json(url: str, body: Any) -> Any:

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 
 import pytest
 
-from tests.stack import WORKERS, request
+from tests.stack import WORKERS, request, run_serve
 
 FIXTURE = WORKERS / "typescript"
 
@@ -29,15 +28,6 @@ def project(tmp_path_factory):
         timeout=300,
     )
     return root
-
-
-def serve(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "groundflare", "serve", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def test_a_typescript_worker_with_modules_and_an_npm_package_is_bundled_and_runs(
@@ -65,7 +55,7 @@ def test_a_syntax_error_names_the_file_and_line(project, tmp_path, tmp_data):
         "  return width * * height;\n"
         "}\n"
     )
-    result = serve("-c", str(broken / "wrangler.toml"), "--data-dir", str(tmp_data))
+    result = run_serve("-c", str(broken / "wrangler.toml"), "--data-dir", str(tmp_data))
     assert result.returncode == 2
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith(f"groundflare: bundle: {broken / 'src' / 'math.ts'}:2:")
@@ -76,7 +66,7 @@ def test_a_missing_import_names_the_importer(project, tmp_path, tmp_data):
     broken = tmp_path / "missing"
     shutil.copytree(project, broken, symlinks=True)
     (broken / "src" / "index.ts").write_text('import "./nowhere";\nexport default {};\n')
-    result = serve("-c", str(broken / "wrangler.toml"), "--data-dir", str(tmp_data))
+    result = run_serve("-c", str(broken / "wrangler.toml"), "--data-dir", str(tmp_data))
     assert result.returncode == 2
     assert f'{broken / "src" / "index.ts"}:1:7: Could not resolve "./nowhere"' in result.stderr
 

@@ -3,35 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from tests.stack import REPO, WORKERS, request
+from tests.stack import REPO, WORKERS, alive, request, run_serve
 
 EXAMPLE = REPO / "examples" / "controlplane" / "wrangler.toml"
 READY_KEYS = {"event", "url", "workers", "sandbox", "surface_token", "api", "pid", "data_dir"}
-
-
-def alive(pid: int) -> bool:
-    """Running, not merely a zombie awaiting its parent."""
-    status = Path(f"/proc/{pid}/status")
-    return status.exists() and "State:\tZ" not in status.read_text()
-
-
-def run_serve(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "groundflare", "serve", *argv],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **(env or {})},
-    )
 
 
 def test_the_example_prints_one_ready_line_and_answers(tmp_data, stacks):

@@ -6,26 +6,19 @@ import json
 import os
 import select
 import signal
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 from groundflare.logs import RotatingLog
 from groundflare.profile import Installation
-from tests.stack import REPO, request
+from tests.stack import REPO, alive, request, run_serve
 
 EXAMPLE = REPO / "examples" / "controlplane" / "wrangler.toml"
 
 
 def runtime(data_dir: Path) -> dict:
     return json.loads((data_dir / "run" / "runtime.json").read_text())
-
-
-def alive(pid: int) -> bool:
-    status = Path(f"/proc/{pid}/status")
-    return status.exists() and "State:\tZ" not in status.read_text()
 
 
 def next_event(stack, timeout: float = 30.0) -> dict:
@@ -100,23 +93,7 @@ def test_a_component_that_keeps_crashing_ends_fatal_with_its_class(tmp_data, sta
 
 def test_a_second_supervisor_on_the_same_data_dir_names_the_owner(tmp_data, stacks):
     first = stacks([EXAMPLE], tmp_data)
-    second = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "groundflare",
-            "serve",
-            "-c",
-            str(EXAMPLE),
-            "--data-dir",
-            str(tmp_data),
-            "--port",
-            "0",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    second = run_serve("-c", str(EXAMPLE), "--data-dir", str(tmp_data), "--port", "0")
     assert second.returncode == 1
     assert f"is in use by groundflare pid {first.process.pid}" in second.stderr
     assert request(first.url + "/")[0] == 200

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.stack import WORKERS, request, start_stack
+from tests.stack import WORKERS, request, run_serve, start_stack
 
 MAIN = WORKERS / "do-main" / "wrangler.toml"
 AUX = WORKERS / "do-aux" / "wrangler.toml"
@@ -83,48 +83,12 @@ def test_env_staging_picks_that_sections_bindings(tmp_data, stacks):
 
 
 def test_an_unknown_environment_is_a_config_error(tmp_data):
-    import subprocess
-    import sys
-
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "groundflare",
-            "serve",
-            "-c",
-            str(AUX),
-            "--env",
-            "nope",
-            "--data-dir",
-            str(tmp_data),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_serve("-c", str(AUX), "--env", "nope", "--data-dir", str(tmp_data))
     assert result.returncode == 2
     assert "no [env.nope] section (environments: staging)" in result.stderr
 
 
 def test_a_binding_to_a_worker_that_is_not_running_is_named(tmp_data):
-    import subprocess
-    import sys
-
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "groundflare",
-            "serve",
-            "-c",
-            str(MAIN),
-            "--data-dir",
-            str(tmp_data),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_serve("-c", str(MAIN), "--data-dir", str(tmp_data))
     assert result.returncode == 2
     assert "service binding AUX targets Worker 'do-aux', which is not running" in result.stderr

@@ -120,11 +120,10 @@ async def upload_part(
         raise errors.no_such_upload()
     writer = BlobWriter(store.blobs, ["md5"])
     try:
-        async for chunk in payload:
-            await writer.write(chunk)
-        blob = await writer.finish()
-        if blob.size != size:
-            raise errors.internal_error()
+        try:
+            blob = await writer.consume(payload, size)
+        except OSError as exc:
+            raise errors.internal_error() from exc
 
         def record_part(conn: apsw.Connection) -> list[Blob]:
             now = store.clock.now_ms()

@@ -121,11 +121,10 @@ class R2Store:
         wanted = {n: getattr(request, n) for n in HASHES if getattr(request, n) is not None}
         writer = BlobWriter(self.blobs, ["md5", *(name for name in wanted if name != "md5")])
         try:
-            async for chunk in payload:
-                await writer.write(chunk)
-            blob = await writer.finish()
-            if blob.size != size:
-                raise errors.internal_error()
+            try:
+                blob = await writer.consume(payload, size)
+            except OSError as exc:
+                raise errors.internal_error() from exc
             checksums = _verified(wanted, blob.digests)
             record = ObjectRecord(
                 key=request.object,
