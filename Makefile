@@ -32,10 +32,11 @@ format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# `make bench BENCH_ARGS="--only kv --only r2"` runs some sections (python -m bench --help).
 bench: setup vm-host
 	@test bench/node_modules/.installed -nt bench/package.json || \
 		{ npm install --no-audit --no-fund --prefix bench && touch bench/node_modules/.installed; }
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 # The microVM's host packages (qemu-system-x86, busybox-static, socat, gcc, ...) via apt, and
 # the unprivileged user QEMU runs as under root; idempotent (docs/vm.md).

@@ -23,8 +23,8 @@ WITHIN_NOISE = 1.10
 CONTROL = "gf@mf-workerd"
 
 SCENARIOS: tuple[latency.Scenario, ...] = (
-    latency.Scenario("rpc", 2000, "us", "stub.increment(), RPC", target=WITHIN_NOISE),
-    latency.Scenario("fetch", 2000, "us", "stub.fetch(), HTTP to the object", target=WITHIN_NOISE),
+    latency.Scenario("rpc", 5000, "us", "stub.increment(), RPC", target=WITHIN_NOISE),
+    latency.Scenario("fetch", 5000, "us", "stub.fetch(), HTTP to the object", target=WITHIN_NOISE),
 )
 
 

@@ -146,7 +146,8 @@ def big_table(transfers: list[Transfer], peaks: dict[str, float]) -> str:
         MINIFLARE,
         f"ratio ({GROUNDFLARE}/{MINIFLARE})",
         "target",
-        "CPU: shim + workerd | node + workerd",
+        f"CPU {GROUNDFLARE} (shim + workerd)",
+        f"CPU {MINIFLARE} (node + workerd)",
     ]
     body = []
     for transfer in transfers:
@@ -158,8 +159,8 @@ def big_table(transfers: list[Transfer], peaks: dict[str, float]) -> str:
                 f"{transfer.mb_per_s(MINIFLARE):,.0f} MB/s",
                 f"{ratio:.2f}",
                 f">= {THROUGHPUT_TARGET:.2f} {report.verdict(ratio, THROUGHPUT_TARGET, True)}",
-                f"{transfer.cpu['shim']:.2f} + {transfer.cpu['workerd']:.2f} s"
-                f" | {transfer.cpu['node+workerd']:.2f} s",
+                f"{transfer.cpu['shim']:.2f} + {transfer.cpu['workerd']:.2f} s",
+                f"{transfer.cpu['node+workerd']:.2f} s",
             ]
         )
     for phase in ("put", "gets"):
@@ -172,12 +173,12 @@ def big_table(transfers: list[Transfer], peaks: dict[str, float]) -> str:
                 "",
                 f"< {SHIM_PEAK_LIMIT_MB:.0f} MB {report.verdict(peak, SHIM_PEAK_LIMIT_MB)}",
                 "",
+                "",
             ]
         )
     footer = (
         f"ratio > 1: {GROUNDFLARE} moves more per second; shim idle RSS {peaks['idle']:.0f} MB;"
-        f" CPU: user+system seconds during the transfer, {GROUNDFLARE}'s shim + workerd"
-        f" | {MINIFLARE}'s node + workerd"
+        " CPU: user+system seconds during the transfer"
     )
     return report.pipe_table(header, body) + "\n" + footer
 
