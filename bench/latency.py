@@ -26,6 +26,9 @@ class Scenario:
     what: str
     # The highest groundflare/Miniflare ratio the issue accepts, if it sets one.
     target: float | None = None
+    # Timed requests per backend when not --reps: many short requests ride out bursts of
+    # other load on a shared machine better than a few long ones.
+    reps: int | None = None
 
     @property
     def path(self) -> str:
@@ -60,7 +63,9 @@ def setup(clients: dict[str, Client], path: str = "/setup") -> None:
 
 
 def measure(scenario: Scenario, clients: dict[str, Client], reps: int) -> dict[str, Result]:
-    """One warm-up request per backend, then `reps` timed requests each, interleaved."""
+    """One warm-up request per backend, then `reps` timed requests each (or the scenario's
+    own count), interleaved."""
+    reps = scenario.reps or reps
     results = {name: Result(scenario, name) for name in clients}
     names = list(clients)
     progress(f"{scenario.name}: warm-up ({scenario.path})")
