@@ -1,10 +1,10 @@
 """When each groundflare component became ready, read from outside, as other tools do.
 
 The supervisor rewrites run/runtime.json (atomically) on every state change, so a thread that
-polls its mtime every POLL_SECONDS sees each component turn "running", and the moment it first
-appears (the supervisor has loaded the config and is starting its children). A child's spawn
-time comes from /proc/<pid>/stat (clock ticks since boot, 10 ms resolution), compared with
-CLOCK_BOOTTIME taken at our own spawn. Costs a stat() per poll: nothing next to a cold start.
+polls its mtime every POLL_SECONDS sees each component turn "running" (and learns its pid). A
+child's spawn time comes from /proc/<pid>/stat (clock ticks since boot, 10 ms resolution),
+compared with CLOCK_BOOTTIME taken at our own spawn. Costs a stat() per poll: nothing next to
+a cold start.
 """
 
 from __future__ import annotations
@@ -29,12 +29,16 @@ def spawned_at(pid: int) -> float:
 
 @dataclass
 class Timeline:
-    """Seconds since `serve` was spawned: when run/runtime.json first appeared, and per
-    component its spawn and when it was first seen running."""
+    """Seconds since `serve` was spawned, per component: its spawn, and when it was first
+    seen running."""
 
-    first_write: float | None = None
     spawned: dict[str, float] = field(default_factory=dict)
     running: dict[str, float] = field(default_factory=dict)
+
+    def first_spawn(self) -> float | None:
+        """When serve started its first child: its own start-up (imports, config, profile,
+        sockets) ends here."""
+        return min(self.spawned.values()) if self.spawned else None
 
     def ready_seconds(self, component: str) -> float | None:
         """Spawn -> running of one component."""
@@ -80,8 +84,6 @@ class Watcher:
 
     def _record(self, runtime: dict[str, object], now: float) -> None:
         line = self.timeline
-        if line.first_write is None:
-            line.first_write = now
         components = runtime.get("components")
         if not isinstance(components, dict):
             return
