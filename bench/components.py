@@ -1,10 +1,11 @@
 """When each groundflare component became ready, read from outside, as other tools do.
 
 The supervisor rewrites run/runtime.json (atomically) on every state change, so a thread that
-polls its mtime every POLL_SECONDS sees each component turn "running" (and learns its pid). A
-child's spawn time comes from /proc/<pid>/stat (clock ticks since boot, 10 ms resolution),
-compared with CLOCK_BOOTTIME taken at our own spawn. Costs a stat() per poll: nothing next to
-a cold start.
+reads it every POLL_SECONDS sees each component turn "running" (and learns its pid). It reads
+the file rather than comparing mtimes: two writes within the file system's timestamp
+granularity would look like one. A child's spawn time comes from /proc/<pid>/stat (clock ticks
+since boot, 10 ms resolution), compared with CLOCK_BOOTTIME taken at our own spawn. A read of
+half a KiB per poll costs next to nothing beside a cold start.
 """
 
 from __future__ import annotations
@@ -70,14 +71,14 @@ class Watcher:
         return self.timeline
 
     def _run(self) -> None:
-        seen_mtime = 0
+        seen = b""
         while not self._stop.wait(POLL_SECONDS):
             try:
-                mtime = self.path.stat().st_mtime_ns
-                if mtime == seen_mtime:
+                content = self.path.read_bytes()
+                if content == seen:
                     continue
-                seen_mtime = mtime
-                runtime = json.loads(self.path.read_bytes())
+                seen = content
+                runtime = json.loads(content)
             except (OSError, ValueError):
                 continue
             self._record(runtime, time.perf_counter() - self._started)
