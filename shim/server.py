@@ -317,9 +317,14 @@ class HttpProtocol(asyncio.Protocol):
                 self._transport.close()
 
 
+# workerd opens one connection per concurrent binding call: a Worker awaiting 1,000 calls
+# at once needs them all accepted (asyncio's default backlog of 100 drops the rest).
+UNIX_BACKLOG = 4096
+
+
 async def serve_unix(handler: Handler, path: str) -> asyncio.Server:
     loop = asyncio.get_running_loop()
-    return await loop.create_unix_server(lambda: HttpProtocol(handler), path)
+    return await loop.create_unix_server(lambda: HttpProtocol(handler), path, backlog=UNIX_BACKLOG)
 
 
 async def serve_socket(handler: Handler, listener: socket.socket) -> asyncio.Server:

@@ -143,3 +143,11 @@ def test_values_of_other_types_are_refused_by_the_binding(kv, ns):
         "message": "KV put() accepts only strings, ArrayBuffers, ArrayBufferViews, and "
         "ReadableStreams as values.",
     }
+
+
+def test_a_thousand_calls_at_once_all_succeed(kv, ns):
+    """workerd opens a connection per concurrent call; the shim accepts every one."""
+    steps = [{"op": "put", "key": f"{ns}p{i}", "value": str(i)} for i in range(1000)]
+    assert kv.ok("parallel", steps=steps) == [None] * 1000
+    gets = [{"op": "get", "key": f"{ns}p{i}"} for i in range(1000)]
+    assert kv.ok("parallel", steps=gets) == [str(i) for i in range(1000)]

@@ -78,6 +78,8 @@ async function runStep(kv, step) {
       return encode(await kv.delete(step.key), step);
     case "list":
       return kv.list(options);
+    case "parallel":
+      return Promise.all(step.steps.map((inner) => runStep(kv, inner)));
     default:
       throw new Error(`unknown op ${step.op}`);
   }
