@@ -29,6 +29,16 @@ IO_CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True)
+class Span:
+    """Part of a body: bytes in hand, or `count` bytes of a file from `offset`."""
+
+    data: bytes = b""
+    path: Path | None = None
+    offset: int = 0
+    count: int = 0
+
+
+@dataclass(frozen=True)
 class Blob:
     size: int
     inline: bytes | None = None
@@ -94,36 +104,14 @@ class BlobDir:
         the body is sent cannot take them away."""
         return PinnedRead(self, pieces, offset, length)
 
-    async def stream(self, blob: Blob, offset: int, end: int) -> AsyncIterator[bytes]:
-        """One blob's bytes [offset, end), unpinned: use `reader` unless already pinned."""
-        if blob.inline is not None:
-            if end > offset:
-                yield blob.inline[offset:end]
-            return
-        assert blob.file is not None
-        handle = await asyncio.to_thread(self._open_at, blob.file, offset)
-        try:
-            position = offset
-            while position < end:
-                chunk = await asyncio.to_thread(handle.read, min(IO_CHUNK, end - position))
-                if not chunk:
-                    raise OSError(f"blob {blob.file} ended at {position} of {blob.size} bytes")
-                position += len(chunk)
-                yield chunk
-        finally:
-            handle.close()
-
-    def _open_at(self, file_id: str, offset: int) -> IO[bytes]:
-        handle = self.path(file_id).open("rb")
-        handle.seek(offset)
-        return handle
-
 
 class PinnedRead:
-    """An async iterator over a span of blobs whose files stay readable until it is done.
+    """The bytes of a span of blobs, whose files stay readable until the body is done.
 
-    The pins go when the bytes are read to the end, when reading fails, when it is
-    closed, or when it is dropped unread (a server may never start sending a body).
+    The pins go when the bytes are sent or read to the end, when that fails, when it is
+    closed, or when it is dropped unread (a server may never start sending a body). A
+    server that can send files itself (sendfile) asks for `spans()`; anyone else
+    iterates and gets IO_CHUNK pieces read on worker threads.
     """
 
     def __init__(self, blobs: BlobDir, pieces: list[Blob], offset: int, length: int) -> None:
@@ -131,9 +119,17 @@ class PinnedRead:
         self._files = [blob.file for blob in pieces if blob.file is not None]
         for file in self._files:
             blobs.acquire(file)
+        self._spans = _cut(blobs, pieces, offset, length)
         # A module function, not a method: a generator holding `self` would make a cycle,
         # and a dropped body would keep its pins until the garbage collector ran.
-        self._chunks = _span(blobs, pieces, offset, length)
+        self._chunks = _read_spans(self._spans)
+
+    def prepend(self, data: bytes) -> None:
+        """Bytes to send before the span (R2's metadata JSON), before reading starts."""
+        self._spans.insert(0, Span(data=data))
+
+    def spans(self) -> list[Span]:
+        return list(self._spans)
 
     def __aiter__(self) -> PinnedRead:
         return self
@@ -158,18 +154,47 @@ class PinnedRead:
         self._unpin()
 
 
-async def _span(
-    blobs: BlobDir, pieces: list[Blob], offset: int, length: int
-) -> AsyncIterator[bytes]:
-    """Bytes [offset, offset + length) of the pieces laid end to end."""
+def _cut(blobs: BlobDir, pieces: list[Blob], offset: int, length: int) -> list[Span]:
+    """Bytes [offset, offset + length) of the pieces laid end to end, as spans."""
+    spans = []
     start, end = 0, offset + length
     for blob in pieces:
         stop = start + blob.size
         if stop > offset and start < end:
             first = max(offset, start) - start
-            async for chunk in blobs.stream(blob, first, min(end, stop) - start):
-                yield chunk
+            last = min(end, stop) - start
+            if blob.inline is not None:
+                spans.append(Span(data=blob.inline[first:last]))
+            else:
+                assert blob.file is not None
+                spans.append(Span(path=blobs.path(blob.file), offset=first, count=last - first))
         start = stop
+    return spans
+
+
+async def _read_spans(spans: list[Span]) -> AsyncIterator[bytes]:
+    for span in spans:
+        if span.path is None:
+            if span.data:
+                yield span.data
+            continue
+        handle = await asyncio.to_thread(_open_at, span.path, span.offset)
+        try:
+            remaining = span.count
+            while remaining > 0:
+                chunk = await asyncio.to_thread(handle.read, min(IO_CHUNK, remaining))
+                if not chunk:
+                    raise OSError(f"{span.path} ended {remaining} bytes early")
+                remaining -= len(chunk)
+                yield chunk
+        finally:
+            handle.close()
+
+
+def _open_at(path: Path, offset: int) -> IO[bytes]:
+    handle = path.open("rb")
+    handle.seek(offset)
+    return handle
 
 
 class BlobWriter:

@@ -11,7 +11,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from shim.blobs import PinnedRead
 from shim.r2 import errors, listing, multipart
 from shim.r2.errors import R2Error
 from shim.r2.messages import (
@@ -83,21 +82,9 @@ def _read(store: R2Store, request: Request) -> Response:
         headers = {METADATA_SIZE_HEADER: str(len(head))}
         if isinstance(served.body, bytes):
             return Response(headers=headers, body=head + served.body)
-        return Response(
-            headers=headers,
-            body=_prepend(head, served.body),
-            length=len(head) + served.span[1],
-        )
+        served.body.prepend(head)
+        return Response(headers=headers, body=served.body, length=len(head) + served.span[1])
     return _with_metadata(listing.list_objects(store.index.reader, message))
-
-
-async def _prepend(head: bytes, body: PinnedRead) -> AsyncIterator[bytes]:
-    try:
-        yield head
-        async for chunk in body:
-            yield chunk
-    finally:
-        await body.aclose()
 
 
 def _sizes(request: Request) -> tuple[int, int]:
