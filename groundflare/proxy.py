@@ -28,13 +28,16 @@ import aiohttp
 from aiohttp import web
 from multidict import CIMultiDictProxy
 
+from groundflare.proxy_contract import (
+    SANDBOX_HEADER,
+    SANDBOX_TOKEN_ENV,
+    SURFACE_HEADER,
+    SURFACE_TOKEN_ENV,
+)
+
 log = logging.getLogger("proxy")
 
-SURFACE_HEADER = "X-Groundflare-Surface"
-SANDBOX_HEADER = "X-Groundflare-Sandbox"
 COOKIE = "groundflare_surface"
-SURFACE_TOKEN_ENV = "GROUNDFLARE_SURFACE_TOKEN"
-SANDBOX_TOKEN_ENV = "GROUNDFLARE_SANDBOX_TOKEN"
 TICKET_PATH = "/_groundflare/ticket"
 LOGIN_PATH = "/_groundflare/login"
 TICKET_SECONDS = 60.0

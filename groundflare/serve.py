@@ -20,7 +20,7 @@ from groundflare.logs import RotatingLog
 from groundflare.native_tools import Workerd
 from groundflare.paths import DataDir, write_private
 from groundflare.profile import Installation
-from groundflare.proxy import SANDBOX_TOKEN_ENV, SURFACE_TOKEN_ENV
+from groundflare.proxy_contract import SANDBOX_TOKEN_ENV, SURFACE_TOKEN_ENV
 from groundflare.runtime import ComponentState, Runtime
 from groundflare.sandbox_vm import prepare_vm, vm_component
 from groundflare.sockets import listen_loopback, url
