@@ -1,0 +1,101 @@
+"""`python -m groundflare.proxy`: serve on an inherited listening socket until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ctypes
+import logging
+import os
+import signal
+import socket
+import sys
+
+from groundflare.proxy.auth import Gate
+from groundflare.proxy.cors import Cors
+from groundflare.proxy.local import Door
+from groundflare.proxy.relay import Front, Proxy
+from groundflare.proxy.upstream import Pool
+from groundflare.proxy_contract import SANDBOX_TOKEN_ENV, SURFACE_TOKEN_ENV
+
+log = logging.getLogger("proxy")
+
+# glibc mallopt parameters, and how much freed heap to keep rather than hand back.
+M_TRIM_THRESHOLD = -1
+M_MMAP_THRESHOLD = -3
+KEPT_HEAP = 8 << 20
+
+
+def keep_freed_memory() -> None:
+    """Stop glibc from returning the heap's top to the kernel after every large free.
+
+    Every socket read and every parsed body chunk is a fresh 256 KiB bytes object. With
+    glibc's dynamic thresholds, freeing one trims the heap and the next read faults the
+    pages back in, zeroed: 1.3 s of CPU per GiB relayed instead of 0.4, and a third of
+    the throughput.
+    """
+    if sys.platform != "linux":
+        return
+    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
+    if mallopt is not None:  # glibc and musl; a fixed mmap threshold ends the adjusting
+        mallopt(M_MMAP_THRESHOLD, KEPT_HEAP)
+        mallopt(M_TRIM_THRESHOLD, KEPT_HEAP)
+
+
+def parse_upstream(value: str) -> tuple[str, int]:
+    """HOST:PORT (an IPv6 host in brackets)."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
+    return host.strip("[]"), int(port)
+
+
+async def serve(args: argparse.Namespace, surface: str, sandbox: str) -> None:
+    host, port = args.upstream
+    proxy = Proxy(
+        door=Door(Gate(surface), Cors(args.cors_origin)),
+        pool=Pool(host, port),
+        host=f"{host}:{port}".encode() if ":" not in host else f"[{host}]:{port}".encode(),
+        sandbox_token=sandbox.encode(),
+    )
+    loop = asyncio.get_running_loop()
+    listener = socket.socket(fileno=args.listen_fd)
+    listener.setblocking(False)
+    server = await loop.create_server(lambda: Front(proxy), sock=listener)
+    if args.control_fd is not None:
+        os.write(args.control_fd, b'{"event":"listen","socket":"sandbox"}\n')
+        os.close(args.control_fd)
+    log.info("forwarding to %s:%d", host, port)
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    server.close()
+    proxy.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m groundflare.proxy")
+    parser.add_argument("--listen-fd", type=int, required=True)
+    parser.add_argument(
+        "--upstream", type=parse_upstream, required=True, help="HOST:PORT of the sandbox"
+    )
+    parser.add_argument("--cors-origin", action="append", default=[])
+    parser.add_argument("--control-fd", type=int)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    surface = os.environ.pop(SURFACE_TOKEN_ENV, "")
+    sandbox = os.environ.pop(SANDBOX_TOKEN_ENV, "")
+    if not surface or not sandbox:
+        sys.exit(f"proxy: ${SURFACE_TOKEN_ENV} and ${SANDBOX_TOKEN_ENV} must be set")
+    keep_freed_memory()
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(serve(args, surface, sandbox))
+    else:
+        uvloop.run(serve(args, surface, sandbox))
+
+
+if __name__ == "__main__":
+    main()
