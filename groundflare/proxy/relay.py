@@ -456,7 +456,17 @@ class Front(asyncio.Protocol):
             self.close()  # a broken body: the exchange relaying it cannot end well
             return
         message = f"malformed HTTP request: {exc}"
-        request = Request(b"GET", b"/", True, [], {}, False, False, (400, message), complete=True)
+        request = Request(
+            method=b"GET",
+            target=b"/",
+            http11=True,
+            headers=[],
+            fields={},
+            keep_alive=False,
+            upgrade=False,
+            error=(400, message),
+            complete=True,
+        )
         self._waiting.append(Exchange(self, request))
         self._start_waiting()
 

@@ -63,6 +63,8 @@ class Upstream(asyncio.Protocol):
         self._transfer_encoding: bytes | None = None
         self._connection: bytes | None = None
         self._in_head = True
+        # The message being parsed is a 1xx before the real response (100 Continue).
+        self._interim = False
         self._skip_body = False
         self._paused = False
         self._blocking_front = False
@@ -156,6 +158,7 @@ class Upstream(asyncio.Protocol):
         exchange = self.exchange
         assert exchange is not None
         status = self._parser.get_status_code()
+        self._interim = status < 200 and status != 101
         exchange.response_head(
             status,
             self._reason,
@@ -170,7 +173,7 @@ class Upstream(asyncio.Protocol):
             self.exchange.response_body(body)
 
     def on_message_complete(self) -> None:
-        if self.exchange is not None and not self._skip_body:
+        if self.exchange is not None and not self._skip_body and not self._interim:
             self.exchange.response_end()
 
     # ---- for the exchange ----
