@@ -13,8 +13,8 @@ import sys
 
 from groundflare.proxy.auth import Gate
 from groundflare.proxy.cors import Cors
+from groundflare.proxy.front import Front, Proxy
 from groundflare.proxy.local import Door
-from groundflare.proxy.relay import Front, Proxy
 from groundflare.proxy.upstream import Pool
 from groundflare.proxy_contract import SANDBOX_TOKEN_ENV, SURFACE_TOKEN_ENV
 

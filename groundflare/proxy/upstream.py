@@ -19,13 +19,15 @@ import httptools
 from groundflare.proxy.headers import Header, is_chunked
 
 if TYPE_CHECKING:
-    from groundflare.proxy.relay import Exchange, Front
+    from groundflare.proxy.exchange import Exchange
+    from groundflare.proxy.front import Front
 
 log = logging.getLogger("proxy")
 
 # Transport write buffers: deep enough that a bulk relay rarely stalls on a pause.
 WRITE_HIGH = 1 << 20
 MAX_IDLE = 8
+CONNECT_SECONDS = 10.0
 # Not reused after this long idle: servers close idle connections (Node after 5 s), and a
 # request sent on one as it closes cannot always be retried.
 IDLE_SECONDS = 4.0
@@ -246,7 +248,8 @@ class Pool:
 
     async def connect(self) -> Upstream:
         loop = asyncio.get_running_loop()
-        _, upstream = await loop.create_connection(lambda: Upstream(self), self.host, self.port)
+        connecting = loop.create_connection(lambda: Upstream(self), self.host, self.port)
+        _, upstream = await asyncio.wait_for(connecting, CONNECT_SECONDS)
         return upstream
 
     def give_back(self, upstream: Upstream) -> None:
