@@ -5,6 +5,8 @@ import itertools
 import json
 import os
 import socket
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,7 @@ from typing import Any
 import pytest
 
 from shim.names import file_part
-from tests.stack import WORKERS, RunningStack, run_steps, start_stack, step_error, step_ok
+from tests.stack import REPO, WORKERS, RunningStack, run_steps, start_stack, step_error, step_ok
 
 _names = itertools.count()
 
@@ -148,3 +150,16 @@ def kv(kv_stack: RunningStack) -> KvProbe:
 def ns() -> str:
     """A key prefix no other test uses, so tests can share one namespace."""
     return f"t{next(_names)}/"
+
+
+@pytest.fixture(scope="session")
+def upstream() -> Iterator[str]:
+    """A stand-in sandbox (tests/fixtures/upstream.py) on a loopback port: HOST:PORT."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.fixtures.upstream"], stdout=subprocess.PIPE, cwd=REPO
+    )
+    assert process.stdout is not None
+    port = json.loads(process.stdout.readline())["port"]
+    yield f"127.0.0.1:{port}"
+    process.terminate()
+    process.wait(10)

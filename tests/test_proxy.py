@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
-import sys
 
 import aiohttp
 import pytest
@@ -16,18 +14,6 @@ from tests.stack import REPO
 
 EXAMPLE = REPO / "examples" / "controlplane" / "wrangler.toml"
 BIG = 96 * 1024 * 1024
-
-
-@pytest.fixture(scope="module")
-def upstream():
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fixtures.upstream"], stdout=subprocess.PIPE, cwd=REPO
-    )
-    assert process.stdout is not None
-    port = json.loads(process.stdout.readline())["port"]
-    yield f"127.0.0.1:{port}"
-    process.terminate()
-    process.wait(10)
 
 
 @pytest.fixture(scope="module")

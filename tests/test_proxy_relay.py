@@ -73,18 +73,6 @@ def running_proxy(upstream: str, *origins: str) -> Iterator[RunningProxy]:
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fixtures.upstream"], stdout=subprocess.PIPE, cwd=REPO
-    )
-    assert process.stdout is not None
-    port = json.loads(process.stdout.readline())["port"]
-    yield f"127.0.0.1:{port}"
-    process.terminate()
-    process.wait(10)
-
-
-@pytest.fixture(scope="module")
 def proxy(upstream: str) -> Iterator[RunningProxy]:
     with running_proxy(upstream, APP) as running:
         yield running
