@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import sys
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -83,7 +84,8 @@ class Child:
     spec: ChildSpec
     process: asyncio.subprocess.Process | None = None
     events: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
-    recent: list[str] = field(default_factory=list)
+    # The last lines of output: a failure message quotes the most telling one.
+    recent: deque[str] = field(default_factory=lambda: deque(maxlen=20))
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
@@ -120,7 +122,7 @@ class Child:
         while line := await stream.readline():
             text = line.decode("utf-8", "replace").rstrip("\n")
             self.spec.log.write_line(text)
-            self.recent = [*self.recent[-19:], text]
+            self.recent.append(text)
             self.spec.echo(self.spec.name, text)
 
     async def _read_events(self, read_fd: int) -> None:

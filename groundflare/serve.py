@@ -66,6 +66,11 @@ def base_env() -> dict[str, str]:
     return {name: os.environ[name] for name in PASSED_ENV if name in os.environ}
 
 
+async def announced_listening(child: Child) -> None:
+    """Readiness of the shim and the proxy: their one `listen` line on the control fd."""
+    await child.wait_for(lambda e: e.get("event") == "listen", READY_TIMEOUT_SECONDS)
+
+
 def echo(component: str, line: str) -> None:
     sys.stderr.write(f"[{component}] {line}\n")
     sys.stderr.flush()
@@ -169,10 +174,9 @@ class Boot:
             "PYTHONUNBUFFERED": "1",
         }
 
-        async def ready(child: Child) -> None:
-            await child.wait_for(lambda e: e.get("event") == "listen", READY_TIMEOUT_SECONDS)
-
-        return ComponentSpec("shim", lambda: self._spec("shim", argv, env, (api_fd,)), ready)
+        return ComponentSpec(
+            "shim", lambda: self._spec("shim", argv, env, (api_fd,)), announced_listening
+        )
 
     def workerd_component(self) -> ComponentSpec:
         argv = [
@@ -230,10 +234,9 @@ class Boot:
             "PYTHONUNBUFFERED": "1",
         }
 
-        async def ready(child: Child) -> None:
-            await child.wait_for(lambda e: e.get("event") == "listen", READY_TIMEOUT_SECONDS)
-
-        return ComponentSpec("proxy", lambda: self._spec("proxy", argv, env, (fd,)), ready)
+        return ComponentSpec(
+            "proxy", lambda: self._spec("proxy", argv, env, (fd,)), announced_listening
+        )
 
     # ---- state reporting ----
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import partial
 from typing import TYPE_CHECKING
 
 from groundflare.proxy.cors import REPLACED
@@ -164,21 +165,19 @@ class Exchange:
         self._response_started = True
         self._upstream_keep_alive = keep_alive
         cors = self._cors
-        replace = REPLACED if cors else frozenset()
+        head = partial(
+            client_head,
+            status,
+            reason,
+            headers,
+            cors,
+            listed=listed,
+            replace=REPLACED if cors else frozenset(),
+        )
         if status == 101:
             self._switching = True
             if request.upgrade:
-                self.front.write(
-                    client_head(
-                        status,
-                        reason,
-                        headers,
-                        cors,
-                        listed=listed,
-                        replace=replace,
-                        connection=b"upgrade",
-                    )
-                )
+                self.front.write(head(connection=b"upgrade"))
             return
         self._framing = framing
         unframed = framing in (Framing.CHUNKED, Framing.EOF)
@@ -191,18 +190,7 @@ class Exchange:
             connection: bytes | None = b"close"
         else:
             connection = None if request.http11 else b"keep-alive"
-        self.front.write(
-            client_head(
-                status,
-                reason,
-                headers,
-                cors,
-                listed=listed,
-                replace=replace,
-                chunked=self._chunk_out,
-                connection=connection,
-            )
-        )
+        self.front.write(head(chunked=self._chunk_out, connection=connection))
 
     def response_body(self, chunk: bytes) -> None:
         self.front.write(b"%x\r\n%b\r\n" % (len(chunk), chunk) if self._chunk_out else chunk)
