@@ -21,6 +21,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from contracts.secrets_pipe import SECRETS_FD_PLACEHOLDER, secrets_pipe
 from groundflare.logs import RotatingLog
 
 log = logging.getLogger("groundflare")
@@ -77,6 +78,8 @@ class ChildSpec:
     echo: Callable[[str, str], None]
     # Already-open descriptors the child inherits (listening sockets), besides its control fd.
     pass_fds: tuple[int, ...] = ()
+    # Handed over a pipe whose fd replaces `{secrets_fd}` in argv: never in environ.
+    secrets: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -94,7 +97,14 @@ class Child:
 
     async def start(self) -> None:
         read_fd, write_fd = os.pipe()
-        argv = [arg.replace("{control_fd}", str(write_fd)) for arg in self.spec.argv]
+        secrets_fd = secrets_pipe(self.spec.secrets) if self.spec.secrets else None
+        argv = [
+            arg.replace("{control_fd}", str(write_fd)).replace(
+                SECRETS_FD_PLACEHOLDER, str(secrets_fd)
+            )
+            for arg in self.spec.argv
+        ]
+        extra = () if secrets_fd is None else (secrets_fd,)
         try:
             self.process = await asyncio.create_subprocess_exec(
                 *argv,
@@ -103,7 +113,7 @@ class Child:
                 stderr=asyncio.subprocess.STDOUT,
                 env=self.spec.env,
                 cwd=self.spec.cwd,
-                pass_fds=(write_fd, *self.spec.pass_fds),
+                pass_fds=(write_fd, *extra, *self.spec.pass_fds),
                 start_new_session=True,
                 preexec_fn=_die_with_parent,
             )
@@ -114,6 +124,8 @@ class Child:
             ) from exc
         finally:
             os.close(write_fd)
+            if secrets_fd is not None:
+                os.close(secrets_fd)
         assert self.process.stdout is not None
         self._tasks.append(asyncio.create_task(self._pump(self.process.stdout)))
         self._tasks.append(asyncio.create_task(self._read_events(read_fd)))

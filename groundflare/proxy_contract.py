@@ -6,7 +6,17 @@ name the headers without importing the proxy's HTTP machinery.
 
 from __future__ import annotations
 
+from pydantic import BaseModel, ConfigDict
+
 SURFACE_HEADER = "X-Groundflare-Surface"
 SANDBOX_HEADER = "X-Groundflare-Sandbox"
-SURFACE_TOKEN_ENV = "GROUNDFLARE_SURFACE_TOKEN"
-SANDBOX_TOKEN_ENV = "GROUNDFLARE_SANDBOX_TOKEN"
+
+
+class ProxySecrets(BaseModel):
+    """What the supervisor hands the proxy over its secrets pipe."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    # The frontend presents this one.
+    surface_token: str
+    # The sandbox checks this one; the proxy swaps it in.
+    sandbox_token: str

@@ -12,6 +12,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from contracts.secrets_pipe import SECRETS_FD_PLACEHOLDER
 from groundflare.children import Child, ChildFailed, ChildSpec
 from groundflare.dev import DevMode, Reloader, coloured_echo, status_table
 from groundflare.events import ReadyEvent, emit
@@ -20,12 +21,12 @@ from groundflare.logs import RotatingLog
 from groundflare.native_tools import Workerd
 from groundflare.paths import DataDir, write_private
 from groundflare.profile import Installation
-from groundflare.proxy_contract import SANDBOX_TOKEN_ENV, SURFACE_TOKEN_ENV
+from groundflare.proxy_contract import ProxySecrets
 from groundflare.runtime import ComponentState, Runtime
 from groundflare.sandbox_vm import prepare_vm, vm_component
 from groundflare.sockets import listen_loopback, url
 from groundflare.supervisor import Component, ComponentSpec, Supervisor
-from shim.config import API_TOKEN_ENV, TOKEN_ENV, ShimConfig
+from shim.config import ShimConfig, ShimSecrets
 from shim.names import file_part
 from workerd_config.model import RenderContext, ShimAddress, Stack
 from workerd_config.render import render_config
@@ -140,6 +141,7 @@ class Boot:
         env: dict[str, str],
         fds: tuple[int, ...] = (),
         cwd: Path | None = None,
+        secrets: dict[str, str] | None = None,
     ) -> ChildSpec:
         return ChildSpec(
             name=name,
@@ -149,6 +151,7 @@ class Boot:
             log=self._log(name),
             echo=coloured_echo if self.options.dev else echo,
             pass_fds=fds,
+            secrets=secrets or {},
         )
 
     # ---- components ----
@@ -166,16 +169,16 @@ class Boot:
             "{control_fd}",
             "--api-fd",
             str(api_fd),
+            "--secrets-fd",
+            SECRETS_FD_PLACEHOLDER,
         ]
-        env = {
-            **base_env(),
-            TOKEN_ENV: self.shim_token,
-            API_TOKEN_ENV: self.secrets["api_token"],
-            "PYTHONUNBUFFERED": "1",
-        }
+        env = {**base_env(), "PYTHONUNBUFFERED": "1"}
+        secrets = ShimSecrets(token=self.shim_token, api_token=self.secrets["api_token"])
 
         return ComponentSpec(
-            "shim", lambda: self._spec("shim", argv, env, (api_fd,)), announced_listening
+            "shim",
+            lambda: self._spec("shim", argv, env, (api_fd,), secrets=secrets.model_dump()),
+            announced_listening,
         )
 
     def workerd_component(self) -> ComponentSpec:
@@ -224,18 +227,20 @@ class Boot:
             upstream,
             "--control-fd",
             "{control_fd}",
+            "--secrets-fd",
+            SECRETS_FD_PLACEHOLDER,
         ]
         for origin in self.cors_origins:
             argv += ["--cors-origin", origin]
-        env = {
-            **base_env(),
-            SURFACE_TOKEN_ENV: self.surface_token,
-            SANDBOX_TOKEN_ENV: self.secrets["sandbox_token"],
-            "PYTHONUNBUFFERED": "1",
-        }
+        env = {**base_env(), "PYTHONUNBUFFERED": "1"}
+        secrets = ProxySecrets(
+            surface_token=self.surface_token, sandbox_token=self.secrets["sandbox_token"]
+        )
 
         return ComponentSpec(
-            "proxy", lambda: self._spec("proxy", argv, env, (fd,)), announced_listening
+            "proxy",
+            lambda: self._spec("proxy", argv, env, (fd,), secrets=secrets.model_dump()),
+            announced_listening,
         )
 
     # ---- state reporting ----

@@ -1,7 +1,8 @@
 """`python -m shim --config run/shim.json [--control-fd N]`: the storage service process.
 
-The per-boot token arrives in the environment (never argv) and is removed from
-it at once. Readiness is one JSON line on the control fd once the socket serves.
+The per-boot token and the REST API token arrive over a pipe (`--secrets-fd`),
+never in argv or the environment. Readiness is one JSON line on the control fd
+once the socket serves.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import socket
 import sys
 from pathlib import Path
 
+from contracts.secrets_pipe import read_secrets
 from shim.api import Api
 from shim.app import Shim
-from shim.config import API_TOKEN_ENV, TOKEN_ENV, ShimConfig
+from shim.config import ShimConfig, ShimSecrets
 from shim.server import serve_socket, serve_unix
 
 log = logging.getLogger("shim")
@@ -54,15 +56,17 @@ def main() -> None:
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--control-fd", type=int)
     parser.add_argument("--api-fd", type=int, help="a listening TCP socket for the REST API")
+    parser.add_argument(
+        "--secrets-fd", type=int, required=True, help="a pipe holding the tokens as JSON"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    token = os.environ.pop(TOKEN_ENV, None)
-    if not token:
-        sys.exit(f"shim: ${TOKEN_ENV} is not set; the supervisor passes it")
-    api_token = os.environ.pop(API_TOKEN_ENV, None)
-    if args.api_fd is not None and not api_token:
-        sys.exit(f"shim: --api-fd needs ${API_TOKEN_ENV}")
-    api = (args.api_fd, api_token) if args.api_fd is not None and api_token else None
+    try:
+        secrets = ShimSecrets.model_validate(read_secrets(args.secrets_fd))
+    except (OSError, ValueError) as exc:
+        sys.exit(f"shim: cannot read the tokens from --secrets-fd: {exc}")
+    token = secrets.token
+    api = (args.api_fd, secrets.api_token) if args.api_fd is not None else None
     config = ShimConfig.model_validate_json(args.config.read_bytes())
     try:
         import uvloop

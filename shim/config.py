@@ -8,8 +8,15 @@ from pydantic import BaseModel, ConfigDict
 
 from workerd_config.model import D1Database, KvNamespace, R2Bucket
 
-TOKEN_ENV = "GROUNDFLARE_SHIM_TOKEN"
-API_TOKEN_ENV = "GROUNDFLARE_API_TOKEN"
+
+class ShimSecrets(BaseModel):
+    """What the supervisor hands the shim over its secrets pipe."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    # workerd's per-boot token on every binding request.
+    token: str
+    # The REST listener's bearer token.
+    api_token: str
 
 
 class ShimConfig(BaseModel):

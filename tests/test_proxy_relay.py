@@ -24,7 +24,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from groundflare.proxy_contract import SANDBOX_TOKEN_ENV, SURFACE_HEADER, SURFACE_TOKEN_ENV
+from contracts.secrets_pipe import secrets_pipe
+from groundflare.proxy_contract import SURFACE_HEADER
 from tests.fixtures.upstream import pattern
 from tests.stack import REPO
 
@@ -55,11 +56,15 @@ def running_proxy(upstream: str, *origins: str) -> Iterator[RunningProxy]:
     control_read, control_write = os.pipe()
     argv = [sys.executable, "-m", "groundflare.proxy", "--listen-fd", str(listener.fileno())]
     argv += ["--upstream", upstream, "--control-fd", str(control_write)]
+    secrets_fd = secrets_pipe({"surface_token": TOKEN, "sandbox_token": "sandbox-token"})
+    argv += ["--secrets-fd", str(secrets_fd)]
     for origin in origins:
         argv += ["--cors-origin", origin]
-    env = {**os.environ, SURFACE_TOKEN_ENV: TOKEN, SANDBOX_TOKEN_ENV: "sandbox-token"}
-    process = subprocess.Popen(argv, cwd=REPO, env=env, pass_fds=(listener.fileno(), control_write))
+    process = subprocess.Popen(
+        argv, cwd=REPO, pass_fds=(listener.fileno(), control_write, secrets_fd)
+    )
     os.close(control_write)
+    os.close(secrets_fd)
     port = listener.getsockname()[1]
     listener.close()
     try:

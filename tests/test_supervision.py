@@ -115,17 +115,16 @@ def test_health_reports_each_component(tmp_data, stacks):
     assert json.loads(body)["errors"] == [{"code": 10000, "message": "Authentication error"}]
 
 
-def test_secrets_never_reach_argv_logs_or_runtime_json(tmp_data, stacks):
-    stack = stacks([EXAMPLE], tmp_data)
+def test_secrets_never_reach_argv_environ_logs_or_runtime_json(tmp_data, stacks, upstream):
+    stack = stacks([EXAMPLE], tmp_data, extra=["--sandbox-upstream", upstream])
     install = Installation(tmp_data)
-    values = list(install.secrets(install.load()).values())
-    pids = [stack.process.pid, *(c["pid"] for c in runtime(tmp_data)["components"].values())]
-    workerd_pid = runtime(tmp_data)["components"]["workerd"]["pid"]
-    for pid in pids:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        assert not any(v.encode() in cmdline for v in values)
-    environ = Path(f"/proc/{workerd_pid}/environ").read_bytes()
-    assert not any(v.encode() in environ for v in values)
+    values = [*install.secrets(install.load()).values(), stack.ready["surface_token"]]
+    components = runtime(tmp_data)["components"]
+    assert set(components) == {"shim", "workerd", "proxy"}
+    for pid in [stack.process.pid, *(c["pid"] for c in components.values())]:
+        for exposed in ("cmdline", "environ"):
+            text = Path(f"/proc/{pid}/{exposed}").read_bytes()
+            assert not any(v.encode() in text for v in values), (pid, exposed)
     request(stack.url + "/")
     assert stack.stop() == 0
     texts = [p.read_text() for p in (tmp_data / "logs").glob("*.log")]

@@ -11,12 +11,13 @@ import signal
 import socket
 import sys
 
+from contracts.secrets_pipe import read_secrets
 from groundflare.proxy.auth import Gate
 from groundflare.proxy.cors import Cors
 from groundflare.proxy.front import Front, Proxy
 from groundflare.proxy.local import Door
 from groundflare.proxy.upstream import Pool
-from groundflare.proxy_contract import SANDBOX_TOKEN_ENV, SURFACE_TOKEN_ENV
+from groundflare.proxy_contract import ProxySecrets
 
 log = logging.getLogger("proxy")
 
@@ -82,12 +83,16 @@ def main() -> None:
     )
     parser.add_argument("--cors-origin", action="append", default=[])
     parser.add_argument("--control-fd", type=int)
+    parser.add_argument(
+        "--secrets-fd", type=int, required=True, help="a pipe holding the tokens as JSON"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    surface = os.environ.pop(SURFACE_TOKEN_ENV, "")
-    sandbox = os.environ.pop(SANDBOX_TOKEN_ENV, "")
-    if not surface or not sandbox:
-        sys.exit(f"proxy: ${SURFACE_TOKEN_ENV} and ${SANDBOX_TOKEN_ENV} must be set")
+    try:
+        tokens = ProxySecrets.model_validate(read_secrets(args.secrets_fd))
+    except (OSError, ValueError) as exc:
+        sys.exit(f"proxy: cannot read the tokens from --secrets-fd: {exc}")
+    surface, sandbox = tokens.surface_token, tokens.sandbox_token
     keep_freed_memory()
     try:
         import uvloop

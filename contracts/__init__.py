@@ -1,0 +1,1 @@
+"""Names and shapes every groundflare package agrees on; imports none of them."""
