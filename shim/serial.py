@@ -24,6 +24,10 @@ class SerialExecutor:
     def __init__(self, name: str) -> None:
         self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
         self.jobs_started = 0
+        # Jobs from run() not finished yet, counted on the event loop. A job whose awaiting
+        # coroutine was cancelled still counts until the thread is done with it: callers
+        # read this to know the thread is idle, so they may use its connection inline.
+        self.pending = 0
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
@@ -43,12 +47,22 @@ class SerialExecutor:
             try:
                 result = fn(*args)
             except BaseException as exc:  # delivered to the awaiting coroutine
-                loop.call_soon_threadsafe(_settle_error, future, exc)
+                loop.call_soon_threadsafe(self._settle, future, None, exc)
             else:
-                loop.call_soon_threadsafe(_settle, future, result)
+                loop.call_soon_threadsafe(self._settle, future, result, None)
 
+        self.pending += 1
         self._jobs.put(job)
         return future
+
+    def _settle(self, future: asyncio.Future[T], result: T, error: BaseException | None) -> None:
+        self.pending -= 1
+        if future.cancelled():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
 
     def submit(self, fn: Callable[[], Any]) -> None:
         """Queue work whose result nobody awaits; errors are logged. Dropped after close()."""
@@ -71,12 +85,3 @@ class SerialExecutor:
         self._jobs.put(_STOP)
         self._thread.join()
 
-
-def _settle(future: asyncio.Future[Any], result: Any) -> None:
-    if not future.cancelled():
-        future.set_result(result)
-
-
-def _settle_error(future: asyncio.Future[Any], exc: BaseException) -> None:
-    if not future.cancelled():
-        future.set_exception(exc)

@@ -55,6 +55,15 @@ async def test_an_interrupted_write_is_applied_exactly_once(db):
     assert count == SLOW_ROWS
 
 
+async def test_an_insert_interrupted_while_returning_its_rows_is_applied_exactly_once(db):
+    """RETURNING: the rows are written on the first step, the budget runs out after."""
+    await run(db, '{"sql": "CREATE TABLE t (v)"}')
+    (result,) = await run(db, f'{{"sql": "{SLOW} INSERT INTO t SELECT i FROM n RETURNING v"}}')
+    assert len(result.rows) == SLOW_ROWS
+    ((count,),) = (await run(db, '{"sql": "SELECT count(*) FROM t"}'))[0].rows
+    assert count == SLOW_ROWS
+
+
 async def test_an_interrupted_batch_is_applied_exactly_once(db):
     await run(db, '{"sql": "CREATE TABLE t (v)"}')
     batch = (
@@ -134,3 +143,25 @@ async def test_the_wal_is_checkpointed_off_the_event_loop(db):
     frames, _ = probe.wal_checkpoint(mode=apsw.SQLITE_CHECKPOINT_PASSIVE)
     probe.close()
     assert 0 <= frames < rows * 2
+
+
+async def test_a_cancelled_caller_does_not_let_the_next_query_run_beside_the_thread(db):
+    """A client that hangs up while its query waits for the thread (workerd cancels the
+    binding call) must not open the inline path while that query still runs: two runs on
+    one connection at once break atomicity (a write acknowledged once, applied twice)."""
+    await run(db, '{"sql": "CREATE TABLE t (v)"}')
+    slow = asyncio.ensure_future(run(db, f'{{"sql": "{SLOW} INSERT INTO t SELECT -i FROM n"}}'))
+    await asyncio.sleep(0)
+    queued = asyncio.ensure_future(run(db, '{"sql": "INSERT INTO t VALUES (1)"}'))
+    await asyncio.sleep(0)
+    queued.cancel()
+    slow.cancel()
+    await asyncio.gather(queued, slow, return_exceptions=True)
+    before = db.executor.jobs_started
+    (result,) = await run(db, '{"sql": "INSERT INTO t VALUES (2) RETURNING v"}')
+    assert result.rows == [(2,)]
+    assert db.executor.jobs_started > before, "ran inline while the thread held the connection"
+    ((count, ones, twos),) = (
+        await run(db, '{"sql": "SELECT count(*), sum(v = 1), sum(v = 2) FROM t"}')
+    )[0].rows
+    assert (count, ones, twos) == (SLOW_ROWS + 2, 1, 1)

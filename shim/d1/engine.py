@@ -53,7 +53,7 @@ T = TypeVar("T")
 
 
 class RunOnThread(Exception):
-    """An inline attempt ran over its budget or met a lock; it left nothing behind."""
+    """An inline attempt ran over its budget or met a lock before COMMIT: rolled back."""
 
 
 MULTI_PARAMS_MESSAGE = (
@@ -103,7 +103,6 @@ class Database:
         self._conn: apsw.Connection | None = None
         self._checkpointer: Checkpointer | None = None
         self._deadline = math.inf
-        self._queued = 0
         self._authorizer = Authorizer()
         self._size = 0
         self._commits = 0
@@ -151,7 +150,7 @@ class Database:
 
     async def call(self, fn: Callable[[], T], inline: bool = True) -> T:
         """Run `fn` against the connection; `fn` must leave nothing behind on RunOnThread."""
-        if inline and self._queued == 0:
+        if inline and self.executor.pending == 0:
             self._deadline = time.perf_counter() + INLINE_BUDGET_SECONDS
             try:
                 return fn()
@@ -159,11 +158,7 @@ class Database:
                 pass
             finally:
                 self._deadline = math.inf
-        self._queued += 1
-        try:
-            return await self.executor.run(self._patiently, fn)
-        finally:
-            self._queued -= 1
+        return await self.executor.run(self._patiently, fn)
 
     def _patiently(self, fn: Callable[[], T]) -> T:
         """On the thread: wait for locks as long as production would, no budget."""
@@ -213,25 +208,35 @@ class Database:
     # ---- running queries ----
 
     def run_queries(self, queries: list[PreparedQuery]) -> list[StatementResult]:
-        """Run the query objects of one request atomically: all succeed, or nothing stays."""
-        rowid = self.conn.last_insert_rowid()
+        """Run the query objects of one request atomically: all succeed, or nothing stays.
+
+        Every attempt is one explicit transaction, a single statement included: whatever
+        interrupts it (the inline budget, a lock, SQLITE_BUSY on the size check after the
+        write) comes before COMMIT, so the rollback leaves nothing and the re-run on the
+        thread applies the write once. Nothing after COMMIT can send it back to the thread.
+        Production D1 runs each query in a transaction too, which is why `PRAGMA
+        foreign_keys` cannot be switched off past one statement there.
+        """
+        conn = self.conn
+        rowid, size, commits = conn.last_insert_rowid(), self._size, self._commits
+        # One statement takes its write lock as it starts; several must hold it throughout.
+        single = len(queries) == 1 and len(queries[0].statements) == 1
         try:
-            if len(queries) == 1 and len(queries[0].statements) == 1:
-                return [self._run_query(queries[0])]
-            self._trusted("BEGIN IMMEDIATE")
+            self._trusted("BEGIN" if single else "BEGIN IMMEDIATE")
             try:
                 results = [self._run_query(query) for query in queries]
+                self._trusted("COMMIT")
             except BaseException:
-                if self.conn.in_transaction:
+                if conn.in_transaction:
                     self._trusted("ROLLBACK")
+                self._size, self._commits = size, commits
                 raise
-            self._trusted("COMMIT")
-            return results
         except (apsw.InterruptError, apsw.BusyError) as exc:
             if not self._inline:
                 raise from_sqlite(exc) from exc
-            self.conn.set_last_insert_rowid(rowid)
+            conn.set_last_insert_rowid(rowid)
             raise RunOnThread from exc
+        return results
 
     def _run_query(self, query: PreparedQuery) -> StatementResult:
         conn = self.conn

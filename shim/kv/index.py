@@ -75,7 +75,6 @@ class Index:
         self._executor = executor
         self._conn: apsw.Connection | None = None
         self._checkpointer: Checkpointer | None = None
-        self._queued = 0
 
     # ---- lifecycle (on the namespace's thread) ----
 
@@ -102,16 +101,12 @@ class Index:
 
     async def run(self, op: Callable[..., T], *args: Any) -> T:
         """Run `op(*args)`; an op that raises BusyError must have left nothing behind."""
-        if not self._queued:
+        if not self._executor.pending:
             try:
                 return op(*args)
             except apsw.BusyError:
                 pass
-        self._queued += 1
-        try:
-            return await self._executor.run(self._patiently, op, args)
-        finally:
-            self._queued -= 1
+        return await self._executor.run(self._patiently, op, args)
 
     def _patiently(self, op: Callable[..., T], args: tuple[Any, ...]) -> T:
         self.conn.set_busy_timeout(BUSY_TIMEOUT_MS)

@@ -71,7 +71,6 @@ class Index:
         self._reader: apsw.Connection | None = None
         self._writer: apsw.Connection | None = None
         self._checkpointer: Checkpointer | None = None
-        self._queued = 0
 
     async def open(self) -> None:
         await self.executor.run(self._open)
@@ -105,16 +104,12 @@ class Index:
 
     async def write(self, fn: Callable[[apsw.Connection], T]) -> T:
         """Run `fn` in one write transaction; it must have no effect outside the database."""
-        if self._queued == 0:
+        if self.executor.pending == 0:
             try:
                 return self._transaction(fn)
             except apsw.BusyError:
                 pass
-        self._queued += 1
-        try:
-            return await self.executor.run(self._patiently, fn)
-        finally:
-            self._queued -= 1
+        return await self.executor.run(self._patiently, fn)
 
     def _patiently(self, fn: Callable[[apsw.Connection], T]) -> T:
         writer = self._writing()
