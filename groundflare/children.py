@@ -13,8 +13,8 @@ import json
 import logging
 import os
 import signal
+import subprocess
 import sys
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -23,10 +23,13 @@ from typing import Any
 
 from contracts.secrets_pipe import SECRETS_FD_PLACEHOLDER, secrets_pipe
 from groundflare.logs import RotatingLog
+from groundflare.output import ChildOutput
 
 log = logging.getLogger("groundflare")
 
 STOP_GRACE_SECONDS = 5.0
+# After a child exits, how long its pipes may stay open (a grandchild holding them).
+OUTPUT_GRACE_SECONDS = 2.0
 PR_SET_PDEATHSIG = 1
 
 
@@ -82,18 +85,44 @@ class ChildSpec:
     secrets: dict[str, str] = field(default_factory=dict)
 
 
+class _ChildProtocol(asyncio.SubprocessProtocol):
+    """Sees the exit as soon as the process ends, whoever still holds its pipes (asyncio's
+    Process.wait() also waits for the pipes to close, which a stuck reader never sees)."""
+
+    def __init__(self, output: ChildOutput) -> None:
+        self._output = output
+        self.exited: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.drained: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        self._output.feed(data)
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        self._output.finish()
+        if not self.drained.done():
+            self.drained.set_result(None)
+
+    def process_exited(self) -> None:
+        if not self.exited.done():
+            self.exited.set_result(None)
+
+
 @dataclass
 class Child:
     spec: ChildSpec
-    process: asyncio.subprocess.Process | None = None
+    transport: asyncio.SubprocessTransport | None = None
     events: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
-    # The last lines of output: a failure message quotes the most telling one.
-    recent: deque[str] = field(default_factory=lambda: deque(maxlen=20))
+    output: ChildOutput | None = None
+    _protocol: _ChildProtocol | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
     def pid(self) -> int | None:
-        return self.process.pid if self.process else None
+        return self.transport.get_pid() if self.transport else None
+
+    @property
+    def returncode(self) -> int | None:
+        return self.transport.get_returncode() if self.transport else None
 
     async def start(self) -> None:
         read_fd, write_fd = os.pipe()
@@ -105,12 +134,16 @@ class Child:
             for arg in self.spec.argv
         ]
         extra = () if secrets_fd is None else (secrets_fd,)
+        self.output = ChildOutput(self.spec.name, self.spec.log, self.spec.echo)
+        output = self.output
+        loop = asyncio.get_running_loop()
         try:
-            self.process = await asyncio.create_subprocess_exec(
+            self.transport, self._protocol = await loop.subprocess_exec(
+                lambda: _ChildProtocol(output),
                 *argv,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
                 env=self.spec.env,
                 cwd=self.spec.cwd,
                 pass_fds=(write_fd, *extra, *self.spec.pass_fds),
@@ -126,16 +159,7 @@ class Child:
             os.close(write_fd)
             if secrets_fd is not None:
                 os.close(secrets_fd)
-        assert self.process.stdout is not None
-        self._tasks.append(asyncio.create_task(self._pump(self.process.stdout)))
         self._tasks.append(asyncio.create_task(self._read_events(read_fd)))
-
-    async def _pump(self, stream: asyncio.StreamReader) -> None:
-        while line := await stream.readline():
-            text = line.decode("utf-8", "replace").rstrip("\n")
-            self.spec.log.write_line(text)
-            self.recent.append(text)
-            self.spec.echo(self.spec.name, text)
 
     async def _read_events(self, read_fd: int) -> None:
         loop = asyncio.get_running_loop()
@@ -178,31 +202,51 @@ class Child:
 
     def last_words(self, fallback: str) -> str:
         """The child's most telling recent output line, for a one-line failure message."""
-        meaningful = [line.strip() for line in self.recent if line.strip()]
-        return meaningful[-1] if meaningful else fallback
+        return self.output.last_words(fallback) if self.output else fallback
+
+    async def exited(self) -> int:
+        """The exit status, as soon as the process ends (its pipes may outlive it)."""
+        assert self._protocol is not None and self.transport is not None
+        await asyncio.shield(self._protocol.exited)
+        code = self.transport.get_returncode()
+        assert code is not None
+        return code
 
     async def wait(self) -> int:
-        assert self.process is not None
-        code = await self.process.wait()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        """The exit status, once the output written before the exit has been read too."""
+        code = await self.exited()
+        await self._settle()
         return code
+
+    async def _settle(self) -> None:
+        """Read what the dead child left in its pipes; a grandchild that keeps them open
+        is not waited for past OUTPUT_GRACE_SECONDS."""
+        assert self._protocol is not None and self.transport is not None
+        pending = [asyncio.shield(self._protocol.drained), *self._tasks]
+        await asyncio.wait(pending, timeout=OUTPUT_GRACE_SECONDS)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.transport.close()
 
     async def stop(self) -> None:
         """SIGTERM the process group, wait, then SIGKILL it."""
-        if self.process is None or self.process.returncode is not None:
+        if self.transport is None:
             return
-        self._signal_group(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(self.process.wait(), STOP_GRACE_SECONDS)
-        except TimeoutError:
-            log.warning(
-                "%s did not stop within %.0f s; killing it", self.spec.name, STOP_GRACE_SECONDS
-            )
-            self._signal_group(signal.SIGKILL)
-            await self.process.wait()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.transport.get_returncode() is None:
+            self._signal_group(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.exited(), STOP_GRACE_SECONDS)
+            except TimeoutError:
+                log.warning(
+                    "%s did not stop within %.0f s; killing it", self.spec.name, STOP_GRACE_SECONDS
+                )
+                self._signal_group(signal.SIGKILL)
+                await self.exited()
+        await self._settle()
 
     def _signal_group(self, signum: int) -> None:
-        assert self.process is not None
+        pid = self.pid
+        assert pid is not None
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signum)
+            os.killpg(pid, signum)

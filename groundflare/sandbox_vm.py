@@ -86,10 +86,9 @@ def vm_component(vm: SandboxVm, spec: SpecFactory) -> ComponentSpec:
         return spec("vm", list(launch.argv), dict(launch.env), launch.pass_fds, launch.cwd)
 
     async def ready(child: Child) -> None:
-        assert child.process is not None
         try:
             await vm.backend.readiness(
-                vm.port, vm.token, timeout=READY_TIMEOUT_SECONDS, exited=child.process.wait()
+                vm.port, vm.token, timeout=READY_TIMEOUT_SECONDS, exited=child.exited()
             )
         except NotReady as exc:
             raise ChildFailed("vm", child.last_words(str(exc)), FailureClass.NOT_READY) from exc
