@@ -27,7 +27,9 @@ MIB = 1024 * 1024
 
 def collected(tmp_path: Path) -> tuple[ChildOutput, list[str]]:
     echoed: list[str] = []
-    output = ChildOutput("child", RotatingLog(tmp_path / "child.log"), lambda _, t: echoed.append(t))
+    output = ChildOutput(
+        "child", RotatingLog(tmp_path / "child.log"), lambda _, t: echoed.append(t)
+    )
     return output, echoed
 
 
