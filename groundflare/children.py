@@ -31,6 +31,7 @@ STOP_GRACE_SECONDS = 5.0
 # After a child exits, how long its pipes may stay open (a grandchild holding them).
 OUTPUT_GRACE_SECONDS = 2.0
 PR_SET_PDEATHSIG = 1
+PRIVATE_UMASK = 0o077
 
 
 class FailureClass(StrEnum):
@@ -149,6 +150,8 @@ class Child:
                 pass_fds=(write_fd, *extra, *self.spec.pass_fds),
                 start_new_session=True,
                 preexec_fn=_die_with_parent,
+                # What a child creates in the data dir (databases, DO storage) is private.
+                umask=PRIVATE_UMASK,
             )
         except OSError as exc:
             os.close(read_fd)

@@ -34,6 +34,10 @@ class DataDir(BaseModel):
         return self.root / "r2"
 
     @property
+    def durable_objects(self) -> Path:
+        return self.root / "do"
+
+    @property
     def logs(self) -> Path:
         return self.root / "logs"
 
@@ -61,10 +65,12 @@ class DataDir(BaseModel):
         return self.logs / f"{component}.log"
 
     def prepare(self) -> None:
-        """Create the layout; `run/` is 0700 because it holds sockets, tokens and configs."""
-        for folder in (self.root, self.d1, self.kv, self.r2, self.logs):
-            folder.mkdir(parents=True, exist_ok=True)
-        self.run.mkdir(mode=0o700, exist_ok=True)
+        """Create the layout, private to this user (0700): it holds a Worker's data, logs,
+        sockets, tokens and configs. A folder made by an older version is tightened too."""
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.root.chmod(0o700)
+        for folder in (self.d1, self.kv, self.r2, self.durable_objects, self.logs, self.run):
+            folder.mkdir(mode=0o700, exist_ok=True)
         self.run.chmod(0o700)
         if len(os.fsencode(self.shim_socket)) > MAX_SOCKET_PATH:
             raise ValueError(

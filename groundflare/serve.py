@@ -63,6 +63,12 @@ class Options:
     vm: bool | None = None
 
 
+def python_module(module: str) -> list[str]:
+    """`python -m module`, isolated: neither the working directory (the data dir's `run/`,
+    where anything may be planted) nor PYTHON* variables decide what it imports."""
+    return [sys.executable, "-I", "-u", "-m", module]
+
+
 def base_env() -> dict[str, str]:
     return {name: os.environ[name] for name in PASSED_ENV if name in os.environ}
 
@@ -124,11 +130,11 @@ class Boot:
         ctx = RenderContext(
             shim=ShimAddress(socket=self.data_dir.shim_socket, token=self.shim_token),
             config_dir=self.data_dir.run,
-            do_dir=self.data_dir.root / "do",
+            do_dir=self.data_dir.durable_objects,
         )
         for worker in stack.workers:
             if worker.durable_objects:
-                (ctx.do_dir / file_part(worker.name)).mkdir(parents=True, exist_ok=True)
+                (ctx.do_dir / file_part(worker.name)).mkdir(mode=0o700, exist_ok=True)
         write_private(self.data_dir.workerd_config, render_config(stack, ctx).encode("utf-8"))
 
     def _log(self, name: str) -> RotatingLog:
@@ -160,9 +166,7 @@ class Boot:
         assert self.listeners.api is not None
         api_fd = self.listeners.api.fileno()
         argv = [
-            sys.executable,
-            "-m",
-            "shim",
+            *python_module("shim"),
             "--config",
             str(self.data_dir.shim_config),
             "--control-fd",
@@ -172,7 +176,7 @@ class Boot:
             "--secrets-fd",
             SECRETS_FD_PLACEHOLDER,
         ]
-        env = {**base_env(), "PYTHONUNBUFFERED": "1"}
+        env = base_env()
         secrets = ShimSecrets(token=self.shim_token, api_token=self.secrets["api_token"])
 
         return ComponentSpec(
@@ -218,9 +222,7 @@ class Boot:
         assert self.listeners.sandbox is not None
         fd = self.listeners.sandbox.fileno()
         argv = [
-            sys.executable,
-            "-m",
-            "groundflare.proxy",
+            *python_module("groundflare.proxy"),
             "--listen-fd",
             str(fd),
             "--upstream",
@@ -232,7 +234,7 @@ class Boot:
         ]
         for origin in self.cors_origins:
             argv += ["--cors-origin", origin]
-        env = {**base_env(), "PYTHONUNBUFFERED": "1"}
+        env = base_env()
         secrets = ProxySecrets(
             surface_token=self.surface_token, sandbox_token=self.secrets["sandbox_token"]
         )
@@ -351,10 +353,8 @@ class Boot:
             log_file.close()
 
 
-async def run(options: Options) -> int:
-    lock = DataDirLock(options.data_dir.run / "supervisor.lock")
-    options.data_dir.prepare()
-    lock.acquire()
+async def run(options: Options, lock: DataDirLock) -> int:
+    """Serve until stopped; `lock` is the data dir's, taken before anything was written."""
     stack = Boot(options)
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
@@ -421,5 +421,5 @@ def start_dev(boot: Boot) -> asyncio.Task[None] | None:
     return asyncio.ensure_future(reloader.run())
 
 
-def serve(options: Options) -> int:
-    return asyncio.run(run(options))
+def serve(options: Options, lock: DataDirLock) -> int:
+    return asyncio.run(run(options, lock))

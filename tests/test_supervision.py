@@ -99,6 +99,33 @@ def test_a_second_supervisor_on_the_same_data_dir_names_the_owner(tmp_data, stac
     assert request(first.url + "/")[0] == 200
 
 
+def test_a_second_supervisor_writes_nothing_into_a_data_dir_in_use(tmp_path, tmp_data, stacks):
+    """It fails before bundling: the first stack, restarted later, still runs its own code."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "wrangler.toml").write_text(
+        'name = "one"\nmain = "src/index.ts"\ncompatibility_date = "2026-11-01"\n'
+    )
+    source = project / "src" / "index.ts"
+    source.parent.mkdir()
+    source.write_text('export default { fetch() { return new Response("first"); } };\n')
+    first = stacks([project / "wrangler.toml"], tmp_data)
+    bundles = {p: p.read_bytes() for p in (tmp_data / "bundles").rglob("*") if p.is_file()}
+    assert bundles
+    source.write_text('export default { fetch() { return new Response("second"); } };\n')
+    second = run_serve("-c", str(project / "wrangler.toml"), "--data-dir", str(tmp_data))
+    assert second.returncode == 1
+    assert second.stderr.splitlines() == [
+        f"groundflare: data-dir: {tmp_data} is in use by groundflare pid {first.process.pid}: "
+        "stop it first, or use another --data-dir"
+    ]
+    assert [json.loads(line)["event"] for line in second.stdout.splitlines()] == ["fatal"]
+    assert {p: p.read_bytes() for p in (tmp_data / "bundles").rglob("*") if p.is_file()} == bundles
+    os.kill(runtime(tmp_data)["components"]["workerd"]["pid"], signal.SIGKILL)
+    assert next_event(first)["event"] == "restarted"
+    assert request(first.url + "/") == (200, b"first")
+
+
 def test_health_reports_each_component(tmp_data, stacks):
     stack = stacks([EXAMPLE], tmp_data)
     with urllib.request.urlopen(stack.ready["api"] + "/_groundflare/health") as response:

@@ -24,6 +24,7 @@ from groundflare.commands.common import (
     fail,
 )
 from groundflare.dev import DevMode
+from groundflare.lock import DataDirBusy, DataDirLock
 from groundflare.native_tools import ToolNotFound, Workerd, find_workerd
 from groundflare.paths import DataDir
 from workerd_config.stack_loader import LoadedStack, load_stack
@@ -106,6 +107,7 @@ def run(
     except ToolNotFound as exc:
         fail("workerd", str(exc), event=True)
     root = data_root(data_dir)
+    lock = own_data_dir(DataDir(root=root))
     reload = partial(load, configs, workerd, port, env, root, choice)
     try:
         loaded = reload()
@@ -124,11 +126,23 @@ def run(
         vm=dev_vm_default() if dev and vm is None else vm,
     )
     try:
-        sys.exit(run_serve(options))
+        sys.exit(run_serve(options, lock))
     except StartFailure as exc:
         fail(exc.component, exc.reason, event=True)
     except (OSError, ValueError) as exc:
         fail("data-dir", str(exc), event=True)
+
+
+def own_data_dir(data_dir: DataDir) -> DataDirLock:
+    """Lay out the data dir and lock it before anything is written there (bundles
+    included): a second stack on the same folder must not touch the first one's files."""
+    lock = DataDirLock(data_dir.run / "supervisor.lock")
+    try:
+        data_dir.prepare()
+        lock.acquire()
+    except (DataDirBusy, OSError, ValueError) as exc:
+        fail("data-dir", str(exc), event=True)
+    return lock
 
 
 def dev_vm_default() -> bool:
