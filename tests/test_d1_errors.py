@@ -25,6 +25,12 @@ def test_sql_errors(d1_stack, sql, message):
     assert error(d1_stack, all_(sql)) == f"D1_ERROR: {message}"
 
 
+def test_a_nul_character_in_sql_text_is_refused_where_it_stands(d1_stack):
+    message = "SQL text holds a NUL character (U+0000) at offset 8: SQLITE_ERROR"
+    assert error(d1_stack, all_("SELECT 1\0 AS x")) == f"D1_ERROR: {message}"
+    assert ok(d1_stack, all_("SELECT ? AS x", "a\0b"))["results"] == [{"x": "a\0b"}]
+
+
 def test_constraint_errors_name_the_extended_code(d1_stack, table):
     ok(
         d1_stack,

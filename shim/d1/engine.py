@@ -62,6 +62,7 @@ MULTI_PARAMS_MESSAGE = (
 )
 WRONG_BINDINGS_MESSAGE = "Wrong number of parameter bindings for SQL query."
 NO_STATEMENTS_MESSAGE = "No SQL statements detected."
+NUL_IN_SQL_MESSAGE = "SQL text holds a NUL character (U+0000)"
 
 
 @dataclass
@@ -87,6 +88,9 @@ def prepare(sql: str, params: tuple[SqlValue, ...]) -> PreparedQuery | None:
     """Split a query object's SQL; None when it holds no statement at all."""
     if len(sql.encode("utf-8")) > MAX_SQL_BYTES:
         raise D1Error("statement too long: SQLITE_TOOBIG")
+    if (nul := sql.find("\0")) != -1:
+        # SQLite reads SQL as a C string and would silently drop what follows a NUL.
+        raise D1Error(f"{NUL_IN_SQL_MESSAGE} at offset {nul}: SQLITE_ERROR")
     parts = statements.split(sql)
     if not parts:
         return None
