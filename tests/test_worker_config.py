@@ -92,3 +92,31 @@ def test_a_binding_to_a_worker_that_is_not_running_is_named(tmp_data):
     result = run_serve("-c", str(MAIN), "--data-dir", str(tmp_data))
     assert result.returncode == 2
     assert "service binding AUX targets Worker 'do-aux', which is not running" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("entry", "field"),
+    [
+        ('[[kv_namespaces]]\nbinding = "KV"\nid = "line\\nbreak"', "kv_namespaces.0.id"),
+        (
+            '[[d1_databases]]\nbinding = "DB"\ndatabase_name = "café"',
+            "d1_databases.0.database_name",
+        ),
+        ('[[r2_buckets]]\nbinding = "B"\nbucket_name = "nul\\u0000"', "r2_buckets.0.bucket_name"),
+    ],
+)
+def test_resource_ids_outside_printable_ascii_are_refused_at_load(tmp_path, entry, field):
+    config = tmp_path / "wrangler.toml"
+    config.write_text(
+        f'name = "w"\nmain = "w.js"\ncompatibility_date = "2026-11-01"\n{entry}\n',
+        encoding="utf-8",
+    )
+    (tmp_path / "w.js").write_text("export default { fetch() { return new Response('') } }\n")
+    result = run_serve("-c", str(config), "--data-dir", str(tmp_path / "data"))
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"groundflare: config: {config}: {field}: Value error, ")
+    assert line.endswith(
+        "must be non-empty printable ASCII (no control characters such as "
+        "newline or NUL, no letters outside ASCII)"
+    )

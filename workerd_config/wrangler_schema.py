@@ -7,12 +7,26 @@ it ignores in a warning instead of dropping it silently.
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 BINDING_NAME = r"^[A-Za-z_$][A-Za-z0-9_$]*$"
 WORKER_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
+
+
+def _printable_ascii(value: str) -> str:
+    """Resource ids and names travel in HTTP headers and file names on every call: refused
+    here, at load, rather than failing each call later."""
+    if not value or not all(" " <= char <= "~" for char in value):
+        raise ValueError(
+            f"{value!r} must be non-empty printable ASCII (no control characters such as "
+            "newline or NUL, no letters outside ASCII)"
+        )
+    return value
+
+
+ResourceName = Annotated[str, AfterValidator(_printable_ascii)]
 
 
 class Section(BaseModel):
@@ -21,23 +35,23 @@ class Section(BaseModel):
 
 class D1DatabaseEntry(Section):
     binding: str = Field(pattern=BINDING_NAME)
-    database_name: str | None = None
-    database_id: str | None = None
-    preview_database_id: str | None = None
+    database_name: ResourceName | None = None
+    database_id: ResourceName | None = None
+    preview_database_id: ResourceName | None = None
     migrations_dir: str | None = None
     migrations_table: str | None = None
 
 
 class KvNamespaceEntry(Section):
     binding: str = Field(pattern=BINDING_NAME)
-    id: str | None = None
-    preview_id: str | None = None
+    id: ResourceName | None = None
+    preview_id: ResourceName | None = None
 
 
 class R2BucketEntry(Section):
     binding: str = Field(pattern=BINDING_NAME)
-    bucket_name: str | None = None
-    preview_bucket_name: str | None = None
+    bucket_name: ResourceName | None = None
+    preview_bucket_name: ResourceName | None = None
     jurisdiction: str | None = None
 
 
