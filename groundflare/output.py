@@ -22,9 +22,13 @@ READ_BYTES = 64 * 1024
 MAX_LINE_BYTES = 16 * 1024
 CONTINUED = " [continued]"
 RECENT_LINES = 20
-# workerd's own diagnostics (`path.c++:123: error: ...`, `*** Fatal uncaught ...`, `error: `
-# at the start), as opposed to what a Worker prints with console.log.
-RUNTIME_ERROR = re.compile(r"(^\S+\.c\+\+:\d+: (error|fatal|exception)\b)|(^\*\*\* )|(^error: )")
+# workerd's own diagnostics (`path.c++:123: error: ...`, `service NAME: Uncaught ...`,
+# `*** Fatal uncaught ...`, `error: ` at the start), as opposed to a Worker's console output.
+RUNTIME_ERROR = re.compile(
+    r"^(\S+\.c\+\+:\d+: (error|fatal|exception)\b|service \S+: Uncaught |\*\*\* |error: )"
+)
+# What workerd prints under an error: where it happened.
+DETAIL = re.compile(r"^\s+(at |imported from )")
 
 
 class ChildOutput:
@@ -102,8 +106,11 @@ class ChildOutput:
     def last_words(self, fallback: str) -> str:
         """The most telling recent line: the runtime's own last error if there is one (a
         Worker's console output is not a reason), else the last non-empty line."""
-        meaningful = [line.strip() for line in self.recent if line.strip()]
-        errors = [line for line in meaningful if RUNTIME_ERROR.search(line)]
-        if errors:
-            return errors[-1]
-        return meaningful[-1] if meaningful else fallback
+        lines = [line for line in self.recent if line.strip()]
+        errors = [index for index, line in enumerate(lines) if RUNTIME_ERROR.search(line)]
+        if not errors:
+            return lines[-1].strip() if lines else fallback
+        words = lines[errors[-1]].strip()
+        if errors[-1] + 1 < len(lines) and DETAIL.match(lines[errors[-1] + 1]):
+            words += f" ({lines[errors[-1] + 1].strip()})"
+        return words

@@ -66,6 +66,25 @@ def test_the_failure_reason_is_the_runtimes_error_not_a_workers_console_line(tmp
     assert other.last_words("exited") == "shim: the index is corrupt"
 
 
+@pytest.mark.parametrize(
+    ("printed", "reason"),
+    [
+        (
+            "service w: Uncaught Error: boom at load\n  at w.js:3:7\n",
+            "service w: Uncaught Error: boom at load (at w.js:3:7)",
+        ),
+        (
+            'service w: Uncaught Error: No such module "x.js".\n  imported from "w.js"\n',
+            'service w: Uncaught Error: No such module "x.js". (imported from "w.js")',
+        ),
+    ],
+)
+def test_a_worker_that_fails_to_load_is_reported_with_where(tmp_path, printed, reason):
+    output, _ = collected(tmp_path)
+    output.feed(f"a warning the Worker printed first\n{printed}".encode())
+    assert output.last_words("exited") == reason
+
+
 def test_a_closed_stderr_never_stops_the_log(tmp_path):
     def broken(_component: str, _text: str) -> None:
         raise BrokenPipeError(32, "Broken pipe")

@@ -158,3 +158,16 @@ def test_both_stop_signals_exit_zero(tmp_data, signum, stacks):
     stack = stacks([EXAMPLE], tmp_data)
     stack.process.send_signal(getattr(signal, signum))
     assert stack.process.wait(15) == 0
+
+
+def test_a_worker_that_fails_to_load_reports_workerds_error_not_its_output(tmp_path, tmp_data):
+    config = tmp_path / "wrangler.toml"
+    config.write_text('name = "w"\nmain = "w.js"\ncompatibility_date = "2026-11-01"\n')
+    (tmp_path / "w.js").write_text(
+        'console.warn("a warning the Worker prints first");\n'
+        'export default { fetch() { return new Response("") } };\n'
+        'throw new Error("boom at load");\n'
+    )
+    result = run_serve("-c", str(config), "--data-dir", str(tmp_data), "--port", "0")
+    expect_failure(result, "workerd", "service w: Uncaught Error: boom at load (at w.js:3:7)")
+    assert result.returncode == 1
