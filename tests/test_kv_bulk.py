@@ -112,3 +112,31 @@ def test_the_values_found_may_total_at_most_25_mib(kv, ns):
     assert kv.error("get", keys=[f"{ns}a", f"{ns}b", f"{ns}c"]) == (
         "KV GET_BULK failed: 413 Total size of request exceeds the limit of 25MB"
     )
+
+
+@pytest.mark.parametrize("depth", [1_000, 100_000])
+def test_json_nested_deeper_than_python_parses_is_parsed_as_get_of_one_key_parses_it(kv, ns, depth):
+    kv.put(f"{ns}deep", "[" * depth + "]" * depth)
+    kv.put(f"{ns}object", '{"a":' * depth + "1" + "}" * depth)
+    for key in (f"{ns}deep", f"{ns}object"):
+        alone = kv.ok("get", key=key, options="json", depth=True)
+        assert alone == {"$depth": depth}
+        assert kv.ok("get", keys=[key], options="json", depth=True) == {key: alone}
+
+
+def test_integers_of_any_length_are_json_as_get_of_one_key_reads_them(kv, ns):
+    kv.put(f"{ns}long", "9" * 5_000)
+    kv.put(f"{ns}inside", '{"n": -' + "1" * 4_301 + ', "m": 0.' + "5" * 5_000 + "}")
+    keys = [f"{ns}long", f"{ns}inside"]
+    alone = {key: kv.get(key, "json") for key in keys}
+    fraction = float("0." + "5" * 5_000)
+    assert alone == {f"{ns}long": None, f"{ns}inside": {"n": None, "m": fraction}}  # ±Infinity
+    assert kv.get(keys, "json") == alone
+
+
+def test_deep_json_that_does_not_parse_still_fails_the_whole_call(kv, ns):
+    kv.put(f"{ns}good", "[]")
+    kv.put(f"{ns}unclosed", "[" * 10_000 + "]" * 9_999)
+    assert kv.error("get", keys=[f"{ns}good", f"{ns}unclosed"], options={"type": "json"}) == (
+        "KV GET_BULK failed: 400 At least one of the requested keys corresponds to a non-json value"
+    )

@@ -17,6 +17,7 @@ from shim.blobs import INLINE_BYTES
 from shim.http import json_response, validation_summary
 from shim.kv import rules
 from shim.kv.index import Entry
+from shim.kv.jsontext import is_json
 from shim.kv.rules import KvError
 from shim.kv.store import KvStore
 from shim.server import Request, Response
@@ -90,10 +91,11 @@ def answer(
 
 def _value(value: bytes, as_json: bool) -> bytes:
     """A value as JSON: `text` is a string (TextDecoder's replacement for bad UTF-8), `json`
-    is the value's own text once it parses as JSON.parse would parse it."""
+    is the value's own text once it parses as JSON.parse would parse it (any depth, any
+    number of digits: shim/kv/jsontext.py)."""
     text = value.decode("utf-8", "replace")
     if not as_json:
         return orjson.dumps(text)
-    if not rules.is_json(text):
+    if not is_json(text):
         raise KvError(400, "At least one of the requested keys corresponds to a non-json value")
     return text.encode("utf-8")

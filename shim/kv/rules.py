@@ -7,8 +7,9 @@ statuses and messages here are API: production's, as Miniflare reproduces them
 
 from __future__ import annotations
 
-import json
 import re
+
+from shim.kv.jsontext import is_json
 
 MAX_KEY_BYTES = 512
 MAX_VALUE_BYTES = 25 * 1024 * 1024
@@ -110,19 +111,6 @@ def metadata(header: str) -> str:
     if not is_json(text):
         raise KvError(400, "Metadata must be valid UTF-8 JSON.")
     return text
-
-
-def _not_json(constant: str) -> None:
-    raise ValueError(f"{constant} is not JSON")
-
-
-def is_json(text: str) -> bool:
-    """JSON.parse's grammar: Python's parser without its NaN/Infinity extension."""
-    try:
-        json.loads(text, parse_constant=_not_json)
-    except ValueError:
-        return False
-    return True
 
 
 def value_too_large(length: int) -> KvError:

@@ -5,7 +5,9 @@
 //     {"$fill": byte, "length": n} -> Uint8Array of n bytes,
 //     {"$stream": byte, "length": n, "chunk": size} -> ReadableStream of unknown length.
 //   results: bytes -> {"$bytes": base64}; with "digest": true any value becomes
-//     {"$length": bytes, "$sha256": hex} (strings as UTF-8), for values of megabytes.
+//     {"$length": bytes, "$sha256": hex} (strings as UTF-8), for values of megabytes;
+//     with "depth": true an object or array becomes {"$depth": its nesting depth}, for values
+//     too deep for JSON.stringify or the test's own JSON parser.
 
 function fromBase64(text) {
   return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
@@ -47,8 +49,25 @@ async function digest(bytes) {
   return { $length: bytes.byteLength, $sha256: hex };
 }
 
+function depth(value) {
+  let deepest = 0;
+  const pending = [[value, 1]];
+  while (pending.length > 0) {
+    const [item, level] = pending.pop();
+    deepest = Math.max(deepest, level);
+    for (const inner of Object.values(item)) {
+      if (inner !== null && typeof inner === "object") pending.push([inner, level + 1]);
+    }
+  }
+  return deepest;
+}
+
 async function encode(result, step) {
   if (result instanceof ReadableStream) result = await new Response(result).arrayBuffer();
+  const plain = !(result instanceof Map || result instanceof ArrayBuffer);
+  if (step.depth && result !== null && typeof result === "object" && plain) {
+    return { $depth: depth(result) };
+  }
   if (step.digest && result !== null) {
     if (typeof result === "string") return digest(new TextEncoder().encode(result));
     if (result instanceof ArrayBuffer) return digest(new Uint8Array(result));
