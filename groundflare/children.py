@@ -17,10 +17,10 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from contracts.failures import FailureClass, StartFailure
 from contracts.secrets_pipe import SECRETS_FD_PLACEHOLDER, secrets_pipe
 from groundflare.logs import RotatingLog
 from groundflare.output import ChildOutput
@@ -32,36 +32,6 @@ STOP_GRACE_SECONDS = 5.0
 OUTPUT_GRACE_SECONDS = 2.0
 PR_SET_PDEATHSIG = 1
 PRIVATE_UMASK = 0o077
-
-
-class FailureClass(StrEnum):
-    """Why a component failed, each with what the user can do about it."""
-
-    MISSING = "missing"
-    CONFIG = "config"
-    PORT_IN_USE = "port-in-use"
-    NOT_READY = "not-ready"
-    CRASH_LOOP = "crash-loop"
-
-    @property
-    def advice(self) -> str:
-        return {
-            FailureClass.MISSING: "install it (make setup) or fix its path",
-            FailureClass.CONFIG: "it rejected its configuration; fix the config it names",
-            FailureClass.PORT_IN_USE: "pick another --port (0 picks a free one)",
-            FailureClass.NOT_READY: "it did not become ready in time; see its log",
-            FailureClass.CRASH_LOOP: "it keeps exiting; see its log in logs/",
-        }[self]
-
-
-class ChildFailed(Exception):
-    """A child could not start, or exited or misbehaved before it was ready."""
-
-    def __init__(self, component: str, reason: str, failure: FailureClass) -> None:
-        super().__init__(f"{component}: {reason}")
-        self.component = component
-        self.reason = reason
-        self.failure = failure
 
 
 def _die_with_parent() -> None:
@@ -155,7 +125,7 @@ class Child:
             )
         except OSError as exc:
             os.close(read_fd)
-            raise ChildFailed(
+            raise StartFailure(
                 self.spec.name, f"cannot start {argv[0]}: {exc.strerror}", FailureClass.MISSING
             ) from exc
         finally:
@@ -192,14 +162,14 @@ class Child:
                         if "Address already in use" in words
                         else FailureClass.CONFIG
                     )
-                    raise ChildFailed(self.spec.name, words, failure)
+                    raise StartFailure(self.spec.name, words, failure)
                 if predicate(event):
                     return
 
         try:
             await asyncio.wait_for(watch(), timeout)
         except TimeoutError as exc:
-            raise ChildFailed(
+            raise StartFailure(
                 self.spec.name, f"not ready after {timeout:.0f} s", FailureClass.NOT_READY
             ) from exc
 

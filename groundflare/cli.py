@@ -8,6 +8,7 @@ import sys
 import click
 
 from groundflare.commands.config import config
+from groundflare.commands.events import events_schema_command
 from groundflare.commands.inspect import logs, status
 from groundflare.commands.profile import profile
 from groundflare.commands.serve import dev, serve
@@ -24,5 +25,5 @@ def main() -> None:
     )
 
 
-for command in (serve, dev, status, logs, config, profile, tools, vm):
+for command in (serve, dev, status, logs, config, profile, tools, vm, events_schema_command):
     main.add_command(command)

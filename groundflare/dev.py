@@ -7,15 +7,13 @@ import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-from groundflare.bundler import BundleError
-from groundflare.children import ChildFailed
+from contracts.failures import StartFailure
 from groundflare.runtime import Runtime
+from groundflare.stack.boot import Addon, Boot
 from workerd_config.model import Stack
 from workerd_config.stack_loader import LoadedStack
-from workerd_config.wrangler import ConfigError
 
 log = logging.getLogger("groundflare")
 
@@ -23,12 +21,17 @@ POLL_SECONDS = 0.5
 COLOURS = {"shim": "36", "workerd": "35", "proxy": "33", "vm": "34"}
 
 
-@dataclass(frozen=True)
-class DevMode:
-    """What `dev` adds to serve: the files to watch and how to read the configs again."""
+def dev_addon(inputs: list[Path], load: Callable[[], LoadedStack]) -> Addon:
+    """What `dev` adds to serve, once ready: the status table, then reloads on changes to
+    `inputs` (read again with `load`)."""
 
-    inputs: list[Path]
-    load: Callable[[], LoadedStack]
+    def start(boot: Boot) -> Awaitable[None]:
+        runtime = Runtime.model_validate_json(boot.data_dir.runtime_json.read_bytes())
+        sys.stderr.write("\n" + status_table(runtime) + "\n\n")
+        reloader = Reloader(inputs, load, lambda: boot.options.stack, boot.reload)
+        return reloader.run()
+
+    return start
 
 
 def colour_enabled() -> bool:
@@ -92,8 +95,8 @@ class Reloader:
             self._seen = now
             try:
                 loaded = self._load()
-            except (ConfigError, BundleError) as exc:
-                log.error("not reloading: %s", exc)
+            except StartFailure as exc:
+                log.error("not reloading: %s", exc.reason)
                 continue
             old = [w.name for w in self._current().workers]
             if [w.name for w in loaded.stack.workers] != old:
@@ -102,7 +105,7 @@ class Reloader:
             self._inputs = loaded.inputs
             try:
                 await self._apply(loaded)
-            except ChildFailed as exc:
+            except StartFailure as exc:
                 log.error("reload failed, the previous version keeps running: %s", exc.reason)
             else:
                 self._seen = snapshot(self._inputs)

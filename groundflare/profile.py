@@ -18,7 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from groundflare.paths import write_private
-from groundflare.secret_store import SecretStore, new_secret, open_store
+from groundflare.secret_store import SecretStore, SecretStoreError, new_secret, open_store
 
 SCHEMA_VERSION = 1
 PROFILE_FILE = "profile.json"
@@ -144,13 +144,25 @@ class Installation:
         return self.load() if self.exists() else self.create()
 
     def secrets(self, profile: Profile) -> dict[str, str]:
-        """Every secret, creating any that is missing (a profile from before it existed)."""
+        """Every secret, creating any that is missing (a profile from before it existed).
+        SecretStoreError when the store cannot be read or written, whatever the backend."""
         store = self.store(profile)
-        values = store.read()
-        missing = [name for name in SECRET_NAMES if name not in values]
-        if missing:
-            values.update({name: new_secret() for name in missing})
-            store.write(values)
+        try:
+            values = store.read()
+            if not isinstance(values, dict):
+                raise ValueError("the stored secrets are not a JSON object")
+            missing = [name for name in SECRET_NAMES if name not in values]
+            if missing:
+                values.update({name: new_secret() for name in missing})
+                store.write(values)
+        except SecretStoreError:
+            raise
+        except Exception as exc:  # keyring backends raise their own kinds; all mean the same
+            raise SecretStoreError(
+                f"the {store.kind} secret store for {self.data_dir} failed "
+                f"({type(exc).__name__}: {exc}): repair it, or run `groundflare profile reset` "
+                "to create new secrets"
+            ) from exc
         return values
 
     def rotate(self, profile: Profile, name: SecretName) -> None:

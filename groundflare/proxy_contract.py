@@ -20,3 +20,11 @@ class ProxySecrets(BaseModel):
     surface_token: str
     # The sandbox checks this one; the proxy swaps it in.
     sandbox_token: str
+
+
+def parse_host_port(value: str) -> tuple[str, int]:
+    """HOST:PORT (an IPv6 host in brackets); ValueError says what is wrong."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected HOST:PORT, got {value!r}")
+    return host.strip("[]"), int(port)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import errno
 import socket
 
-from groundflare.children import ChildFailed, FailureClass
+from contracts.failures import FailureClass, StartFailure
 
 BACKLOG = 511
 
@@ -23,7 +23,7 @@ def listen_loopback(port: int, component: str) -> socket.socket:
     except OSError as exc:
         listener.close()
         if exc.errno == errno.EADDRINUSE:
-            raise ChildFailed(
+            raise StartFailure(
                 component,
                 f"port {port} on 127.0.0.1 is already in use: pick another --port "
                 "(0 picks a free one)",

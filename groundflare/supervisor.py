@@ -15,7 +15,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from groundflare.children import Child, ChildFailed, ChildSpec, FailureClass
+from contracts.failures import FailureClass, StartFailure
+from groundflare.children import Child, ChildSpec
 
 log = logging.getLogger("groundflare")
 
@@ -38,7 +39,7 @@ class ComponentSpec:
     name: str
     # Built at every (re)start, so a restart picks up a reloaded config.
     child: Callable[[], ChildSpec]
-    # Waits for the child's readiness signal; raises ChildFailed.
+    # Waits for the child's readiness signal; raises StartFailure.
     ready: Callable[[Child], Awaitable[None]]
 
 
@@ -52,7 +53,7 @@ class Component:
         self.state = State.STOPPED
         self.child: Child | None = None
         self.restarts = 0
-        self.failure: ChildFailed | None = None
+        self.failure: StartFailure | None = None
         self._listener = listener
         self._failures: list[float] = []
         self._stopping = False
@@ -67,7 +68,7 @@ class Component:
         self._listener(self, event)
 
     async def _launch(self) -> Child:
-        """A new child, ready; or ChildFailed with the child stopped."""
+        """A new child, ready; or StartFailure with the child stopped."""
         child = Child(self.spec.child())
         try:
             await child.start()
@@ -78,7 +79,7 @@ class Component:
         return child
 
     async def start(self) -> None:
-        """One attempt: STARTING, then RUNNING or ChildFailed."""
+        """One attempt: STARTING, then RUNNING or StartFailure."""
         self._set(State.STARTING)
         self.child = await self._launch()
         self._set(State.RUNNING)
@@ -105,7 +106,7 @@ class Component:
             self._failures = [t for t in self._failures if now - t < FAILURE_WINDOW_SECONDS]
             self._failures.append(now)
             if len(self._failures) >= MAX_FAILURES:
-                self.failure = ChildFailed(self.name, words, FailureClass.CRASH_LOOP)
+                self.failure = StartFailure(self.name, words, FailureClass.CRASH_LOOP)
                 self._set(State.FATAL, "fatal")
                 return False
             self._set(State.BACKOFF)
@@ -114,7 +115,7 @@ class Component:
                 return False
             try:
                 await self.start()
-            except ChildFailed as exc:
+            except StartFailure as exc:
                 words = exc.reason
                 continue
             self.restarts += 1
@@ -124,7 +125,7 @@ class Component:
     async def replace(self) -> None:
         """Reload: start a new child beside the old one (they share the listening sockets),
         then stop the old. If the new one fails (a broken edit), the old one keeps serving
-        and ChildFailed says why."""
+        and StartFailure says why."""
         old = self.child
         assert old is not None
         self._replacing = asyncio.get_running_loop().create_future()

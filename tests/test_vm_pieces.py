@@ -12,6 +12,7 @@ from aiohttp import web
 
 from vm.health import NotReady, probe, wait_healthy
 from vm.image.cpio import Entry, archive, compress
+from vm.image.debs import FetchError, run_tool
 from vm.image.kernel import KernelError, extract_vmlinux, has_pvh_note
 from vm.image.modules import ROOTS, load_order, parse_modules_dep
 from vm.image.tar import read_cpio
@@ -139,3 +140,14 @@ async def test_readiness_fails_fast_when_the_vm_exits() -> None:
 
     with pytest.raises(NotReady, match="exited"):
         await wait_healthy(1, "tok", timeout=30, exited=exited())
+
+
+def test_image_tools_never_print_on_stdout_which_is_serves_json_channel(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    run_tool(["sh", "-c", "echo unpacked; echo note >&2"])
+    assert capfd.readouterr().out == ""
+    with pytest.raises(FetchError) as failed:
+        run_tool(["sh", "-c", "echo first; echo 'depmod: ERROR: no such kernel' >&2; exit 3"])
+    assert str(failed.value) == "sh failed (exit 3): depmod: ERROR: no such kernel"
+    assert capfd.readouterr().out == ""

@@ -83,6 +83,11 @@ def read_config(path: Path) -> dict[str, Any]:
         source = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 (byte {exc.object[exc.start]:#04x} at offset {exc.start}): "
+            "save it as UTF-8"
+        ) from exc
     try:
         if path.suffix == ".toml":
             return tomllib.loads(source)

@@ -6,7 +6,7 @@ it ignores in a warning instead of dropping it silently.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, time
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -27,6 +27,26 @@ def _printable_ascii(value: str) -> str:
 
 
 ResourceName = Annotated[str, AfterValidator(_printable_ascii)]
+
+
+def _no_toml_dates(value: Any, where: str = "") -> Any:
+    """TOML reads `WHEN = 2026-01-01` as a date, which no binding can carry: wrangler asks
+    for quotes, and so do we."""
+    if isinstance(value, date | time):
+        raise ValueError(
+            f"{where or 'the value'} is a TOML {type(value).__name__}, not a string: quote it, "
+            f'as wrangler asks (e.g. "{value.isoformat()}")'
+        )
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _no_toml_dates(item, f"{where}.{key}" if where else key)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _no_toml_dates(item, f"{where}[{index}]")
+    return value
+
+
+Vars = Annotated[dict[str, Any], AfterValidator(_no_toml_dates)]
 
 
 class Section(BaseModel):
@@ -119,7 +139,7 @@ class WorkerSettings(Section):
     main: str | None = None
     compatibility_date: date | None = None
     compatibility_flags: list[str] | None = None
-    vars: dict[str, Any] | None = None
+    vars: Vars | None = None
     d1_databases: list[D1DatabaseEntry] | None = None
     kv_namespaces: list[KvNamespaceEntry] | None = None
     r2_buckets: list[R2BucketEntry] | None = None

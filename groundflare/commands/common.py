@@ -37,14 +37,7 @@ def data_root(data_dir: Path | None) -> Path:
     return (data_dir or default_data_dir()).resolve()
 
 
-def fail(component: str, reason: str, code: int = 1, event: bool = False) -> NoReturn:
-    """One line naming the component and the cause, then exit non-zero.
-
-    `event`: also report it on stdout as a JSON `fatal` event (the serve contract).
-    """
-    if event:
-        from groundflare.events import emit
-
-        emit({"event": "fatal", "component": component, "reason": reason})
+def fail(component: str, reason: str, code: int = 1) -> NoReturn:
+    """One line naming the component and the cause, then exit non-zero."""
     click.echo(f"groundflare: {component}: {reason}", err=True)
     sys.exit(code)

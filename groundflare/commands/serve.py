@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
 import sys
+import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
+from contracts.events import FatalEvent
+from contracts.failures import FailureClass, StartFailure
 from groundflare.build import BundleChoice, build
 from groundflare.bundler import BundleError
 from groundflare.commands.common import (
@@ -21,12 +25,13 @@ from groundflare.commands.common import (
     DATA_DIR_OPTION,
     ENV_OPTION,
     data_root,
-    fail,
 )
-from groundflare.dev import DevMode
+from groundflare.events import emit
 from groundflare.lock import DataDirBusy, DataDirLock
+from groundflare.logs import RotatingLog
 from groundflare.native_tools import ToolNotFound, Workerd, find_workerd
 from groundflare.paths import DataDir
+from groundflare.proxy_contract import parse_host_port
 from workerd_config.stack_loader import LoadedStack, load_stack
 from workerd_config.wrangler import ConfigError
 
@@ -42,11 +47,17 @@ def load(
     data_dir: Path,
     choice: BundleChoice,
 ) -> LoadedStack:
-    """Read the configs, then bundle; ConfigError or BundleError says what is wrong."""
-    loaded = load_stack(configs, workerd.max_compat_date, datetime.now(UTC).date(), env, port)
+    """Read the configs, then bundle; StartFailure (config) says what is wrong."""
+    try:
+        loaded = load_stack(configs, workerd.max_compat_date, datetime.now(UTC).date(), env, port)
+    except ConfigError as exc:
+        raise StartFailure("config", str(exc), FailureClass.CONFIG) from exc
     for warning in loaded.warnings:
         log.warning("%s", warning)
-    return build(loaded, data_dir, choice)
+    try:
+        return build(loaded, data_dir, choice)
+    except BundleError as exc:
+        raise StartFailure("bundle", str(exc), FailureClass.CONFIG) from exc
 
 
 def stack_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -98,39 +109,89 @@ def run(
     sandbox_upstream: str | None,
     vm: bool | None,
     dev: bool,
-) -> None:
-    from groundflare.serve import Options, StartFailure
-    from groundflare.serve import serve as run_serve
+) -> NoReturn:
+    """The failure boundary of the sidecar contract: every way a start can fail ends here
+    as one `fatal` event on stdout, one line on stderr and its class's exit code."""
+    root = data_root(data_dir)
+    try:
+        code = start(configs, root, port, env, choice, sandbox_upstream, vm, dev)
+    except StartFailure as failure:
+        report(failure)
+    except Exception as exc:
+        log_internal_error(root)
+        report(StartFailure("groundflare", f"{type(exc).__name__}: {exc}", FailureClass.INTERNAL))
+    sys.exit(code)
 
+
+def start(
+    configs: tuple[Path, ...],
+    root: Path,
+    port: int,
+    env: str | None,
+    choice: BundleChoice,
+    sandbox_upstream: str | None,
+    vm: bool | None,
+    dev: bool,
+) -> int:
+    from groundflare.stack.boot import Options
+    from groundflare.stack.lifecycle import serve
+
+    if sandbox_upstream is not None:
+        check_upstream(sandbox_upstream)
     try:
         workerd = find_workerd()
     except ToolNotFound as exc:
-        fail("workerd", str(exc), event=True)
-    root = data_root(data_dir)
+        raise StartFailure("workerd", str(exc), FailureClass.MISSING) from exc
     lock = own_data_dir(DataDir(root=root))
-    reload = partial(load, configs, workerd, port, env, root, choice)
     try:
+        reload = partial(load, configs, workerd, port, env, root, choice)
         loaded = reload()
-    except ConfigError as exc:
-        fail("config", str(exc), code=2, event=True)
-    except BundleError as exc:
-        fail("bundle", str(exc), code=2, event=True)
-    options = Options(
-        stack=loaded.stack,
-        secrets=loaded.secrets,
-        data_dir=DataDir(root=root),
-        workerd=workerd,
-        test_clock=os.environ.get(TEST_CLOCK_ENV) == "1",
-        sandbox_upstream=sandbox_upstream,
-        dev=DevMode(loaded.inputs, reload) if dev else None,
-        vm=dev_vm_default() if dev and vm is None else vm,
-    )
+        options = Options(
+            stack=loaded.stack,
+            secrets=loaded.secrets,
+            data_dir=DataDir(root=root),
+            workerd=workerd,
+            test_clock=os.environ.get(TEST_CLOCK_ENV) == "1",
+            sandbox_upstream=sandbox_upstream,
+            vm=dev_vm_default() if dev and vm is None else vm,
+        )
+        if dev:
+            from groundflare.dev import coloured_echo, dev_addon
+
+            options.echo = coloured_echo
+            options.addon = dev_addon(loaded.inputs, reload)
+    except BaseException:
+        lock.release()
+        raise
+    return serve(options, lock)
+
+
+def check_upstream(value: str) -> None:
     try:
-        sys.exit(run_serve(options, lock))
-    except StartFailure as exc:
-        fail(exc.component, exc.reason, event=True)
-    except (OSError, ValueError) as exc:
-        fail("data-dir", str(exc), event=True)
+        parse_host_port(value)
+    except ValueError as exc:
+        raise StartFailure("config", f"--sandbox-upstream: {exc}", FailureClass.CONFIG) from exc
+
+
+def report(failure: StartFailure) -> NoReturn:
+    emit(
+        FatalEvent(
+            component=failure.component,
+            failure=failure.failure,
+            reason=failure.reason,
+            advice=failure.advice,
+        )
+    )
+    click.echo(f"groundflare: {failure.line()}", err=True)
+    sys.exit(failure.failure.exit_code)
+
+
+def log_internal_error(root: Path) -> None:
+    """The traceback of a bug goes to logs/groundflare.log, never to the host's stderr."""
+    with contextlib.suppress(OSError):
+        RotatingLog(DataDir(root=root).log_file("groundflare")).write_line(
+            traceback.format_exc().rstrip("\n")
+        )
 
 
 def own_data_dir(data_dir: DataDir) -> DataDirLock:
@@ -141,13 +202,13 @@ def own_data_dir(data_dir: DataDir) -> DataDirLock:
         data_dir.prepare()
         lock.acquire()
     except (DataDirBusy, OSError, ValueError) as exc:
-        fail("data-dir", str(exc), event=True)
+        raise StartFailure("data-dir", str(exc), FailureClass.DATA_DIR) from exc
     return lock
 
 
 def dev_vm_default() -> bool:
     """`dev` boots the VM only where KVM makes it quick, and says so when it does not."""
-    from groundflare.sandbox_vm import kvm_usable
+    from groundflare.stack.vm import kvm_usable
 
     usable, reason = kvm_usable()
     if not usable:

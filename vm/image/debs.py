@@ -73,7 +73,7 @@ def fetch(dest: Path) -> Debs:
 def unpack(deb: Deb, dest: Path) -> None:
     """dpkg-deb -x: the package's files under dest, nothing run, nothing installed."""
     dest.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["dpkg-deb", "-x", str(deb.path), str(dest)], check=True)
+    run_tool(["dpkg-deb", "-x", str(deb.path), str(dest)])
 
 
 def depmod(root: Path, version: str) -> None:
@@ -83,4 +83,15 @@ def depmod(root: Path, version: str) -> None:
     )
     if tool is None:
         raise FetchError("depmod not found: install kmod (make vm-host)")
-    subprocess.run([tool, "-b", str(root), version], check=True, env={**os.environ, "LC_ALL": "C"})
+    run_tool([tool, "-b", str(root), version], env={**os.environ, "LC_ALL": "C"})
+
+
+def run_tool(argv: list[str], env: dict[str, str] | None = None) -> None:
+    """A tool's output is captured: the supervisor's stdout carries only its JSON events."""
+    result = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+    if result.returncode != 0:
+        words = (result.stderr or result.stdout).strip().splitlines()
+        raise FetchError(
+            f"{Path(argv[0]).name} failed (exit {result.returncode}): "
+            f"{words[-1] if words else 'no output'}"
+        )

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from groundflare.children import Child, ChildFailed, ChildSpec, FailureClass
+from contracts.failures import FailureClass, StartFailure
+from groundflare.children import Child, ChildSpec
 from groundflare.profile import Profile
+from groundflare.stack.processes import ChildSpecs
 from groundflare.supervisor import ComponentSpec
 from vm import (
     Backend,
@@ -35,8 +36,6 @@ from vm.reference_sandbox import build_reference_sandbox
 
 log = logging.getLogger("groundflare")
 READY_TIMEOUT_SECONDS = 120.0
-
-SpecFactory = Callable[[str, list[str], dict[str, str], tuple[int, ...], Path], ChildSpec]
 
 
 def kvm_usable() -> tuple[bool, str]:
@@ -62,7 +61,7 @@ class SandboxVm:
 
 
 def prepare_vm(profile: Profile, run_dir: Path, token: str, controlplane_url: str) -> SandboxVm:
-    """Build (or reuse) the image and the QEMU command; ChildFailed says what is missing."""
+    """Build (or reuse) the image and the QEMU command; StartFailure says what is missing."""
     try:
         sandbox = profile.vm.sandbox or build_reference_sandbox(default_cache())
         image = build_image(sandbox, default_cache(), progress=_progress)
@@ -71,19 +70,19 @@ def prepare_vm(profile: Profile, run_dir: Path, token: str, controlplane_url: st
         network = Network(sandbox_host_port=port, controlplane_url=controlplane_url)
         launch = backend.command(image, profile.vm, profile.mounts, network, run_dir, token)
     except (BuildError, VmUnavailable, OSError) as exc:
-        raise ChildFailed("vm", str(exc), FailureClass.MISSING) from exc
+        raise StartFailure("vm", str(exc), FailureClass.MISSING) from exc
     except VmConfigError as exc:
-        raise ChildFailed("vm", str(exc), FailureClass.CONFIG) from exc
+        raise StartFailure("vm", str(exc), FailureClass.CONFIG) from exc
     if launch.accel is not None:
         log.info("sandbox VM uses %s: %s", launch.accel.kind, launch.accel.reason)
     return SandboxVm(backend=backend, launch=launch, port=port, token=token)
 
 
-def vm_component(vm: SandboxVm, spec: SpecFactory) -> ComponentSpec:
+def vm_component(vm: SandboxVm, specs: ChildSpecs) -> ComponentSpec:
     def child() -> ChildSpec:
         vm.launch.prepare()
         launch = vm.launch
-        return spec("vm", list(launch.argv), dict(launch.env), launch.pass_fds, launch.cwd)
+        return specs("vm", list(launch.argv), dict(launch.env), launch.pass_fds, launch.cwd)
 
     async def ready(child: Child) -> None:
         try:
@@ -91,6 +90,6 @@ def vm_component(vm: SandboxVm, spec: SpecFactory) -> ComponentSpec:
                 vm.port, vm.token, timeout=READY_TIMEOUT_SECONDS, exited=child.exited()
             )
         except NotReady as exc:
-            raise ChildFailed("vm", child.last_words(str(exc)), FailureClass.NOT_READY) from exc
+            raise StartFailure("vm", child.last_words(str(exc)), FailureClass.NOT_READY) from exc
 
     return ComponentSpec("vm", child, ready)

@@ -1,0 +1,209 @@
+"""One boot of the stack: its files, sockets, tokens and supervised components."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from contracts.events import ReadyEvent, ReloadedEvent, RestartedEvent
+from contracts.failures import FailureClass, StartFailure
+from groundflare.events import emit
+from groundflare.native_tools import Workerd
+from groundflare.paths import DataDir
+from groundflare.profile import Installation, ProfileError
+from groundflare.proxy_contract import ProxySecrets
+from groundflare.runtime import ComponentState, Runtime
+from groundflare.secret_store import SecretStoreError
+from groundflare.sockets import listen_loopback, url
+from groundflare.stack.processes import ChildSpecs, Echo, plain_echo
+from groundflare.stack.proxy import proxy_component
+from groundflare.stack.shim import shim_component, shim_config, write_shim_config
+from groundflare.stack.vm import prepare_vm, vm_component
+from groundflare.stack.workerd import workerd_component, write_workerd_config
+from groundflare.supervisor import Component, ComponentSpec, Supervisor
+from shim.config import ShimConfig, ShimSecrets
+from workerd_config.model import Stack
+from workerd_config.stack_loader import LoadedStack
+
+log = logging.getLogger("groundflare")
+
+# Called once the stack is ready, just before the ready line; what it returns runs until the
+# stack stops (dev's reloader). Its failure never stops the stack.
+Addon = Callable[["Boot"], Awaitable[None]]
+
+
+@dataclass
+class Options:
+    stack: Stack
+    data_dir: DataDir
+    workerd: Workerd
+    # Secret values by environment variable: only workerd's environment gets them.
+    secrets: dict[str, str] = field(default_factory=dict)
+    # Lets tests move the shim's clock (KV expiration): set by $GROUNDFLARE_TEST_CLOCK=1.
+    test_clock: bool = False
+    # HOST:PORT the sandbox proxy forwards to (until the VM provides it).
+    sandbox_upstream: str | None = None
+    # Boot the sandbox microVM; None: as the profile says.
+    vm: bool | None = None
+    # How a child's output lines reach stderr.
+    echo: Echo = plain_echo
+    addon: Addon | None = None
+
+
+@dataclass
+class Listeners:
+    workers: dict[str, socket.socket] = field(default_factory=dict)
+    api: socket.socket | None = None
+    sandbox: socket.socket | None = None
+
+    def close(self) -> None:
+        for listener in [*self.workers.values(), self.api, self.sandbox]:
+            if listener is not None:
+                listener.close()
+
+
+class Boot:
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self.data_dir = options.data_dir
+        self.shim_token = secrets.token_urlsafe(32)
+        self.surface_token = secrets.token_urlsafe(32)
+        self.listeners = Listeners()
+        self.specs = ChildSpecs(options.data_dir, options.echo)
+        self.ready_sent = False
+        self.supervisor: Supervisor | None = None
+
+    # ---- files ----
+
+    def shim_config(self) -> ShimConfig:
+        return shim_config(self.options.stack, self.data_dir, self.options.test_clock)
+
+    def write_configs(self) -> None:
+        write_shim_config(self.shim_config(), self.data_dir)
+        write_workerd_config(self.options.stack, self.data_dir, self.shim_token)
+
+    # ---- state reporting ----
+
+    def endpoints(self) -> dict[str, str]:
+        found = {f"worker:{name}": url(s) for name, s in self.listeners.workers.items()}
+        found["shim"] = f"unix:{self.data_dir.shim_socket}"
+        if self.listeners.api is not None:
+            found["api"] = url(self.listeners.api)
+        if self.listeners.sandbox is not None:
+            found["sandbox"] = url(self.listeners.sandbox)
+        return found
+
+    def on_change(self, component: Component, event: str) -> None:
+        """runtime.json follows every state; restarts and reloads after ready are events
+        (a fatal component ends the run, which reports it once)."""
+        if self.supervisor is not None:
+            self.write_runtime()
+        if not self.ready_sent:
+            return
+        if event == "reloaded":
+            emit(ReloadedEvent(component=component.name, pid=component.pid))
+        elif event == "restarted":
+            emit(
+                RestartedEvent(
+                    component=component.name, pid=component.pid, restarts=component.restarts
+                )
+            )
+
+    def write_runtime(self) -> None:
+        assert self.supervisor is not None
+        Runtime(
+            pid=os.getpid(),
+            components={
+                c.name: ComponentState(pid=c.pid, state=c.state.value)
+                for c in self.supervisor.components
+            },
+            endpoints=self.endpoints(),
+        ).write(self.data_dir.runtime_json)
+
+    def ready_event(self) -> ReadyEvent:
+        workers = {name: url(s) for name, s in self.listeners.workers.items()}
+        return ReadyEvent(
+            url=next(iter(workers.values())),
+            workers=workers,
+            api=url(self.listeners.api) if self.listeners.api else None,
+            sandbox=url(self.listeners.sandbox) if self.listeners.sandbox else None,
+            surface_token=self.surface_token if self.listeners.sandbox else None,
+            pid=os.getpid(),
+            data_dir=str(self.data_dir.root),
+        )
+
+    # ---- lifecycle ----
+
+    def prepare(self) -> None:
+        """Everything before any child starts: secrets, sockets, configs, components."""
+        install = Installation(self.data_dir.root)
+        try:
+            profile = install.load_or_create()
+        except ProfileError as exc:
+            raise StartFailure("profile", str(exc), FailureClass.CONFIG) from exc
+        try:
+            install_secrets = install.secrets(profile)
+        except SecretStoreError as exc:
+            raise StartFailure("secrets", str(exc), FailureClass.CONFIG) from exc
+        stack = self.options.stack
+        for worker in stack.workers:
+            self.listeners.workers[worker.name] = listen_loopback(worker.port, "workerd")
+        self.listeners.api = listen_loopback(profile.ports.api, "api")
+        shim_secrets = ShimSecrets(token=self.shim_token, api_token=install_secrets["api_token"])
+        components: list[ComponentSpec] = [
+            shim_component(self.data_dir, self.specs, self.listeners.api, shim_secrets),
+            workerd_component(
+                self.options.workerd,
+                stack,
+                self.data_dir,
+                self.specs,
+                self.listeners.workers,
+                lambda: self.options.secrets,
+            ),
+        ]
+        upstream = self.options.sandbox_upstream
+        if self.options.vm if self.options.vm is not None else profile.vm.enabled:
+            first = next(iter(self.listeners.workers.values()))
+            vm = prepare_vm(
+                profile, self.data_dir.run / "vm", install_secrets["sandbox_token"], url(first)
+            )
+            components.append(vm_component(vm, self.specs))
+            upstream = upstream or vm.upstream
+        if upstream:
+            self.listeners.sandbox = listen_loopback(profile.ports.sandbox, "proxy")
+            proxy_secrets = ProxySecrets(
+                surface_token=self.surface_token, sandbox_token=install_secrets["sandbox_token"]
+            )
+            components.append(
+                proxy_component(
+                    self.specs,
+                    self.listeners.sandbox,
+                    upstream,
+                    profile.cors_origins,
+                    proxy_secrets,
+                )
+            )
+        self.write_configs()
+        self.supervisor = Supervisor(components, self.on_change)
+
+    async def reload(self, loaded: LoadedStack) -> None:
+        """Point the stack at changed Worker configs or sources; data and sockets stay."""
+        assert self.supervisor is not None
+        before = self.shim_config()
+        self.options.stack = loaded.stack
+        self.options.secrets = loaded.secrets
+        self.write_configs()
+        if self.shim_config() != before:
+            await self.supervisor["shim"].replace()
+        await self.supervisor["workerd"].replace()
+
+    async def stop(self) -> None:
+        if self.supervisor is not None:
+            await self.supervisor.stop()
+        self.listeners.close()
+        self.data_dir.runtime_json.unlink(missing_ok=True)
+        self.specs.close()

@@ -1,0 +1,39 @@
+"""The sandbox proxy component: the frontend's only door to the sandbox."""
+
+from __future__ import annotations
+
+import socket
+
+from contracts.secrets_pipe import SECRETS_FD_PLACEHOLDER
+from groundflare.proxy_contract import ProxySecrets
+from groundflare.stack.processes import ChildSpecs, announced_listening, base_env, python_module
+from groundflare.supervisor import ComponentSpec
+
+
+def proxy_component(
+    specs: ChildSpecs,
+    listener: socket.socket,
+    upstream: str,
+    cors_origins: list[str],
+    secrets: ProxySecrets,
+) -> ComponentSpec:
+    fd = listener.fileno()
+    argv = [
+        *python_module("groundflare.proxy"),
+        "--listen-fd",
+        str(fd),
+        "--upstream",
+        upstream,
+        "--control-fd",
+        "{control_fd}",
+        "--secrets-fd",
+        SECRETS_FD_PLACEHOLDER,
+    ]
+    for origin in cors_origins:
+        argv += ["--cors-origin", origin]
+    env = base_env()
+    return ComponentSpec(
+        "proxy",
+        lambda: specs("proxy", argv, env, (fd,), secrets=secrets.model_dump()),
+        announced_listening,
+    )

@@ -1,0 +1,51 @@
+"""The shim component: the storage service behind every D1, KV and R2 binding, and the
+REST listener."""
+
+from __future__ import annotations
+
+import socket
+
+from contracts.secrets_pipe import SECRETS_FD_PLACEHOLDER
+from groundflare.paths import DataDir, write_private
+from groundflare.stack.processes import ChildSpecs, announced_listening, base_env, python_module
+from groundflare.supervisor import ComponentSpec
+from shim.config import ShimConfig, ShimSecrets
+from workerd_config.model import Stack
+
+
+def shim_config(stack: Stack, data_dir: DataDir, test_clock: bool) -> ShimConfig:
+    return ShimConfig(
+        socket=data_dir.shim_socket,
+        data_dir=data_dir.root,
+        d1=stack.d1_databases(),
+        kv=stack.kv_namespaces(),
+        r2=stack.r2_buckets(),
+        test_clock=test_clock,
+    )
+
+
+def write_shim_config(config: ShimConfig, data_dir: DataDir) -> None:
+    write_private(data_dir.shim_config, config.model_dump_json().encode("utf-8"))
+
+
+def shim_component(
+    data_dir: DataDir, specs: ChildSpecs, api: socket.socket, secrets: ShimSecrets
+) -> ComponentSpec:
+    api_fd = api.fileno()
+    argv = [
+        *python_module("shim"),
+        "--config",
+        str(data_dir.shim_config),
+        "--control-fd",
+        "{control_fd}",
+        "--api-fd",
+        str(api_fd),
+        "--secrets-fd",
+        SECRETS_FD_PLACEHOLDER,
+    ]
+    env = base_env()
+    return ComponentSpec(
+        "shim",
+        lambda: specs("shim", argv, env, (api_fd,), secrets=secrets.model_dump()),
+        announced_listening,
+    )

@@ -1,0 +1,62 @@
+"""The workerd component: the Workers on the real runtime, one inherited socket each."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+
+from groundflare.children import Child
+from groundflare.native_tools import Workerd
+from groundflare.paths import DataDir, write_private
+from groundflare.stack.processes import READY_TIMEOUT_SECONDS, ChildSpecs, base_env
+from groundflare.supervisor import ComponentSpec
+from shim.names import file_part
+from workerd_config.model import RenderContext, ShimAddress, Stack
+from workerd_config.render import render_config
+
+
+def write_workerd_config(stack: Stack, data_dir: DataDir, shim_token: str) -> None:
+    ctx = RenderContext(
+        shim=ShimAddress(socket=data_dir.shim_socket, token=shim_token),
+        config_dir=data_dir.run,
+        do_dir=data_dir.durable_objects,
+    )
+    for worker in stack.workers:
+        if worker.durable_objects:
+            (ctx.do_dir / file_part(worker.name)).mkdir(mode=0o700, exist_ok=True)
+    write_private(data_dir.workerd_config, render_config(stack, ctx).encode("utf-8"))
+
+
+def workerd_component(
+    workerd: Workerd,
+    stack: Stack,
+    data_dir: DataDir,
+    specs: ChildSpecs,
+    listeners: dict[str, socket.socket],
+    secrets: Callable[[], dict[str, str]],
+) -> ComponentSpec:
+    """`secrets`: the Workers' secret values by environment variable (`fromEnvironment`),
+    asked at every (re)start, so a reload's new values reach the next workerd."""
+    argv = [str(workerd.path), "serve", str(data_dir.workerd_config), "config"]
+    argv += ["--control-fd", "{control_fd}"]
+    fds = []
+    sockets = {}
+    for worker in stack.workers:
+        listener = listeners[worker.name]
+        argv += ["--socket-fd", f"{worker.socket_name}={listener.fileno()}"]
+        fds.append(listener.fileno())
+        sockets[worker.socket_name] = worker.name
+
+    async def ready(child: Child) -> None:
+        pending = set(sockets)
+
+        def listening(event: dict[str, object]) -> bool:
+            if event.get("event") == "listen":
+                pending.discard(str(event.get("socket")))
+            return not pending
+
+        await child.wait_for(listening, READY_TIMEOUT_SECONDS)
+
+    return ComponentSpec(
+        "workerd", lambda: specs("workerd", argv, {**base_env(), **secrets()}, tuple(fds)), ready
+    )
