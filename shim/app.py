@@ -6,6 +6,7 @@ import asyncio
 import hmac
 from collections.abc import Awaitable, Callable
 from functools import partial
+from pathlib import Path
 
 import orjson
 from pydantic import BaseModel, ValidationError
@@ -23,6 +24,8 @@ from shim.r2 import binding as r2_binding
 from shim.r2.store import R2Store
 from shim.resource import Resource
 from shim.server import Request, Response
+from shim.space import is_no_space
+from shim.sqlite import damage
 from workerd_config.shim import RESOURCE_HEADER, TOKEN_HEADER
 
 HEALTH_PATH = "/_groundflare/health"
@@ -34,6 +37,38 @@ ResourceHandler = Callable[[Request], Awaitable[Response]]
 def _error(status: int, message: str) -> Response:
     """Routing errors share D1's failure shape, so any binding shows the message."""
     return json_response(status, orjson.dumps({"success": False, "error": message}))
+
+
+async def _open(resource: Resource, what: str, path: Path) -> None:
+    """Open a resource; a damaged SQLite file, or no room to open one, stops the shim with
+    one line naming the file and what to do.
+
+    Nothing is replaced or repaired: starting empty over a file that may still be
+    recovered would be silent loss. The line is SystemExit's, so it is the last thing
+    the shim prints, and the supervisor shows it as the reason the shim failed.
+    """
+    try:
+        await resource.open()
+    except Exception as exc:
+        refusal = _refusal(what, path, exc)
+        if refusal is None:
+            raise
+        raise SystemExit(refusal) from exc
+
+
+def _refusal(what: str, path: Path, exc: Exception) -> str | None:
+    if is_no_space(exc):
+        return (
+            f"shim: {what} {path} cannot be opened: no space left on its disk; "
+            "free some space, then start again"
+        )
+    reason = damage(exc)
+    if reason is None:
+        return None
+    return (
+        f"shim: {what} {path} is corrupt ({reason}): move it aside to start empty, "
+        "or restore it from a backup"
+    )
 
 
 class ClockChange(BaseModel):
@@ -48,27 +83,33 @@ class Shim:
         self._token = token.encode("utf-8")
         self.clock = Clock()
         self._handlers: dict[str, ResourceHandler] = {}
-        self._resources: list[Resource] = []
+        self._resources: list[tuple[Resource, str, Path]] = []
         for entry in config.d1:
             db = Database(database_file(config.d1_dir, entry.name, entry.id), label=entry.name)
-            self._add(db, f"d1:{entry.id}", partial(d1_binding.handle, db))
+            handler = partial(d1_binding.handle, db)
+            self._add(db, f"d1:{entry.id}", handler, "d1 database", db.path)
             self._handlers[f"d1-http:{entry.id}"] = partial(d1_legacy.handle, db)
         for namespace in config.kv:
             kv = KvStore(config.kv_dir / file_part(namespace.id), self.clock)
-            self._add(kv, f"kv:{namespace.id}", partial(kv_binding.handle, kv))
+            handler = partial(kv_binding.handle, kv)
+            self._add(kv, f"kv:{namespace.id}", handler, "kv index", kv.index.path)
         for bucket in config.r2:
             r2 = R2Store(config.r2_dir / file_part(bucket.name), self.clock)
-            self._add(r2, f"r2:{bucket.name}", partial(r2_binding.handle, r2))
+            handler = partial(r2_binding.handle, r2)
+            self._add(r2, f"r2:{bucket.name}", handler, "r2 index", r2.index.path)
 
-    def _add(self, resource: Resource, tag: str, handler: ResourceHandler) -> None:
-        self._resources.append(resource)
+    def _add(
+        self, resource: Resource, tag: str, handler: ResourceHandler, what: str, file: Path
+    ) -> None:
+        """`what` and `file`: the resource's SQLite file, as messages name it."""
+        self._resources.append((resource, what, file))
         self._handlers[tag] = handler
 
     async def open(self) -> None:
-        await asyncio.gather(*(resource.open() for resource in self._resources))
+        await asyncio.gather(*(_open(*entry) for entry in self._resources))
 
     async def close(self) -> None:
-        await asyncio.gather(*(resource.close() for resource in self._resources))
+        await asyncio.gather(*(resource.close() for resource, _, _ in self._resources))
 
     async def dispatch(self, request: Request) -> Response:
         tag = request.headers.get(RESOURCE_HEADER)

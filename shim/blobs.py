@@ -4,7 +4,9 @@ A key never becomes a path: a file's name is a random id, under `blobs/<2 hex>/`
 Writes go to `blobs/tmp/`, are fsynced, renamed into place and only then
 referenced by an index commit; a replaced file is unlinked only after the
 index stops pointing at it, and never while a reader streams it. A crash at
-any point leaves at worst an unreferenced file, which `sweep` removes at start.
+any point leaves at worst a temp file or an unreferenced file, which the
+start-up sweep (shim/sweep.py) deletes or moves aside. A write that fails (a
+full disk) leaves neither: `abort` removes its file whatever state it is in.
 
 Values up to INLINE_BYTES live in the index row itself: a file and an fsync per
 1 KiB KV put would cost more than the rest of the request (docs/performance.md).
@@ -16,14 +18,17 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import re
 import secrets
 from collections import Counter
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 INLINE_BYTES = 64 * 1024
+# Every file's name: 16 random bytes in hex. Only names like this are ever ours.
+FILE_ID = re.compile(r"[0-9a-f]{32}")
 # File I/O happens on worker threads in pieces of this size.
 IO_CHUNK = 1024 * 1024
 
@@ -60,19 +65,6 @@ class BlobDir:
 
     def prepare(self) -> None:
         self.tmp.mkdir(parents=True, exist_ok=True)
-
-    def sweep(self, referenced: Iterable[str]) -> list[str]:
-        """Delete temp files and files the index does not reference; returns what went."""
-        keep = set(referenced)
-        removed = []
-        for folder in self.root.iterdir():
-            if not folder.is_dir():
-                continue
-            for entry in folder.iterdir():
-                if folder == self.tmp or entry.name not in keep:
-                    entry.unlink()
-                    removed.append(entry.name)
-        return removed
 
     # ---- readers and deferred deletion (event-loop side) ----
 
@@ -238,7 +230,7 @@ class BlobWriter:
 
     def _write_file(self, data: bytes) -> None:
         if self._handle is None:
-            self._file_id = secrets.token_hex(16)
+            self._file_id = secrets.token_hex(16)  # a FILE_ID
             self._handle = (self._blobs.tmp / self._file_id).open("wb")
         self._handle.write(data)
 
@@ -279,12 +271,13 @@ class BlobWriter:
         _fsync_dir(final.parent)
 
     async def abort(self) -> None:
-        """Drop a value that will not be committed (bad input, failed condition)."""
+        """Drop a value that will not be committed (bad input, failed condition, full disk)."""
         with contextlib.suppress(Exception):
             await self._settle()
         if self._handle is not None:
-            self._handle.close()
-            self._handle = None
+            handle, self._handle = self._handle, None
+            with contextlib.suppress(OSError):  # flushing what is left fails on a full disk
+                handle.close()
         if self._file_id is not None:
             for path in (self._blobs.tmp / self._file_id, self._blobs.path(self._file_id)):
                 path.unlink(missing_ok=True)

@@ -10,11 +10,15 @@ resource's own thread.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import apsw
 
 from shim.serial import SerialExecutor
+from shim.space import is_no_space, sqlite_no_space
+
+log = logging.getLogger("shim")
 
 OPEN_FLAGS = apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE | apsw.SQLITE_OPEN_NOFOLLOW
 # SQLite's own auto-checkpoint threshold, in WAL pages.
@@ -22,11 +26,39 @@ CHECKPOINT_PAGES = 1_000
 CHECKPOINT_BUSY_TIMEOUT_MS = 5_000
 
 
+# SQLite's verdicts on a file that is not, or no longer, a database it can read.
+DAMAGE = {
+    apsw.NotADBError: "file is not a database",
+    apsw.CorruptError: "database disk image is malformed",
+}
+
+
+def damage(exc: BaseException) -> str | None:
+    """SQLite's reason when `exc` says a database file is damaged, else None."""
+    return next((reason for kind, reason in DAMAGE.items() if isinstance(exc, kind)), None)
+
+
+def is_new(path: Path) -> bool:
+    """Whether opening `path` starts an empty database (no file, or an empty one)."""
+    try:
+        return path.stat().st_size == 0
+    except FileNotFoundError:
+        return True
+
+
 def open_wal(path: Path) -> apsw.Connection:
+    """The file in WAL mode; OSError ENOSPC when there is no room for its -wal and -shm."""
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = apsw.Connection(str(path), flags=OPEN_FLAGS)
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = NORMAL")
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+    except apsw.Error as exc:
+        no_space = sqlite_no_space(exc, conn)
+        conn.close()
+        if no_space is not None:
+            raise no_space from exc
+        raise
     return conn
 
 
@@ -40,6 +72,7 @@ class Checkpointer:
 
     def __init__(self, path: Path, conn: apsw.Connection, executor: SerialExecutor) -> None:
         self._executor = executor
+        self._path = path
         self._pending = False
         self._conn = apsw.Connection(str(path), flags=OPEN_FLAGS)
         self._conn.set_busy_timeout(CHECKPOINT_BUSY_TIMEOUT_MS)
@@ -55,7 +88,13 @@ class Checkpointer:
 
     def _checkpoint(self) -> None:
         self._pending = False
-        self._conn.wal_checkpoint(mode=apsw.SQLITE_CHECKPOINT_RESTART)
+        try:
+            self._conn.wal_checkpoint(mode=apsw.SQLITE_CHECKPOINT_RESTART)
+        except apsw.Error as exc:
+            if not (is_no_space(exc) or sqlite_no_space(exc, self._conn)):
+                raise
+            # The WAL keeps every commit; the next commit past the threshold tries again.
+            log.warning("checkpoint of %s postponed: the disk is full", self._path)
 
     def close(self) -> None:
         self._conn.close()

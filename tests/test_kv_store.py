@@ -107,7 +107,7 @@ async def test_a_crash_between_blob_rename_and_index_commit_leaves_nothing_visib
     assert len(blob_files(store)) == 1
 
 
-async def test_the_sweep_at_open_removes_temp_and_unreferenced_files(stores, store):
+async def test_the_sweep_at_open_clears_temp_and_unreferenced_files_out_of_blobs(stores, store):
     await put_blob(store, b"kept", BIG)
     (kept,) = blob_files(store)
     stray = store.blobs.root / "ab" / ("ab" + "0" * 30)

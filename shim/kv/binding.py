@@ -1,7 +1,8 @@
 """workerd's kvNamespace protocol: single-key GET/PUT/DELETE, list, bulk get (specs/kv.md A).
 
 Every failure carries its message as the reason phrase, because that is what the
-Worker's error says (`KV PUT failed: 413 Value length of ...`), and as the body.
+Worker's error says (`KV PUT failed: 413 Value length of ...`), and as the body. Storage
+faults are answers too: a lock held too long is 500, a full disk 507, never a traceback.
 A 1 KiB get or put is one index statement or two on the event loop and no thread
 hop (docs/performance.md); only values past shim.blobs.INLINE_BYTES touch files.
 """
@@ -19,6 +20,7 @@ from shim.kv.keys import key_from_path
 from shim.kv.rules import KvError
 from shim.kv.store import KvStore
 from shim.server import Body, Request, Response
+from shim.space import is_no_space
 
 log = logging.getLogger("shim")
 
@@ -26,6 +28,11 @@ METADATA_HEADER = "CF-KV-Metadata"
 EXPIRATION_HEADER = "CF-Expiration"
 MAX_REASON = 512
 BUSY_MESSAGE = "KV index is locked (SQLITE_BUSY); see the shim's log"
+# A full disk or quota (shim/space.py): the write was rolled back and can be retried.
+NO_SPACE_MESSAGE = (
+    "Insufficient Storage: no space left on the disk holding this KV namespace; "
+    "nothing was written. Free some space and try again"
+)
 _UNSAFE_IN_REASON = re.compile(r"[^\x20-\x7e]")
 _NOT_ASCII_JSON = re.compile(r"[^\x00-\x7e]")
 
@@ -49,6 +56,11 @@ async def handle(store: KvStore, request: Request) -> Response:
     except apsw.BusyError:
         log.warning("kv %s: %s %s met a lock held too long", store.root.name, method, request.path)
         return failure(500, BUSY_MESSAGE)
+    except (OSError, apsw.FullError) as exc:
+        if not is_no_space(exc):
+            raise
+        log.warning("kv %s: %s %s refused: %s", store.root.name, method, request.path, exc)
+        return failure(507, NO_SPACE_MESSAGE)
 
 
 def failure(status: int, message: str) -> Response:

@@ -20,6 +20,7 @@ from typing import Any, NamedTuple, TypeVar
 import apsw
 
 from shim.serial import SerialExecutor
+from shim.space import sqlite_no_space
 from shim.sqlite import Checkpointer, open_wal
 
 T = TypeVar("T")
@@ -116,16 +117,21 @@ class Index:
             self.conn.set_busy_timeout(0)
 
     def _transaction(self, op: Callable[[], T]) -> T:
-        """`op` in one write transaction; the lock is taken first, so BUSY means nothing ran."""
+        """`op` in one write transaction; the lock is taken first, so BUSY means nothing ran.
+        A COMMIT that fails (a full disk) is rolled back too, or the connection would stay
+        in the transaction and every later BEGIN would fail."""
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
             result = op()
-        except BaseException:
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            no_space = sqlite_no_space(exc, conn)
             if conn.in_transaction:  # some errors end the transaction themselves
                 conn.execute("ROLLBACK")
+            if no_space is not None:
+                raise no_space from exc
             raise
-        conn.execute("COMMIT")
         return result
 
     # ---- operations (call through run) ----

@@ -13,13 +13,18 @@ import asyncio
 import logging
 import math
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
+
+import apsw
 
 from shim.blobs import Blob, BlobDir, BlobWriter, PinnedRead
 from shim.clock import Clock
 from shim.kv.index import Entry, Index, Listed
 from shim.serial import SerialExecutor
+from shim.space import is_no_space
+from shim.sqlite import is_new
+from shim.sweep import sweep
 
 log = logging.getLogger("shim")
 
@@ -40,13 +45,17 @@ class KvStore:
         await self.executor.run(self._open)
 
     def _open(self) -> None:
-        """Crash recovery: expired rows go, then every blob file no row names."""
-        self.blobs.prepare()
+        """Crash recovery: expired rows go, then the start-up sweep (shim/sweep.py)."""
+        index_was_new = is_new(self.index.path)
         self.index.open()
-        self.index.purge(self.clock.now())
-        swept = self.blobs.sweep(self.index.referenced_files())
-        if swept:
-            log.info("kv %s: removed %d unreferenced blob files", self.root.name, len(swept))
+        try:
+            self.index.purge(self.clock.now())
+        except (OSError, apsw.FullError) as exc:
+            if not is_no_space(exc):
+                raise
+            log.warning("kv %s: the disk is full; expired keys are deleted later", self.root.name)
+        sweep(self.blobs, self.index.referenced_files(), f"kv {self.root.name}", index_was_new)
+        self.blobs.prepare()
         self._next_expiration = self.index.next_expiration()
 
     async def close(self) -> None:
@@ -64,7 +73,8 @@ class KvStore:
         now = self.clock.now()
         if entry.expiration > now:
             return entry
-        self._discard(await self.index.run(self.index.remove_expired, key, now))
+        with suppress(apsw.FullError):  # still gone for readers; purged later
+            self._discard(await self.index.run(self.index.remove_expired, key, now))
         return None
 
     @asynccontextmanager

@@ -1,6 +1,8 @@
 """workerd's R2 binding protocol (specs/r2.md A): GET / with a `CF-R2-Request` JSON header for
 head, get and list; PUT / whose body starts with `CF-R2-Metadata-Size` bytes of JSON for
-everything else. Answers carry metadata JSON the same way; failures carry `CF-R2-Error`.
+everything else. Answers carry metadata JSON the same way; failures carry `CF-R2-Error`,
+storage faults included: a lock held too long (SQLITE_BUSY) or a full disk is production's
+InternalError (500, 10001, "Please try again"), and the write it stopped changed nothing.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ import logging
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
+import apsw
 from pydantic import ValidationError
 
 from shim.r2 import errors, listing, multipart
@@ -28,6 +31,7 @@ from shim.r2.messages import (
 from shim.r2.objects import encode, metadata
 from shim.r2.store import R2Store
 from shim.server import Body, Request, Response
+from shim.space import is_no_space
 
 log = logging.getLogger("shim")
 REQUEST_HEADER = "cf-r2-request"
@@ -47,6 +51,14 @@ async def handle(store: R2Store, request: Request) -> Response:
         return _failure(exc)
     except ConnectionError as exc:
         log.info("r2 %s: workerd went away mid-request: %s", store.root.name, exc)
+        return _failure(errors.internal_error())
+    except apsw.BusyError:
+        log.warning("r2 %s: %s met a lock held too long", store.root.name, request.method)
+        return _failure(errors.internal_error())
+    except (OSError, apsw.FullError) as exc:
+        if not is_no_space(exc):
+            raise
+        log.warning("r2 %s: %s refused: %s", store.root.name, request.method, exc)
         return _failure(errors.internal_error())
 
 

@@ -18,6 +18,7 @@ from typing import TypeVar
 import apsw
 
 from shim.serial import SerialExecutor
+from shim.space import sqlite_no_space
 from shim.sqlite import Checkpointer, open_wal
 
 T = TypeVar("T")
@@ -125,9 +126,12 @@ class Index:
             conn.execute("BEGIN IMMEDIATE")
             result = fn(conn)
             conn.execute("COMMIT")
-        except BaseException:
+        except BaseException as exc:
+            no_space = sqlite_no_space(exc, conn)
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            if no_space is not None:
+                raise no_space from exc
             raise
         return result
 

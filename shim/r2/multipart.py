@@ -28,6 +28,7 @@ from shim.r2.messages import (
 )
 from shim.r2.objects import ObjectMeta, ObjectRecord, check_key, object_meta
 from shim.r2.store import R2Store, new_version
+from shim.space import is_no_space
 
 MIN_PART_BYTES = 5 * 1024 * 1024
 MAX_PART_BYTES = 5 * 1024**3
@@ -123,6 +124,8 @@ async def upload_part(
         try:
             blob = await writer.consume(payload, size)
         except OSError as exc:
+            if is_no_space(exc):
+                raise  # the binding answers and logs it
             raise errors.internal_error() from exc
 
         def record_part(conn: apsw.Connection) -> list[Blob]:

@@ -3,12 +3,12 @@
 A value streams through BlobWriter (hashed on the way, never held whole in
 memory) and becomes visible in one index transaction; a replaced or deleted
 value's file goes only after that commit, and never while a get streams it.
-A crash leaves at worst unreferenced files, which `open` sweeps.
+A crash leaves at worst files the index does not name, which `open` sweeps
+(shim/sweep.py).
 """
 
 from __future__ import annotations
 
-import logging
 import secrets
 from collections.abc import AsyncIterable
 from dataclasses import dataclass
@@ -30,8 +30,10 @@ from shim.r2.objects import (
     metadata,
     object_meta,
 )
+from shim.space import is_no_space
+from shim.sqlite import is_new
+from shim.sweep import sweep
 
-log = logging.getLogger("shim")
 MAX_DELETE_KEYS = 1000
 # The hash each put option names, with its name in BadDigest messages.
 HASHES = {
@@ -68,11 +70,12 @@ class R2Store:
 
     async def open(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        self.blobs.prepare()
+        index_was_new = is_new(self.index.path)
         await self.index.open()
-        removed = await self.index.executor.run(self.blobs.sweep, self.index.referenced_files())
-        if removed:
-            log.info("r2 %s: removed %d unreferenced blob files", self.root.name, len(removed))
+        referenced = self.index.referenced_files()
+        label = f"r2 {self.root.name}"
+        await self.index.executor.run(sweep, self.blobs, referenced, label, index_was_new)
+        self.blobs.prepare()
 
     async def close(self) -> None:
         await self.index.close()
@@ -124,6 +127,8 @@ class R2Store:
             try:
                 blob = await writer.consume(payload, size)
             except OSError as exc:
+                if is_no_space(exc):
+                    raise  # the binding answers and logs it
                 raise errors.internal_error() from exc
             checksums = _verified(wanted, blob.digests)
             record = ObjectRecord(
