@@ -15,10 +15,12 @@ import logging
 from pathlib import Path
 
 import aiohttp
+import apsw
 import pytest
 
 from shim.app import Shim
 from shim.config import ShimConfig
+from shim.r2 import index as r2_index
 from shim.server import serve_unix
 from workerd_config.model import R2Bucket
 from workerd_config.shim import RESOURCE_HEADER, TOKEN_HEADER
@@ -26,6 +28,7 @@ from workerd_config.shim import RESOURCE_HEADER, TOKEN_HEADER
 TOKEN = "test-token-0123456789"
 TAG = {RESOURCE_HEADER: "r2:bucket", TOKEN_HEADER: TOKEN}
 INVALID = {"version": 1, "v4code": 10029, "message": "Metadata missing or invalid"}
+INTERNAL = "We encountered an internal error. Please try again."
 
 
 @pytest.fixture
@@ -281,3 +284,21 @@ async def test_a_put_over_the_size_limit_is_refused_before_its_body_arrives(sess
         "message": "Your proposed upload exceeds the maximum allowed object size.",
     }
     assert json.dumps(expected, separators=(",", ":")).encode() in answer
+
+
+async def test_a_lock_held_past_the_busy_timeout_is_an_internal_error(
+    session, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(r2_index, "BUSY_TIMEOUT_MS", 50)
+    (path,) = tmp_path.glob("r2/*/index.sqlite")
+    put = {"version": 1, "method": "put", "object": "k"}
+    other = apsw.Connection(str(path))
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        status, headers, _ = await write(session, put, b"v")
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert status == 500
+    assert r2_error(headers) == {"version": 1, "v4code": 10001, "message": INTERNAL}
+    assert (await write(session, put, b"v"))[0] == 200
