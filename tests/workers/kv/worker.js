@@ -1,5 +1,5 @@
 // Runs the KV calls a test describes, with the unchanged KV API, and reports results and
-// caught errors as JSON. A step is {"op", "key" | "keys", "value", "options", "digest"}.
+// caught errors as JSON. A step is {"op", "key" | "keys", "value", "options", "digest", "depth"}.
 // Values JSON cannot carry use tags:
 //   put values: {"$bytes": base64} -> Uint8Array, {"$buffer": base64} -> ArrayBuffer,
 //     {"$fill": byte, "length": n} -> Uint8Array of n bytes,
