@@ -45,7 +45,7 @@ vm-host:
 
 # The guest image with the reference sandbox, in the git-ignored .cache/vm/.
 vm-image: setup vm-host
-	$(BIN)/python -m vm build
+	$(BIN)/groundflare vm build
 
 clean:
 	rm -rf $(VENV) .workerd .data bench/node_modules

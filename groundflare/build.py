@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from contracts.names import file_part
 from groundflare.bundler import BundleError, bundle, needs_bundle
 from groundflare.native_tools import ESBUILD, ToolNotFound
-from shim.names import file_part
 from workerd_config.drift import SOURCE_SUFFIXES
 from workerd_config.model import Worker
 from workerd_config.module_rules import collect_modules

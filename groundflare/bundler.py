@@ -16,6 +16,7 @@ import re
 import subprocess
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path, PurePosixPath
 
 from workerd_config.model import BundleSettings, Module, Worker
@@ -46,6 +47,11 @@ class Bundle:
     modules: list[Module]
     # The Worker's own source files esbuild read (node_modules excluded): for reloads and drift.
     inputs: list[Path]
+
+
+def _relative(name: str, match: re.Match[str]) -> str:
+    """The import `match` found, pointing at ./name instead."""
+    return f"{match.group(1)}{match.group(2)}./{name}{match.group(2)}"
 
 
 def main_and_base(worker: Worker) -> tuple[Path, Path]:
@@ -146,7 +152,7 @@ def _rewrite_rule_imports(code: str, meta: dict, cwd: Path, base: Path) -> tuple
                 + re.escape(specifier)
                 + r"\2"
             )
-            code = pattern.sub(lambda m, n=name: f"{m.group(1)}{m.group(2)}./{n}{m.group(2)}", code)
+            code = pattern.sub(partial(_relative, name), code)
             found.append(target)
     return code, found
 

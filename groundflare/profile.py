@@ -12,13 +12,14 @@ import contextlib
 import json
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from groundflare.paths import write_private
 from groundflare.secret_store import SecretStore, SecretStoreError, new_secret, open_store
+from vm.resources import Mount, VmResources
 
 SCHEMA_VERSION = 1
 PROFILE_FILE = "profile.json"
@@ -34,39 +35,6 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class VmResources(Strict):
-    enabled: bool = Field(False, description="Start the sandbox microVM with the stack.")
-    cpus: int = Field(1, ge=1, le=64, description="Virtual CPUs.")
-    memory_mib: int = Field(512, ge=128, le=65536, description="Guest memory in MiB.")
-    sandbox: Path | None = Field(
-        None,
-        description="The sandbox binary to run in the VM; none: the reference sandbox (a demo).",
-    )
-
-
-class Mount(Strict):
-    """A host folder shared into the VM under /workspace."""
-
-    host_path: Path = Field(description="Absolute folder on the host.")
-    guest_path: str = Field(description="Where it appears in the guest, under /workspace.")
-    read_only: bool = Field(True, description="Refuse writes from inside the VM.")
-
-    @field_validator("host_path")
-    @classmethod
-    def _absolute(cls, value: Path) -> Path:
-        if not value.is_absolute():
-            raise ValueError("must be an absolute path")
-        return value
-
-    @field_validator("guest_path")
-    @classmethod
-    def _under_workspace(cls, value: str) -> str:
-        path = PurePosixPath(value)
-        if not path.is_absolute() or ".." in path.parts or path.parts[:2] != ("/", "workspace"):
-            raise ValueError("must be an absolute path under /workspace without '..'")
-        return str(path)
-
-
 class Ports(Strict):
     """Loopback ports; 0 picks a free one at each start (the ready line tells which)."""
 
@@ -75,7 +43,7 @@ class Ports(Strict):
 
 
 class Profile(Strict):
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1
     install_id: str = Field(description="Random per install; names the credential-store entry.")
     created_at: datetime
     vm: VmResources = VmResources()

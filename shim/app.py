@@ -11,6 +11,7 @@ from pathlib import Path
 import orjson
 from pydantic import BaseModel, ValidationError
 
+from contracts.names import file_part
 from shim.clock import Clock
 from shim.config import ShimConfig
 from shim.d1 import binding as d1_binding
@@ -19,7 +20,6 @@ from shim.d1.engine import Database, database_file
 from shim.http import json_response
 from shim.kv import binding as kv_binding
 from shim.kv.store import KvStore
-from shim.names import file_part
 from shim.r2 import binding as r2_binding
 from shim.r2.store import R2Store
 from shim.resource import Resource

@@ -55,7 +55,9 @@ class SerialExecutor:
         self._jobs.put(job)
         return future
 
-    def _settle(self, future: asyncio.Future[T], result: T, error: BaseException | None) -> None:
+    def _settle(
+        self, future: asyncio.Future[Any], result: Any, error: BaseException | None
+    ) -> None:
         self.pending -= 1
         if future.cancelled():
             return
@@ -84,4 +86,3 @@ class SerialExecutor:
         self._closed = True
         self._jobs.put(_STOP)
         self._thread.join()
-

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from shim.names import file_part
+from contracts.names import file_part
 from tests.stack import REPO, WORKERS, RunningStack, run_steps, start_stack, step_error, step_ok
 
 _names = itertools.count()

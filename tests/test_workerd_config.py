@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from workerd_config import capnp, jsonc
+from workerd_config import capnp
 from workerd_config.model import (
     D1Binding,
     D1Database,
@@ -21,7 +21,7 @@ from workerd_config.model import (
     Worker,
 )
 from workerd_config.render import render_config
-from workerd_config.wrangler import ConfigError, load_worker
+from workerd_config.wrangler import ConfigError, load_worker, read_config
 
 NEWEST = date(2026, 11, 17)
 TODAY = date(2026, 12, 1)
@@ -40,9 +40,12 @@ def test_capnp_render_nested_values():
     assert capnp.render([]) == "[]"
 
 
-def test_jsonc_strips_comments_and_trailing_commas_but_not_strings():
-    source = '{\n // c\n "a": "x // y", /* z */ "b": [1, 2,],\n "c": "/* k */",\n}'
-    assert jsonc.loads(source) == {"a": "x // y", "b": [1, 2], "c": "/* k */"}
+def test_jsonc_takes_comments_anywhere_and_trailing_commas_but_leaves_strings(tmp_path):
+    config = tmp_path / "wrangler.jsonc"
+    config.write_text(
+        '{\n // c\n "a": "x // y", /* z */ "b": [1, 2, // why\n],\n "c": "/* k */",\n}'
+    )
+    assert read_config(config) == {"a": "x // y", "b": [1, 2], "c": "/* k */"}
 
 
 def stack(tmp_path: Path) -> tuple[Stack, RenderContext]:

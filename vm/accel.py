@@ -45,8 +45,9 @@ def cpu_flags(cpuinfo: Path) -> set[str]:
 def detect(host: Host = Host(), forced: str | None = None) -> Accel:
     """KVM only when it can run a stock Debian kernel at hardware speed; else TCG."""
     forced = forced if forced is not None else os.environ.get(ACCEL_ENV)
-    if forced in ("kvm", "tcg"):
-        return Accel(forced, f"forced by ${ACCEL_ENV}={forced}")
+    match forced:
+        case "kvm" | "tcg":
+            return Accel(forced, f"forced by ${ACCEL_ENV}={forced}")
     if not host.dev_kvm.exists():
         return Accel("tcg", f"{host.dev_kvm} does not exist")
     vendor = {"vmx": "kvm_intel", "svm": "kvm_amd"}

@@ -8,11 +8,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Sequence
 from pathlib import Path
 
-from groundflare.profile import Mount, VmResources
 from vm import qmp
 from vm.health import wait_healthy
 from vm.image import Image
 from vm.launch import LaunchSpec, Network
+from vm.resources import Mount, VmResources
 
 READY_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 5.0

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable
+from typing import Any
 
 from vm.errors import VmUnavailable
 
@@ -67,7 +68,7 @@ async def wait_healthy(
             if now >= next_start:
                 attempts.add(asyncio.ensure_future(_attempt(port, token)))
                 next_start = now + INTERVAL
-            waiting: set[asyncio.Future[object]] = {*attempts, *([watcher] if watcher else [])}
+            waiting: set[asyncio.Future[Any]] = {*attempts, *([watcher] if watcher else [])}
             if not waiting:  # every attempt already failed: wait for the next one's turn
                 await asyncio.sleep(next_start - now)
                 continue

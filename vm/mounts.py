@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from groundflare.profile import Mount
 from vm.errors import VmConfigError
 from vm.overlay import GuestMount
+from vm.resources import Mount
 
 TAG_PREFIX = "gf"
 

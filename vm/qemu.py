@@ -18,7 +18,6 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from groundflare.profile import Mount, VmResources
 from vm import accel as accel_mod
 from vm.base import BaseBackend
 from vm.errors import VmConfigError, VmUnavailable
@@ -26,6 +25,7 @@ from vm.image import Image
 from vm.launch import FileToWrite, LaunchSpec, Network, RunAs
 from vm.mounts import guest_mounts
 from vm.overlay import GUEST_CONTROLPLANE_URL, GUEST_SANDBOX_PORT, GuestConfig, overlay
+from vm.resources import Mount, VmResources
 
 QEMU = "qemu-system-x86_64"
 VM_USER = "groundflare-vm"

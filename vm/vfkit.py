@@ -16,7 +16,6 @@ import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
-from groundflare.profile import Mount, VmResources
 from vm.accel import Accel
 from vm.base import BaseBackend
 from vm.errors import VmConfigError
@@ -24,6 +23,7 @@ from vm.image import Image
 from vm.launch import FileToWrite, LaunchSpec, Network
 from vm.mounts import guest_mounts
 from vm.overlay import GUEST_SANDBOX_PORT, GuestConfig, overlay
+from vm.resources import Mount, VmResources
 
 VFKIT = "vfkit"
 SOCAT = "socat"

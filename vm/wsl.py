@@ -14,7 +14,6 @@ import asyncio
 from collections.abc import Awaitable, Sequence
 from pathlib import Path, PureWindowsPath
 
-from groundflare.profile import Mount, VmResources
 from vm.accel import Accel
 from vm.base import BaseBackend
 from vm.image import Image
@@ -22,6 +21,7 @@ from vm.image.tar import cpio_gz_to_tar
 from vm.launch import FileToWrite, LaunchSpec, Network
 from vm.mounts import guest_mounts
 from vm.overlay import GuestConfig, overlay
+from vm.resources import Mount, VmResources
 
 WSL = "wsl.exe"
 DISTRIBUTION = "groundflare-sandbox"

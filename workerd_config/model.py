@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shim.names import file_part
+from contracts.names import file_part
 from workerd_config import capnp
 from workerd_config.shim import (
     RESOURCE_HEADER,

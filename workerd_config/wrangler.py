@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -10,9 +9,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import json5
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from workerd_config import jsonc
 from workerd_config.dev_vars import load_dev_vars
 from workerd_config.durable_objects import MigrationError, classes_from_migrations
 from workerd_config.model import (
@@ -91,9 +90,13 @@ def read_config(path: Path) -> dict[str, Any]:
     try:
         if path.suffix == ".toml":
             return tomllib.loads(source)
-        return jsonc.loads(source)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        # JSON with comments anywhere and trailing commas, as wrangler reads it.
+        parsed = json5.loads(source)
+    except (tomllib.TOMLDecodeError, ValueError) as exc:
         raise ConfigError(f"{path}: not valid {path.suffix[1:]}: {exc}") from exc
+    if not isinstance(parsed, dict):
+        raise ConfigError(f"{path}: not valid {path.suffix[1:]}: the top level is not an object")
+    return parsed
 
 
 def _validation_message(path: Path, exc: ValidationError) -> str:
@@ -260,7 +263,7 @@ def _assets(settings: WorkerSettings, path: Path) -> AssetsSettings | None:
     return AssetsSettings(
         directory=directory,
         binding=assets.binding,
-        html_handling=assets.html_handling,  # type: ignore[arg-type]
+        html_handling=assets.html_handling,
         not_found_handling=assets.not_found_handling,
         run_worker_first=bool(assets.run_worker_first),
     )

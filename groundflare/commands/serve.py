@@ -175,11 +175,13 @@ def check_upstream(value: str) -> None:
 
 def report(failure: StartFailure) -> NoReturn:
     emit(
-        FatalEvent(
-            component=failure.component,
-            failure=failure.failure,
-            reason=failure.reason,
-            advice=failure.advice,
+        FatalEvent.model_validate(
+            {
+                "component": failure.component,
+                "class": failure.failure,
+                "reason": failure.reason,
+                "advice": failure.advice,
+            }
         )
     )
     click.echo(f"groundflare: {failure.line()}", err=True)

@@ -83,7 +83,7 @@ async def _until_first(start: Coroutine[Any, Any, None], stopping: asyncio.Event
     return True
 
 
-async def _cancel(task: asyncio.Future[object]) -> None:
+async def _cancel(task: asyncio.Future[Any]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError, Exception):
         await task

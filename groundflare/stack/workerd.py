@@ -5,12 +5,12 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable
 
+from contracts.names import file_part
 from groundflare.children import Child
 from groundflare.native_tools import Workerd
 from groundflare.paths import DataDir, write_private
 from groundflare.stack.processes import READY_TIMEOUT_SECONDS, ChildSpecs, base_env
 from groundflare.supervisor import ComponentSpec
-from shim.names import file_part
 from workerd_config.model import RenderContext, ShimAddress, Stack
 from workerd_config.render import render_config
 

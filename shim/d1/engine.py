@@ -21,11 +21,11 @@ from typing import Any, TypeVar
 
 import apsw
 
+from contracts.names import file_part
 from shim.d1 import statements
 from shim.d1.authorizer import Authorizer
 from shim.d1.errors import D1Error, from_sqlite
 from shim.d1.values import SqlValue
-from shim.names import file_part
 from shim.serial import SerialExecutor
 from shim.sqlite import Checkpointer, open_wal
 

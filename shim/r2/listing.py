@@ -60,6 +60,7 @@ def successor(prefix: str) -> str | None:
 
 def _greatest_under(conn: apsw.Connection, prefix: str) -> str:
     upper = successor(prefix)
+    args: tuple[str, ...]
     if upper is None:
         query, args = "SELECT max(key) FROM objects WHERE key >= ?", (prefix,)
     else:
