@@ -37,6 +37,8 @@ _SHARD = re.compile(r"[0-9a-f]{2}")
 
 @dataclass
 class Swept:
+    """What one sweep did, for its log lines."""
+
     deleted: int = 0
     moved: int = 0
     links: int = 0
@@ -45,22 +47,21 @@ class Swept:
     unbacked: int = 0  # values the index names whose file is missing
 
 
-def sweep(blobs: BlobDir, referenced: Iterable[str], label: str, index_was_new: bool) -> Swept:
+def sweep(blobs: BlobDir, referenced: Iterable[str], label: str, index_was_new: bool) -> None:
     """Delete half-written temp files, move aside what no index row names, then log it.
 
     `index_was_new`: the index file did not exist (or was empty) before this start.
     """
-    swept = Swept()
     if blobs.root.is_symlink():  # someone's choice of disk, perhaps: used, never swept
         log.warning("%s: %s is a symbolic link; the sweep leaves it alone", label, blobs.root)
-        return swept
+        return
     keep = set(referenced)
+    swept = Swept()
     aside, found = _survey(blobs, keep, swept)
     swept.unbacked = len(keep - found)
     if aside:
         _quarantine(blobs.root, aside, swept)
     _report(label, swept, index_was_new)
-    return swept
 
 
 def _survey(blobs: BlobDir, keep: set[str], swept: Swept) -> tuple[list[Path], set[str]]:
