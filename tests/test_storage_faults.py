@@ -133,7 +133,7 @@ def expect_refusal(config: Path, data: Path, file: str, reason: str) -> None:
 # ---- links, strays and a lost index at start ----
 
 
-def test_a_restart_over_planted_links_and_strays_follows_and_loses_nothing(
+def test_a_restart_over_planted_links_and_strays_follows_nothing_and_loses_nothing(
     tmp_data, tmp_path, stacks
 ):
     stack = both_workers(stacks, tmp_data)
