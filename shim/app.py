@@ -59,14 +59,14 @@ async def _open(resource: Resource, what: str, path: Path) -> None:
 def _refusal(what: str, path: Path, exc: Exception) -> str | None:
     if is_no_space(exc):
         return (
-            f"shim: {what} {path} cannot be opened: no space left on its disk; "
+            f"{what} {path} cannot be opened: no space left on its disk; "
             "free some space, then start again"
         )
     reason = damage(exc)
     if reason is None:
         return None
     return (
-        f"shim: {what} {path} is corrupt ({reason}): move it aside to start empty, "
+        f"{what} {path} is corrupt ({reason}): move it aside to start empty, "
         "or restore it from a backup"
     )
 

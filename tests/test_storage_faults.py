@@ -119,7 +119,7 @@ def expect_refusal(config: Path, data: Path, file: str, reason: str) -> None:
     """serve exits non-zero; its last line and its fatal event give the shim's reason."""
     result = run_serve("-c", str(config), "--data-dir", str(data), "--port", "0")
     message = (
-        f"shim: {file} is corrupt ({reason}): move it aside to start empty, "
+        f"{file} is corrupt ({reason}): move it aside to start empty, "
         "or restore it from a backup"
     )
     assert result.returncode != 0
@@ -268,7 +268,7 @@ def test_a_stack_started_on_a_full_disk_says_so_in_one_line(tmp_data, stacks):
         result = run_serve("-c", str(KV_WORKER), "--data-dir", str(tmp_data), "--port", "0")
         assert result.returncode != 0
         assert result.stderr.strip().splitlines()[-1] == (
-            f"groundflare: shim: shim: kv index {index} cannot be opened: no space left on its "
+            f"groundflare: shim: kv index {index} cannot be opened: no space left on its "
             "disk; free some space, then start again"
         )
         filler.unlink()
