@@ -31,6 +31,7 @@ from tests.stack import REPO
 
 TOKEN = "surface-token-for-the-relay-tests-0123456789"
 AUTH = f"{SURFACE_HEADER}: {TOKEN}\r\n".encode()
+SANDBOX_TOKEN = "sandbox-token-for-the-relay-tests-9876543210"
 APP = "https://app.example"
 # A relay bug shows as a hang: fail instead.
 REPLY_SECONDS = 30
@@ -49,17 +50,22 @@ class RunningProxy:
 
 
 @contextmanager
-def running_proxy(upstream: str, *origins: str) -> Iterator[RunningProxy]:
+def running_proxy(
+    upstream: str, *origins: str, limits: dict[str, float] | None = None
+) -> Iterator[RunningProxy]:
+    """The proxy on a loopback port; `limits` lowers groundflare.proxy.limits' values."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()
     control_read, control_write = os.pipe()
     argv = [sys.executable, "-m", "groundflare.proxy", "--listen-fd", str(listener.fileno())]
     argv += ["--upstream", upstream, "--control-fd", str(control_write)]
-    secrets_fd = secrets_pipe({"surface_token": TOKEN, "sandbox_token": "sandbox-token"})
+    secrets_fd = secrets_pipe({"surface_token": TOKEN, "sandbox_token": SANDBOX_TOKEN})
     argv += ["--secrets-fd", str(secrets_fd)]
     for origin in origins:
         argv += ["--cors-origin", origin]
+    if limits:
+        argv += ["--limits", json.dumps(limits)]
     process = subprocess.Popen(
         argv, cwd=REPO, pass_fds=(listener.fileno(), control_write, secrets_fd)
     )

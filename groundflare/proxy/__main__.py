@@ -15,6 +15,7 @@ from contracts.secrets_pipe import read_secrets
 from groundflare.proxy.auth import Gate
 from groundflare.proxy.cors import Cors
 from groundflare.proxy.front import Front, Proxy
+from groundflare.proxy.limits import Limits
 from groundflare.proxy.local import Door
 from groundflare.proxy.upstream import Pool
 from groundflare.proxy_contract import ProxySecrets
@@ -58,11 +59,13 @@ async def serve(args: argparse.Namespace, surface: str, sandbox: str) -> None:
         pool=Pool(host, port),
         host=f"{host}:{port}".encode() if ":" not in host else f"[{host}]:{port}".encode(),
         sandbox_token=sandbox.encode(),
+        limits=args.limits,
     )
     loop = asyncio.get_running_loop()
     listener = socket.socket(fileno=args.listen_fd)
     listener.setblocking(False)
     server = await loop.create_server(lambda: Front(proxy), sock=listener)
+    proxy.start()
     if args.control_fd is not None:
         os.write(args.control_fd, b'{"event":"listen","socket":"sandbox"}\n')
         os.close(args.control_fd)
@@ -85,6 +88,10 @@ def main() -> None:
     parser.add_argument("--control-fd", type=int)
     parser.add_argument(
         "--secrets-fd", type=int, required=True, help="a pipe holding the tokens as JSON"
+    )
+    # Tests only: lowered limits (groundflare/proxy/limits.py), as a JSON object.
+    parser.add_argument(
+        "--limits", type=Limits.model_validate_json, default=Limits(), help=argparse.SUPPRESS
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

@@ -4,7 +4,10 @@ Everything runs in protocol callbacks: the request head is checked and written
 upstream from inside the parser callback that completed it, body chunks go
 straight from one transport to the other, and the response comes back the same
 way. The exchange ends when both directions are done; its upstream connection
-then goes back to the pool if the sandbox keeps it alive.
+then goes back to the pool only if nothing leaves doubt about where the next
+response starts: the sandbox keeps it alive, the response was framed by length or
+chunks, and the whole request was sent before the response began (a sandbox that
+answers early may not have read the body, and would read its rest as a request).
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from groundflare.proxy.cors import REPLACED
-from groundflare.proxy.headers import Header, Request, client_head, upstream_head
+from groundflare.proxy.framing import Framing
+from groundflare.proxy.headers import Header, Request, client_head, local_response, upstream_head
 from groundflare.proxy.local import Door
-from groundflare.proxy.upstream import Framing, Upstream
+from groundflare.proxy.upstream import Upstream
 
 if TYPE_CHECKING:
     from groundflare.proxy.front import Front
@@ -43,9 +47,9 @@ class Exchange:
         "_request_done",
         "_response_done",
         "_response_started",
+        "_reuse",
         "_reused",
         "_switching",
-        "_upstream_keep_alive",
         "front",
         "request",
         "upstream",
@@ -68,7 +72,8 @@ class Exchange:
         self._framing = Framing.NONE
         self._chunk_out = False
         self._close_front = False
-        self._upstream_keep_alive = False
+        # Whether the upstream connection may serve another exchange afterwards.
+        self._reuse = False
         self._finished = False
 
     def start(self) -> None:
@@ -80,7 +85,7 @@ class Exchange:
         if answer is not None:
             self._answer_locally(answer, close)
             return
-        self._head = upstream_head(request, proxy.host, proxy.sandbox_token)
+        self._head = upstream_head(request, proxy.host, proxy.sandbox_token, self.front.client)
         upstream = proxy.pool.take()
         if upstream is None:
             self._connect()
@@ -94,7 +99,7 @@ class Exchange:
             self.upstream.write(
                 b"%x\r\n%b\r\n" % (len(chunk), chunk) if self.request.chunked else chunk
             )
-        elif not self._discarding:
+        elif not self._discarding and not self._finished:
             self.front.buffer(self.request, chunk)
 
     def request_end(self) -> None:
@@ -105,6 +110,23 @@ class Exchange:
             return  # still connecting: _attach sends the end
         self._request_done = True
         self._maybe_finish()
+
+    def request_broken(self, status: int, reason: str) -> None:
+        """The request cannot be read to its end (a malformed chunked body, trailers too
+        large): answer `status` if nothing is answered yet, else cut the frontend."""
+        if self._finished:
+            return
+        if self.front.active is not self:  # still queued: answered in its turn
+            self.request.error = (status, reason)
+            return
+        if self._response_started or self._response_done:
+            self.abandon()
+            self.front.close()
+            return
+        upstream, self.upstream = self.upstream, None
+        if upstream is not None:  # it holds half a request: never reused
+            upstream.release(reuse=False)
+        self._answer_locally(local_response(status, reason.encode(), close=True), close=True)
 
     def _connect(self) -> None:
         self._connecting = asyncio.get_running_loop().create_task(self.front.proxy.pool.connect())
@@ -163,7 +185,13 @@ class Exchange:
                 self.front.write(client_head(status, reason, headers, [], listed=listed))
             return
         self._response_started = True
-        self._upstream_keep_alive = keep_alive
+        self._reuse = (
+            keep_alive
+            and framing is not Framing.EOF
+            and request.method != b"HEAD"
+            and not request.upgrade
+            and self._request_done
+        )
         cors = self._cors
         head = partial(
             client_head,
@@ -214,7 +242,7 @@ class Exchange:
             return
         self.front.tunnel(upstream, rest)
 
-    def upstream_lost(self, exc: Exception | None) -> None:
+    def upstream_lost(self, exc: BaseException | None) -> None:
         """The sandbox's connection closed (or broke) while this exchange used it."""
         self.upstream = None
         if self._finished:
@@ -222,14 +250,18 @@ class Exchange:
         if not self._request_done:
             self._drop_body()
         if not self._response_started:
-            if self._reused and self.request.method in SAFE and not self.request.has_body:
+            closed = exc is None or isinstance(exc, OSError)  # not a response we refused
+            request = self.request
+            if closed and self._reused and request.method in SAFE and not request.has_body:
                 # Most likely an idle connection the sandbox closed as the request went out.
                 self._reused = False
                 self._request_done = False
                 self._discarding = False
                 self._connect()
-            else:
+            elif closed:
                 self._unreachable(f"connection closed before a response ({exc or 'EOF'})")
+            else:
+                self._unreachable(f"malformed response ({exc})")
         elif self._framing is Framing.EOF and not self._response_done:
             self.response_end()
         elif not self._response_done:
@@ -261,11 +293,7 @@ class Exchange:
         self._finished = True
         upstream, self.upstream = self.upstream, None
         if upstream is not None:
-            upstream.detach()
-            if self._upstream_keep_alive and self._request_done:
-                self.front.proxy.pool.give_back(upstream)
-            else:
-                upstream.transport.close()
+            upstream.release(self._reuse and self._request_done)
         self.front.finished(self, self._close_front)
 
     def abandon(self) -> None:
@@ -277,5 +305,4 @@ class Exchange:
             self._connecting.cancel()
         upstream, self.upstream = self.upstream, None
         if upstream is not None:
-            upstream.detach()
-            upstream.transport.close()
+            upstream.release(reuse=False)

@@ -2,7 +2,8 @@
 
 Headers stay raw bytes in their original case and order; the proxy only drops
 what belongs to one connection (RFC 9110 §7.6.1), swaps the frontend's
-credentials for the sandbox's token, and sets the body framing itself.
+credentials for the sandbox's token, sets the body framing itself, and tells the
+sandbox who asked only through headers it sets (X-Forwarded-For/-Proto).
 """
 
 from __future__ import annotations
@@ -27,14 +28,18 @@ HOP_BY_HOP = frozenset(
         b"upgrade",
     }
 )
-# The sandbox never sees the frontend's credentials, nor headers the proxy sets itself.
+# The sandbox never sees the frontend's credentials, nor headers the proxy sets itself
+# (any X-Forwarded-* too: a client's own would pass for the proxy's word).
 REQUEST_DROP = HOP_BY_HOP | {
     b"host",
     b"cookie",
-    b"x-forwarded-proto",
+    b"forwarded",
     SURFACE_HEADER.lower().encode(),
     SANDBOX_HEADER.lower().encode(),
 }
+FORWARDED_PREFIX = b"x-forwarded-"
+# A response's Connection header cannot strip these: the frontend would lose the framing.
+FRAMING = frozenset({b"content-length", b"transfer-encoding"})
 SANDBOX_NAME = SANDBOX_HEADER.encode()
 
 
@@ -69,11 +74,6 @@ class Request:
         return self.chunked or self.fields.get(b"content-length", b"0").strip() != b"0"
 
 
-def is_chunked(transfer_encoding: bytes | None) -> bool:
-    """Whether a body so encoded ends with a zero-length chunk."""
-    return transfer_encoding is not None and transfer_encoding.rstrip().lower().endswith(b"chunked")
-
-
 def connection_tokens(listed: bytes | None) -> frozenset[bytes]:
     """Header names a Connection header value marks as hop-by-hop."""
     if not listed:
@@ -81,22 +81,24 @@ def connection_tokens(listed: bytes | None) -> frozenset[bytes]:
     return frozenset(token.strip().lower() for token in listed.split(b","))
 
 
-def upstream_head(request: Request, host: bytes, sandbox_token: bytes) -> bytes:
-    """The request head as the sandbox receives it."""
+def upstream_head(request: Request, host: bytes, sandbox_token: bytes, client: bytes) -> bytes:
+    """The request head as the sandbox receives it; `client` is the frontend's address.
+    (Framing checks come first: framing.request_refusal.)"""
     drop = REQUEST_DROP | connection_tokens(request.fields.get(b"connection"))
-    chunked = request.chunked
-    if chunked:
-        drop |= {b"content-length"}
     parts = [request.method, b" ", request.target, b" HTTP/1.1\r\nHost: ", host, b"\r\n"]
     for name, value in request.headers:
         lower = name.lower()
-        if lower not in drop or (request.upgrade and lower == b"upgrade"):
+        if lower in drop:
+            if request.upgrade and lower == b"upgrade":
+                parts += (name, b": ", value, b"\r\n")
+        elif not lower.startswith(FORWARDED_PREFIX):
             parts += (name, b": ", value, b"\r\n")
-    if chunked:
+    if request.chunked:
         parts.append(b"Transfer-Encoding: chunked\r\n")
     if request.upgrade:
         parts.append(b"Connection: upgrade\r\n")
-    parts += (SANDBOX_NAME, b": ", sandbox_token, b"\r\nX-Forwarded-Proto: http\r\n\r\n")
+    parts += (SANDBOX_NAME, b": ", sandbox_token, b"\r\nX-Forwarded-For: ", client)
+    parts.append(b"\r\nX-Forwarded-Proto: http\r\n\r\n")
     return b"".join(parts)
 
 
@@ -114,7 +116,7 @@ def client_head(
     """A response head for the frontend: the upstream's end-to-end headers (minus those its
     Connection header `listed` and those named in `replace`), then ours; `connection` is
     our own Connection header (close, keep-alive for HTTP/1.0, upgrade after a 101)."""
-    drop = HOP_BY_HOP | connection_tokens(listed) | replace
+    drop = HOP_BY_HOP | (connection_tokens(listed) - FRAMING) | replace
     if chunked:
         drop |= {b"content-length"}
     upgrade = connection == b"upgrade"

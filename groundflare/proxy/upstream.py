@@ -4,19 +4,24 @@ Responses are parsed with httptools (llhttp) and handed to the exchange callback
 by callback, so a body chunk goes from the sandbox's socket to the frontend's
 without a coroutine switch. The pool's connections are reused LIFO, so a
 frontend connection sending request after request keeps using one warm socket.
+
+A connection goes back to the pool only when its last exchange ended without doubt
+about where the response ended (see Exchange for the request side): a second
+response, or bytes after one in the same read, close it instead, so they can never
+pass for the answer to the next frontend's request.
 """
 
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 import time
 from typing import TYPE_CHECKING, cast
 
 import httptools
 
-from groundflare.proxy.headers import Header, is_chunked
+from groundflare.proxy.framing import response_framing
+from groundflare.proxy.headers import Header
 
 if TYPE_CHECKING:
     from groundflare.proxy.exchange import Exchange
@@ -33,17 +38,8 @@ CONNECT_SECONDS = 10.0
 IDLE_SECONDS = 4.0
 
 
-class Framing(enum.Enum):
-    """How a response body ends."""
-
-    NONE = "none"
-    LENGTH = "content-length"
-    CHUNKED = "chunked"
-    EOF = "until close"
-
-
 class UnsolicitedResponse(Exception):
-    """The sandbox sent a response nobody asked for."""
+    """The sandbox sent a response nobody asked for (a second one, or one while idle)."""
 
 
 class Upstream(asyncio.Protocol):
@@ -67,9 +63,16 @@ class Upstream(asyncio.Protocol):
         self._in_head = True
         # The message being parsed is a 1xx before the real response (100 Continue).
         self._interim = False
+        # The exchange's final response is complete: any further message is unsolicited.
+        self._answered = False
         self._skip_body = False
         self._paused = False
         self._blocking_front = False
+        # Inside _feed; and whether the exchange released this connection for reuse meanwhile.
+        self._feeding = False
+        self._reuse_after_feed = False
+        # Why this side gave up on the connection, told to an exchange still waiting.
+        self._broken: BaseException | None = None
 
     # ---- asyncio.Protocol ----
 
@@ -93,6 +96,7 @@ class Upstream(asyncio.Protocol):
             front.uncork()
 
     def _feed(self, data: bytes) -> None:
+        self._feeding = True
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
@@ -100,23 +104,29 @@ class Upstream(asyncio.Protocol):
                 self.exchange.switched(self, data[upgrade.args[0] :])
             return
         except httptools.HttpParserError as exc:
-            log.warning("sandbox sent a malformed response: %r", exc.__context__ or exc)
+            self._broken = exc.__context__ or exc
+            log.warning("sandbox sent a malformed response: %r", self._broken)
             self.transport.close()
             return
-        if self._skip_body:
-            # A response to HEAD: llhttp cannot know it has no body, so it starts afresh.
-            self._skip_body = False
-            self._parser = httptools.HttpResponseParser(self)
-            if self.exchange is not None:
-                self.exchange.response_end()
+        finally:
+            self._feeding = False
+        if self._skip_body and not self._answered and self.exchange is not None:
+            # A response to HEAD: llhttp cannot know it has no body; the exchange closes
+            # this connection rather than guess whether one follows.
+            self._answered = True
+            self.exchange.response_end()
+        if self._reuse_after_feed:
+            # The whole read parsed without a byte beyond the response: safe to reuse.
+            self._reuse_after_feed = False
+            self.pool.give_back(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.pool.forget(self)
-        if self.peer is not None:
-            self.peer.close()
+        if self.peer is not None and self.front is not None:
+            self.front.close()  # the tunnel's other end
         exchange, self.exchange = self.exchange, None
         if exchange is not None:
-            exchange.upstream_lost(exc)
+            exchange.upstream_lost(exc or self._broken)
         self._unblock_front()
 
     def pause_writing(self) -> None:
@@ -130,7 +140,7 @@ class Upstream(asyncio.Protocol):
     # ---- httptools callbacks ----
 
     def on_message_begin(self) -> None:
-        if self.exchange is None:
+        if self.exchange is None or self._answered:
             raise UnsolicitedResponse
         self._reason = b""
         self._headers = []
@@ -148,8 +158,10 @@ class Upstream(asyncio.Protocol):
         lower = name.lower()
         if lower == b"content-length":
             self._length = True
-        elif lower == b"transfer-encoding":
-            self._transfer_encoding = value
+        elif lower == b"transfer-encoding":  # repeats are one list (RFC 9110 §5.3)
+            self._transfer_encoding = (
+                value if self._transfer_encoding is None else self._transfer_encoding + b"," + value
+            )
         elif lower == b"connection":
             self._connection = (
                 value if self._connection is None else self._connection + b"," + value
@@ -160,13 +172,15 @@ class Upstream(asyncio.Protocol):
         exchange = self.exchange
         assert exchange is not None
         status = self._parser.get_status_code()
+        method = exchange.request.method
         self._interim = status < 200 and status != 101
+        self._skip_body = method == b"HEAD" and not self._interim
         exchange.response_head(
             status,
             self._reason,
             self._headers,
             self._connection,
-            self._framing(status, exchange.request.method),
+            response_framing(status, method, self._transfer_encoding, self._length),
             self._parser.should_keep_alive(),
         )
 
@@ -176,19 +190,32 @@ class Upstream(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         if self.exchange is not None and not self._skip_body and not self._interim:
+            self._answered = True
             self.exchange.response_end()
 
     # ---- for the exchange ----
 
     def attach(self, exchange: Exchange) -> None:
         self.exchange = exchange
+        self._answered = False
         self.front = exchange.front
         exchange.front.source = self
         if not exchange.front.writable:
             self.pause()
 
+    def release(self, reuse: bool) -> None:
+        """The exchange is over: keep the connection for another when `reuse`, else close it.
+        While a read is being parsed, it waits for the rest of that read to prove silent."""
+        self.detach()
+        if not reuse or self.transport.is_closing():
+            self.transport.close()
+        elif self._feeding:
+            self._reuse_after_feed = True
+        else:
+            self.pool.give_back(self)
+
     def detach(self) -> None:
-        """The exchange is over; this connection may go back to the pool."""
+        """No exchange uses this connection any more."""
         self.exchange = None
         self._unblock_front()
         if self.front is not None and self.front.source is self:
@@ -210,16 +237,6 @@ class Upstream(asyncio.Protocol):
             self._paused = False
             if not self.transport.is_closing():
                 self.transport.resume_reading()
-
-    def _framing(self, status: int, method: bytes) -> Framing:
-        if status < 200 or status in (204, 304):
-            return Framing.NONE
-        if method == b"HEAD":
-            self._skip_body = True
-            return Framing.NONE
-        if is_chunked(self._transfer_encoding):
-            return Framing.CHUNKED
-        return Framing.LENGTH if self._length else Framing.EOF
 
     def _unblock_front(self) -> None:
         if self._blocking_front:
