@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from urllib.parse import parse_qs
 
-from groundflare.proxy.auth import COOKIE, Gate
+from groundflare.proxy.auth import COOKIE, SESSION_MAX_SECONDS, Gate
 from groundflare.proxy.cors import Cors
 from groundflare.proxy.headers import Header, Request, local_response
 from groundflare.proxy_contract import SURFACE_HEADER
@@ -51,12 +51,17 @@ class Door:
         return None
 
     def _login(self, request: Request, cors: list[Header], close: bool) -> bytes:
-        """Spend a ticket: 204 and the session cookie."""
+        """Spend a ticket: 204 and the session cookie, which the browser keeps no longer
+        than the proxy honours it."""
         query = parse_qs(request.query.decode("latin-1"))
         session = self.gate.redeem(query.get("ticket", [""])[0])
         if session is None:
             return self.unauthorized(cors, close)
-        cookie = b"%s=%s; HttpOnly; Path=/; SameSite=Strict" % (COOKIE, session.encode())
+        cookie = b"%s=%s; HttpOnly; Path=/; SameSite=Strict; Max-Age=%d" % (
+            COOKIE,
+            session.encode(),
+            SESSION_MAX_SECONDS,
+        )
         return local_response(204, extra=[*cors, (b"Set-Cookie", cookie)], close=close)
 
     @staticmethod
