@@ -1,4 +1,4 @@
-"""The data directory's layout (DESIGN.md): one place that knows where things live."""
+"""Where the data dir is by default, and how private files are written into it."""
 
 from __future__ import annotations
 
@@ -6,78 +6,12 @@ import os
 from pathlib import Path
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict
 
 APP_NAME = "groundflare"
-# sun_path holds 108 bytes on Linux and 104 on macOS, including the NUL.
-MAX_SOCKET_PATH = 103
 
 
 def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
-
-
-class DataDir(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    root: Path
-
-    @property
-    def d1(self) -> Path:
-        return self.root / "d1"
-
-    @property
-    def kv(self) -> Path:
-        return self.root / "kv"
-
-    @property
-    def r2(self) -> Path:
-        return self.root / "r2"
-
-    @property
-    def durable_objects(self) -> Path:
-        return self.root / "do"
-
-    @property
-    def logs(self) -> Path:
-        return self.root / "logs"
-
-    @property
-    def run(self) -> Path:
-        return self.root / "run"
-
-    @property
-    def shim_socket(self) -> Path:
-        return self.run / "shim.sock"
-
-    @property
-    def shim_config(self) -> Path:
-        return self.run / "shim.json"
-
-    @property
-    def workerd_config(self) -> Path:
-        return self.run / "workerd.capnp"
-
-    @property
-    def runtime_json(self) -> Path:
-        return self.run / "runtime.json"
-
-    def log_file(self, component: str) -> Path:
-        return self.logs / f"{component}.log"
-
-    def prepare(self) -> None:
-        """Create the layout, private to this user (0700): it holds a Worker's data, logs,
-        sockets, tokens and configs. A folder made by an older version is tightened too."""
-        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.root.chmod(0o700)
-        for folder in (self.d1, self.kv, self.r2, self.durable_objects, self.logs, self.run):
-            folder.mkdir(mode=0o700, exist_ok=True)
-        self.run.chmod(0o700)
-        if len(os.fsencode(self.shim_socket)) > MAX_SOCKET_PATH:
-            raise ValueError(
-                f"data dir {self.root} is too deep for a unix socket path "
-                f"({len(os.fsencode(self.shim_socket))} > {MAX_SOCKET_PATH} bytes): "
-                "use a shorter --data-dir"
-            )
 
 
 def write_private(path: Path, data: bytes) -> None:

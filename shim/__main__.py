@@ -17,9 +17,9 @@ import sys
 from pathlib import Path
 
 from contracts.secrets_pipe import read_secrets
+from contracts.shim_config import ShimConfig, ShimSecrets
 from shim.api import Api
 from shim.app import Shim
-from shim.config import ShimConfig, ShimSecrets
 from shim.server import serve_socket, serve_unix
 
 log = logging.getLogger("shim")
@@ -37,7 +37,7 @@ async def serve(
         api_fd, api_token = api
         listener = socket.socket(fileno=api_fd)
         await serve_socket(Api(api_token, config.runtime_json).dispatch, listener)
-    log.info("listening on %s (%d D1 databases)", config.socket, len(config.d1))
+    log.info("listening on %s (%d resources)", config.socket, len(config.resources))
     if control_fd is not None:
         os.write(control_fd, b'{"event":"listen","socket":"shim"}\n')
         os.close(control_fd)

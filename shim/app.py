@@ -4,34 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-from collections.abc import Awaitable, Callable
-from functools import partial
 from pathlib import Path
 
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from contracts.names import file_part
+from contracts.resources import RESOURCE_HEADER, TOKEN_HEADER
+from contracts.shim_config import ShimConfig
 from shim.clock import Clock
-from shim.config import ShimConfig
-from shim.d1 import binding as d1_binding
-from shim.d1 import legacy as d1_legacy
-from shim.d1.engine import Database, database_file
 from shim.http import json_response
-from shim.kv import binding as kv_binding
-from shim.kv.store import KvStore
-from shim.r2 import binding as r2_binding
-from shim.r2.store import R2Store
+from shim.kinds import Handler, Served
+from shim.registry import kinds
 from shim.resource import Resource
 from shim.server import Request, Response
 from shim.space import is_no_space
 from shim.sqlite import damage
-from workerd_config.shim import RESOURCE_HEADER, TOKEN_HEADER
 
 HEALTH_PATH = "/_groundflare/health"
 CLOCK_PATH = "/_groundflare/clock"
 
-ResourceHandler = Callable[[Request], Awaitable[Response]]
 
 
 def _error(status: int, message: str) -> Response:
@@ -82,34 +73,20 @@ class Shim:
         self._config = config
         self._token = token.encode("utf-8")
         self.clock = Clock()
-        self._handlers: dict[str, ResourceHandler] = {}
-        self._resources: list[tuple[Resource, str, Path]] = []
-        for entry in config.d1:
-            db = Database(database_file(config.d1_dir, entry.name, entry.id), label=entry.name)
-            handler = partial(d1_binding.handle, db)
-            self._add(db, f"d1:{entry.id}", handler, "d1 database", db.path)
-            self._handlers[f"d1-http:{entry.id}"] = partial(d1_legacy.handle, db)
-        for namespace in config.kv:
-            kv = KvStore(config.kv_dir / file_part(namespace.id), self.clock)
-            handler = partial(kv_binding.handle, kv)
-            self._add(kv, f"kv:{namespace.id}", handler, "kv index", kv.index.path)
-        for bucket in config.r2:
-            r2 = R2Store(config.r2_dir / file_part(bucket.name), self.clock)
-            handler = partial(r2_binding.handle, r2)
-            self._add(r2, f"r2:{bucket.name}", handler, "r2 index", r2.index.path)
-
-    def _add(
-        self, resource: Resource, tag: str, handler: ResourceHandler, what: str, file: Path
-    ) -> None:
-        """`what` and `file`: the resource's SQLite file, as messages name it."""
-        self._resources.append((resource, what, file))
-        self._handlers[tag] = handler
+        self._handlers: dict[str, Handler] = {}
+        self._served: list[Served] = []
+        registry = kinds(config.plugins)
+        for spec in config.resources:
+            kind = registry[spec.kind]
+            served = kind.serve(spec, config.data_dir / kind.folder, self.clock)
+            self._served.append(served)
+            self._handlers.update(served.handlers)
 
     async def open(self) -> None:
-        await asyncio.gather(*(_open(*entry) for entry in self._resources))
+        await asyncio.gather(*(_open(s.resource, s.what, s.file) for s in self._served))
 
     async def close(self) -> None:
-        await asyncio.gather(*(resource.close() for resource, _, _ in self._resources))
+        await asyncio.gather(*(served.resource.close() for served in self._served))
 
     async def dispatch(self, request: Request) -> Response:
         tag = request.headers.get(RESOURCE_HEADER)

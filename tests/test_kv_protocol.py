@@ -11,16 +11,15 @@ from pathlib import Path
 import apsw
 import pytest
 
+from contracts.resources import RESOURCE_HEADER, TOKEN_HEADER, ResourceSpec
+from contracts.shim_config import ShimConfig
 from shim.app import Shim
-from shim.config import ShimConfig
 from shim.kv import index
 from shim.kv.binding import ascii_json
 from shim.server import serve_unix
-from workerd_config.model import KvNamespace
-from workerd_config.shim import RESOURCE_HEADER, TOKEN_HEADER
 
 TOKEN = "test-token-0123456789"
-NAMESPACE = KvNamespace(id="ns-1")
+NAMESPACE = ResourceSpec(kind="kv", id="ns-1")
 
 
 @dataclass
@@ -66,7 +65,7 @@ class RawClient:
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[RawClient]:
     socket = tmp_path / "shim.sock"
-    shim = Shim(ShimConfig(socket=socket, data_dir=tmp_path, kv=[NAMESPACE]), TOKEN)
+    shim = Shim(ShimConfig(socket=socket, data_dir=tmp_path, resources=[NAMESPACE]), TOKEN)
     await shim.open()
     server = await serve_unix(shim.dispatch, str(socket))
     yield RawClient(socket)

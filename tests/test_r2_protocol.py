@@ -18,12 +18,11 @@ import aiohttp
 import apsw
 import pytest
 
+from contracts.resources import RESOURCE_HEADER, TOKEN_HEADER, ResourceSpec
+from contracts.shim_config import ShimConfig
 from shim.app import Shim
-from shim.config import ShimConfig
 from shim.r2 import index as r2_index
 from shim.server import serve_unix
-from workerd_config.model import R2Bucket
-from workerd_config.shim import RESOURCE_HEADER, TOKEN_HEADER
 
 TOKEN = "test-token-0123456789"
 TAG = {RESOURCE_HEADER: "r2:bucket", TOKEN_HEADER: TOKEN}
@@ -34,7 +33,14 @@ INTERNAL = "We encountered an internal error. Please try again."
 @pytest.fixture
 async def session(tmp_path: Path, caplog):
     socket = tmp_path / "shim.sock"
-    shim = Shim(ShimConfig(socket=socket, data_dir=tmp_path, r2=[R2Bucket(name="bucket")]), TOKEN)
+    shim = Shim(
+        ShimConfig(
+            socket=socket,
+            data_dir=tmp_path,
+            resources=[ResourceSpec(kind="r2", id="bucket")],
+        ),
+        TOKEN,
+    )
     await shim.open()
     server = await serve_unix(shim.dispatch, str(socket))
     connector = aiohttp.UnixConnector(path=str(socket))

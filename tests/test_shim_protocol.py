@@ -13,14 +13,13 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from contracts.resources import RESOURCE_HEADER, TOKEN_HEADER, ResourceSpec
+from contracts.shim_config import ShimConfig
 from shim.app import Shim
-from shim.config import ShimConfig
 from shim.server import serve_unix
-from workerd_config.model import D1Database
-from workerd_config.shim import RESOURCE_HEADER, TOKEN_HEADER
 
 TOKEN = "test-token-0123456789"
-DB = D1Database(id="db-1", name="main")
+DB = ResourceSpec(kind="d1", id="db-1", name="main")
 
 
 @pytest.fixture
@@ -52,7 +51,7 @@ class Client:
 @pytest.fixture
 async def client(tmp_path: Path, no_blocking):
     socket = tmp_path / "shim.sock"
-    shim = Shim(ShimConfig(socket=socket, data_dir=tmp_path, d1=[DB]), TOKEN)
+    shim = Shim(ShimConfig(socket=socket, data_dir=tmp_path, resources=[DB]), TOKEN)
     await shim.open()
     server = await serve_unix(shim.dispatch, str(socket))
     async with aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(socket))) as session:

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from contracts.resources import ResourceSpec
+from shim.d1.kind import D1Binding
+from shim.registry import BUILT_IN as KINDS
 from workerd_config import capnp
 from workerd_config.model import (
-    D1Binding,
-    D1Database,
     JsonBinding,
     Module,
     RenderContext,
@@ -49,7 +50,7 @@ def test_jsonc_takes_comments_anywhere_and_trailing_commas_but_leaves_strings(tm
 
 
 def stack(tmp_path: Path) -> tuple[Stack, RenderContext]:
-    db = D1Database(id="db-1", name="main")
+    db = ResourceSpec(kind="d1", id="db-1", name="main")
     worker = Worker(
         name="api",
         modules=[Module(name="index.js", path=tmp_path / "src" / "index.js")],
@@ -91,7 +92,7 @@ def test_render_without_a_token_shows_a_placeholder(tmp_path):
 
 def test_stack_lists_each_database_once(tmp_path):
     s, _ = stack(tmp_path)
-    assert s.d1_databases() == [D1Database(id="db-1", name="main")]
+    assert s.resources() == [ResourceSpec(kind="d1", id="db-1", name="main")]
     assert s.secret_envs() == ["GROUNDFLARE_SECRET_API_KEY"]
 
 
@@ -120,7 +121,7 @@ database_name = "main"
 database_id = "db-1"
 """,
     )
-    imported = load_worker(path, NEWEST, TODAY)
+    imported = load_worker(path, NEWEST, TODAY, KINDS)
     worker = imported.worker
     assert imported.warnings == []
     assert worker.compatibility_date == date(2026, 10, 1)
@@ -129,7 +130,7 @@ database_id = "db-1"
     assert worker.bindings == [
         TextBinding(name="GREETING", value="hi"),
         JsonBinding(name="LIMITS", value={"n": 1}),
-        D1Binding(name="DB", database=D1Database(id="db-1", name="main")),
+        D1Binding(name="DB", database=ResourceSpec(kind="d1", id="db-1", name="main")),
     ]
 
 
@@ -143,8 +144,8 @@ def test_wrangler_jsonc_import(tmp_path):
   "d1_databases": [{"binding": "DB", "database_name": "main", "database_id": "db-1",},],
 }""",
     )
-    assert load_worker(path, NEWEST, TODAY).worker.bindings == [
-        D1Binding(name="DB", database=D1Database(id="db-1", name="main"))
+    assert load_worker(path, NEWEST, TODAY, KINDS).worker.bindings == [
+        D1Binding(name="DB", database=ResourceSpec(kind="d1", id="db-1", name="main"))
     ]
 
 
@@ -154,13 +155,13 @@ def test_compatibility_dates_are_clamped_to_the_binary_and_today(tmp_path):
         "wrangler.toml",
         'name = "a"\nmain = "index.js"\ncompatibility_date = "2030-01-01"\n',
     )
-    imported = load_worker(path, NEWEST, TODAY)
+    imported = load_worker(path, NEWEST, TODAY, KINDS)
     assert imported.worker.compatibility_date == NEWEST
     assert (
         "2030-01-01 is newer than this workerd supports; running with 2026-11-17"
         in (imported.warnings[0])
     )
-    assert load_worker(path, date(2027, 1, 1), TODAY).worker.compatibility_date == TODAY
+    assert load_worker(path, date(2027, 1, 1), TODAY, KINDS).worker.compatibility_date == TODAY
 
 
 def test_unsupported_fields_are_named_in_warnings(tmp_path):
@@ -171,7 +172,7 @@ def test_unsupported_fields_are_named_in_warnings(tmp_path):
         'compatibility_date = "2026-01-01"\n[triggers]\ncrons = []\n'
         '[[d1_databases]]\nbinding = "DB"\nfancy = true\n',
     )
-    warnings = load_worker(path, NEWEST, TODAY).warnings
+    warnings = load_worker(path, NEWEST, TODAY, KINDS).warnings
     assert any("triggers is not supported yet" in w for w in warnings)
     assert any("d1_databases[0].fancy is not supported yet" in w for w in warnings)
 
@@ -191,7 +192,7 @@ def test_unsupported_fields_are_named_in_warnings(tmp_path):
 def test_bad_configs_name_the_field(tmp_path, text, message):
     path = write(tmp_path, "wrangler.toml", text)
     with pytest.raises(ConfigError, match=message) as caught:
-        load_worker(path, NEWEST, TODAY)
+        load_worker(path, NEWEST, TODAY, KINDS)
     assert str(caught.value).startswith(str(path))
 
 
@@ -206,15 +207,15 @@ def test_sidecar_d1_http_declares_a_service_and_url_var(tmp_path):
     (tmp_path / "groundflare.toml").write_text(
         '[[d1_http]]\nbinding = "D1_SHIM"\ndatabase = "DB"\nurl_var = "D1_HTTP_URL"\n'
     )
-    bindings = load_worker(path, NEWEST, TODAY).worker.bindings
+    bindings = load_worker(path, NEWEST, TODAY, KINDS).worker.bindings
     assert [(b.kind, b.name) for b in bindings] == [
         ("d1", "DB"),
-        ("d1-http", "D1_SHIM"),
+        ("shim-service", "D1_SHIM"),
         ("text", "D1_HTTP_URL"),
     ]
     (tmp_path / "groundflare.toml").write_text('[[d1_http]]\nbinding = "X"\ndatabase = "NOPE"\n')
     with pytest.raises(ConfigError, match="'NOPE' is not the binding of a"):
-        load_worker(path, NEWEST, TODAY)
+        load_worker(path, NEWEST, TODAY, KINDS)
 
 
 def test_kv_and_r2_bindings_import_and_render(tmp_path):
@@ -227,15 +228,18 @@ def test_kv_and_r2_bindings_import_and_render(tmp_path):
         '[[r2_buckets]]\nbinding = "UPLOADS"\nbucket_name = "uploads"\n'
         '[[r2_buckets]]\nbinding = "LOCAL_ONLY"\n',
     )
-    worker = load_worker(path, NEWEST, TODAY).worker
+    worker = load_worker(path, NEWEST, TODAY, KINDS).worker
     assert [(b.kind, b.name) for b in worker.bindings] == [
         ("kv", "SESSIONS"),
         ("r2", "UPLOADS"),
         ("r2", "LOCAL_ONLY"),
     ]
     stack = Stack(workers=[worker])
-    assert [ns.id for ns in stack.kv_namespaces()] == ["0f2ac74b498b48028cb68387c421e279"]
-    assert [b.name for b in stack.r2_buckets()] == ["uploads", "LOCAL_ONLY"]
+    assert [(r.kind, r.id) for r in stack.resources()] == [
+        ("kv", "0f2ac74b498b48028cb68387c421e279"),
+        ("r2", "uploads"),
+        ("r2", "LOCAL_ONLY"),
+    ]
     ctx = RenderContext(
         shim=ShimAddress(socket=tmp_path / "s.sock", token="t"), config_dir=tmp_path
     )

@@ -6,19 +6,19 @@ import json
 import os
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny
 
 from contracts.names import file_part
-from workerd_config import capnp
-from workerd_config.shim import (
+from contracts.resources import (
     RESOURCE_HEADER,
     TOKEN_HEADER,
-    ResourceKind,
+    ResourceSpec,
     resource_tag,
     service_name,
 )
+from workerd_config import capnp
 
 REDACTED_TOKEN = "<per-boot shim token>"
 
@@ -41,7 +41,9 @@ class RenderContext(Model):
     do_dir: Path = Path("do")
 
 
-def _shim_service(ctx: RenderContext, kind: ResourceKind, resource_id: str) -> dict[str, Any]:
+def shim_service(ctx: RenderContext, kind: str, resource_id: str) -> dict[str, Any]:
+    """The workerd service that reaches the shim for one resource: its tag and the token
+    ride on every request it carries."""
     headers = [
         {"name": RESOURCE_HEADER, "value": resource_tag(kind, resource_id)},
         {"name": TOKEN_HEADER, "value": ctx.shim.token or REDACTED_TOKEN},
@@ -55,122 +57,76 @@ def _shim_service(ctx: RenderContext, kind: ResourceKind, resource_id: str) -> d
     }
 
 
-class TextBinding(Model):
-    kind: Literal["text"] = "text"
+class BindingModel(Model):
+    """What a Worker's `env.NAME` is, and what workerd needs to serve it.
+
+    Binding kinds served by the shim (shim/<kind>/kind.py) subclass this too: a new kind
+    brings its own binding model, nothing here changes.
+    """
+
+    kind: str
     name: str
+
+    def capnp_binding(self, ctx: RenderContext) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def capnp_services(self, ctx: RenderContext) -> list[dict[str, Any]]:
+        """The services this binding needs beside the Worker (the shim's, for a resource)."""
+        return []
+
+    def resources(self) -> list[ResourceSpec]:
+        """The shim resources this binding reaches."""
+        return []
+
+
+class TextBinding(BindingModel):
+    kind: Literal["text"] = "text"
     value: str
 
     def capnp_binding(self, ctx: RenderContext) -> dict[str, Any]:
         return {"name": self.name, "text": self.value}
 
-    def capnp_services(self, ctx: RenderContext) -> list[dict[str, Any]]:
-        return []
 
-
-class JsonBinding(Model):
+class JsonBinding(BindingModel):
     kind: Literal["json"] = "json"
-    name: str
     value: Any
 
     def capnp_binding(self, ctx: RenderContext) -> dict[str, Any]:
         return {"name": self.name, "json": json.dumps(self.value, ensure_ascii=False)}
 
-    def capnp_services(self, ctx: RenderContext) -> list[dict[str, Any]]:
-        return []
 
-
-class SecretBinding(Model):
+class SecretBinding(BindingModel):
     """A secret reaches workerd only through its environment (`fromEnvironment`)."""
 
     kind: Literal["secret"] = "secret"
-    name: str
     env: str
 
     def capnp_binding(self, ctx: RenderContext) -> dict[str, Any]:
         return {"name": self.name, "fromEnvironment": self.env}
 
-    def capnp_services(self, ctx: RenderContext) -> list[dict[str, Any]]:
-        return []
 
+class ShimServiceBinding(BindingModel):
+    """`env.NAME` as a Fetcher whose requests reach one of the shim's handlers for a resource:
+    `service_kind` names the handler (`d1-http` for a D1 database's legacy HTTP API)."""
 
-class D1Database(Model):
-    id: str
-    name: str
-
-
-class D1Binding(Model):
-    """`env.DB`: workerd's d1-api module wrapped around a fetcher that reaches the shim."""
-
-    kind: Literal["d1"] = "d1"
-    name: str
-    database: D1Database
+    kind: Literal["shim-service"] = "shim-service"
+    service_kind: str
+    resource: ResourceSpec
 
     def capnp_binding(self, ctx: RenderContext) -> dict[str, Any]:
-        fetcher = {"name": "fetcher", "service": service_name("d1", self.database.id)}
-        return {
-            "name": self.name,
-            "wrapped": {"moduleName": "cloudflare-internal:d1-api", "innerBindings": [fetcher]},
-        }
+        return {"name": self.name, "service": service_name(self.service_kind, self.resource.id)}
 
     def capnp_services(self, ctx: RenderContext) -> list[dict[str, Any]]:
-        return [_shim_service(ctx, "d1", self.database.id)]
+        return [shim_service(ctx, self.service_kind, self.resource.id)]
+
+    def resources(self) -> list[ResourceSpec]:
+        return [self.resource]
 
 
-class D1HttpBinding(Model):
-    """A service binding to the shim's legacy HTTP D1 endpoints (for `D1_HTTP_URL` adapters)."""
-
-    kind: Literal["d1-http"] = "d1-http"
-    name: str
-    database: D1Database
-
-    def capnp_binding(self, ctx: RenderContext) -> dict[str, Any]:
-        return {"name": self.name, "service": service_name("d1-http", self.database.id)}
-
-    def capnp_services(self, ctx: RenderContext) -> list[dict[str, Any]]:
-        return [_shim_service(ctx, "d1-http", self.database.id)]
-
-
-class KvNamespace(Model):
-    id: str
-
-
-class KvBinding(Model):
-    """`env.KV`: workerd's native KV binding, speaking HTTP to the shim."""
-
-    kind: Literal["kv"] = "kv"
-    name: str
-    namespace: KvNamespace
-
-    def capnp_binding(self, ctx: RenderContext) -> dict[str, Any]:
-        return {"name": self.name, "kvNamespace": service_name("kv", self.namespace.id)}
-
-    def capnp_services(self, ctx: RenderContext) -> list[dict[str, Any]]:
-        return [_shim_service(ctx, "kv", self.namespace.id)]
-
-
-class R2Bucket(Model):
-    name: str
-
-
-class R2Binding(Model):
-    """`env.BUCKET`: workerd's native R2 binding, speaking HTTP to the shim."""
-
-    kind: Literal["r2"] = "r2"
-    name: str
-    bucket: R2Bucket
-
-    def capnp_binding(self, ctx: RenderContext) -> dict[str, Any]:
-        return {"name": self.name, "r2Bucket": service_name("r2", self.bucket.name)}
-
-    def capnp_services(self, ctx: RenderContext) -> list[dict[str, Any]]:
-        return [_shim_service(ctx, "r2", self.bucket.name)]
-
-
-class DurableObjectBinding(Model):
+class DurableObjectBinding(BindingModel):
     """`env.COUNTER`: a namespace of a class this Worker (or `worker`) exports."""
 
     kind: Literal["durable-object"] = "durable-object"
-    name: str
     class_name: str
     # The Worker that defines the class, when it is another one (wrangler's script_name).
     worker: str | None = None
@@ -181,15 +137,11 @@ class DurableObjectBinding(Model):
             target["serviceName"] = self.worker
         return {"name": self.name, "durableObjectNamespace": target}
 
-    def capnp_services(self, ctx: RenderContext) -> list[dict[str, Any]]:
-        return []
 
-
-class ServiceBinding(Model):
+class ServiceBinding(BindingModel):
     """`env.AUTH`: another Worker of the stack ([[services]]), optionally a named entrypoint."""
 
     kind: Literal["service"] = "service"
-    name: str
     service: str
     entrypoint: str | None = None
 
@@ -198,23 +150,6 @@ class ServiceBinding(Model):
         if self.entrypoint is not None:
             target["entrypoint"] = self.entrypoint
         return {"name": self.name, "service": target}
-
-    def capnp_services(self, ctx: RenderContext) -> list[dict[str, Any]]:
-        return []
-
-
-Binding = Annotated[
-    TextBinding
-    | JsonBinding
-    | SecretBinding
-    | D1Binding
-    | D1HttpBinding
-    | KvBinding
-    | R2Binding
-    | DurableObjectBinding
-    | ServiceBinding,
-    Field(discriminator="kind"),
-]
 
 
 class DurableObjectClass(Model):
@@ -268,7 +203,7 @@ class Worker(Model):
     modules: list[Module] = Field(min_length=1)
     compatibility_date: date
     compatibility_flags: list[str] = []
-    bindings: list[Binding] = []
+    bindings: list[SerializeAsAny[BindingModel]] = []
     durable_objects: list[DurableObjectClass] = []
     bundling: BundleSettings = BundleSettings()
     assets: AssetsSettings | None = None
@@ -340,30 +275,13 @@ class Worker(Model):
 class Stack(Model):
     workers: list[Worker] = Field(min_length=1)
 
-    def d1_databases(self) -> list[D1Database]:
-        found: dict[str, D1Database] = {}
+    def resources(self) -> list[ResourceSpec]:
+        """Every shim resource some binding reaches, once each, in order of appearance."""
+        found: dict[str, ResourceSpec] = {}
         for worker in self.workers:
             for binding in worker.bindings:
-                if isinstance(binding, D1Binding | D1HttpBinding):
-                    found.setdefault(binding.database.id, binding.database)
-        return list(found.values())
-
-    def kv_namespaces(self) -> list[KvNamespace]:
-        found = {
-            b.namespace.id: b.namespace
-            for w in self.workers
-            for b in w.bindings
-            if isinstance(b, KvBinding)
-        }
-        return list(found.values())
-
-    def r2_buckets(self) -> list[R2Bucket]:
-        found = {
-            b.bucket.name: b.bucket
-            for w in self.workers
-            for b in w.bindings
-            if isinstance(b, R2Binding)
-        }
+                for resource in binding.resources():
+                    found.setdefault(resource.tag, resource)
         return list(found.values())
 
     def secret_envs(self) -> list[str]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 from workerd_config import drift
+from workerd_config.kinds import ConfigKind
 from workerd_config.model import Stack
 from workerd_config.references import missing_references
 from workerd_config.wrangler import ConfigError, load_worker
@@ -28,15 +30,17 @@ def load_stack(
     configs: tuple[Path, ...] | list[Path],
     newest_compat_date: date,
     today: date,
+    kinds: Sequence[ConfigKind],
     env: str | None = None,
     first_port: int = 0,
     require_references: bool = True,
 ) -> LoadedStack:
-    """The first Worker listens on `first_port`, the others on ports picked at start."""
+    """The first Worker listens on `first_port`, the others on ports picked at start;
+    `kinds` are the shim-served binding kinds (shim/registry.py)."""
     loaded = LoadedStack(stack=Stack.model_construct(workers=[]))
     workers = []
     for index, path in enumerate(configs):
-        imported = load_worker(path, newest_compat_date, today, env)
+        imported = load_worker(path, newest_compat_date, today, kinds, env)
         port = first_port if index == 0 else 0
         workers.append(imported.worker.model_copy(update={"port": port}))
         loaded.secrets.update(imported.secrets)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -14,22 +15,17 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from workerd_config.dev_vars import load_dev_vars
 from workerd_config.durable_objects import MigrationError, classes_from_migrations
+from workerd_config.kinds import ConfigKind
 from workerd_config.model import (
     AssetsSettings,
-    Binding,
+    BindingModel,
     BundleSettings,
-    D1Binding,
-    D1Database,
-    D1HttpBinding,
     DurableObjectBinding,
     DurableObjectClass,
     JsonBinding,
-    KvBinding,
-    KvNamespace,
-    R2Binding,
-    R2Bucket,
     SecretBinding,
     ServiceBinding,
+    ShimServiceBinding,
     TextBinding,
     Worker,
 )
@@ -40,6 +36,7 @@ from workerd_config.wrangler_schema import (
     Section,
     WorkerSettings,
     WranglerFile,
+    settings_models,
 )
 
 SIDECAR_NAME = "groundflare.toml"
@@ -139,7 +136,7 @@ def select_environment(
         raise ConfigError(f"{path}: no [env.{env}] section (environments: {known})")
     merged: dict[str, Any] = {}
     warnings = []
-    for name in WorkerSettings.model_fields:
+    for name in type(section).model_fields:
         value = getattr(section, name)
         top = getattr(config, name)
         if value is None and name in INHERITABLE:
@@ -152,7 +149,7 @@ def select_environment(
         merged[name] = value
     if section.name is None and config.name is not None:
         merged["name"] = f"{config.name}-{env}"
-    settings = WorkerSettings.model_validate({**merged, **(section.model_extra or {})})
+    settings = type(section).model_validate({**merged, **(section.model_extra or {})})
     return settings, warnings
 
 
@@ -160,8 +157,8 @@ def secret_env_var(worker: str, name: str) -> str:
     return "GROUNDFLARE_SECRET__" + re.sub(r"[^A-Z0-9]", "_", f"{worker}__{name}".upper())
 
 
-def _var_bindings(settings: WorkerSettings) -> list[Binding]:
-    bindings: list[Binding] = []
+def _var_bindings(settings: WorkerSettings) -> list[BindingModel]:
+    bindings: list[BindingModel] = []
     for name, value in (settings.vars or {}).items():
         if isinstance(value, str):
             bindings.append(TextBinding(name=name, value=value))
@@ -170,23 +167,18 @@ def _var_bindings(settings: WorkerSettings) -> list[Binding]:
     return bindings
 
 
-def _storage_bindings(settings: WorkerSettings) -> list[Binding]:
-    """D1, KV and R2; locally, a missing id falls back to the binding name, as wrangler does."""
-    bindings: list[Binding] = []
-    for d1 in settings.d1_databases or []:
-        database = D1Database(id=d1.database_id or d1.binding, name=d1.database_name or d1.binding)
-        bindings.append(D1Binding(name=d1.binding, database=database))
-    for kv in settings.kv_namespaces or []:
-        bindings.append(KvBinding(name=kv.binding, namespace=KvNamespace(id=kv.id or kv.binding)))
-    for r2 in settings.r2_buckets or []:
-        bindings.append(
-            R2Binding(name=r2.binding, bucket=R2Bucket(name=r2.bucket_name or r2.binding))
-        )
-    return bindings
+def _kind_bindings(settings: WorkerSettings, kinds: Sequence[ConfigKind]) -> list[BindingModel]:
+    """The bindings of every shim-served kind (D1, KV, R2, ...), each kind reading its own
+    wrangler array."""
+    return [
+        kind.binding(entry)
+        for kind in kinds
+        for entry in getattr(settings, kind.wrangler_field, None) or []
+    ]
 
 
-def _worker_bindings(settings: WorkerSettings) -> list[Binding]:
-    bindings: list[Binding] = []
+def _worker_bindings(settings: WorkerSettings) -> list[BindingModel]:
+    bindings: list[BindingModel] = []
     for entry in settings.durable_objects.bindings if settings.durable_objects else []:
         bindings.append(
             DurableObjectBinding(
@@ -222,25 +214,31 @@ def _durable_object_classes(
     return list(classes.values()), warnings
 
 
-def _sidecar_bindings(path: Path, d1: list[Binding]) -> tuple[list[Binding], list[str]]:
+def _sidecar_bindings(
+    path: Path, bindings: list[BindingModel]
+) -> tuple[list[BindingModel], list[str]]:
     if not path.exists():
         return [], []
     try:
         sidecar = SidecarConfig.model_validate(read_config(path))
     except ValidationError as exc:
         raise ConfigError(_validation_message(path, exc)) from exc
-    by_name = {b.name: b.database for b in d1 if isinstance(b, D1Binding)}
-    bindings: list[Binding] = []
+    by_name = {b.name: b.resources()[0] for b in bindings if b.kind == "d1"}
+    found: list[BindingModel] = []
     for index, entry in enumerate(sidecar.d1_http):
         if entry.database not in by_name:
             raise ConfigError(
                 f"{path}: d1_http.{index}.database: {entry.database!r} is not the binding of a "
                 f"[[d1_databases]] entry (known: {', '.join(sorted(by_name)) or 'none'})"
             )
-        bindings.append(D1HttpBinding(name=entry.binding, database=by_name[entry.database]))
+        found.append(
+            ShimServiceBinding(
+                name=entry.binding, service_kind="d1-http", resource=by_name[entry.database]
+            )
+        )
         if entry.url_var:
-            bindings.append(TextBinding(name=entry.url_var, value=entry.url))
-    return bindings, [f"{path}: {name}" for name in _extras("", sidecar)]
+            found.append(TextBinding(name=entry.url_var, value=entry.url))
+    return found, [f"{path}: {name}" for name in _extras("", sidecar)]
 
 
 def _assets(settings: WorkerSettings, path: Path) -> AssetsSettings | None:
@@ -285,12 +283,18 @@ def _compatibility_date(
 
 
 def load_worker(
-    path: Path, newest_compat_date: date, today: date, env: str | None = None
+    path: Path,
+    newest_compat_date: date,
+    today: date,
+    kinds: Sequence[ConfigKind],
+    env: str | None = None,
 ) -> ImportedWorker:
-    """Read one wrangler config (its `[env.<env>]`, its .dev.vars, its groundflare.toml)."""
+    """Read one wrangler config (its `[env.<env>]`, its .dev.vars, its groundflare.toml);
+    `kinds` are the shim-served binding kinds (shim/registry.py)."""
     path = path.resolve()
+    _, file_model = settings_models(tuple((kind.wrangler_field, kind.entry) for kind in kinds))
     try:
-        config = WranglerFile.model_validate(read_config(path))
+        config: WranglerFile = file_model.model_validate(read_config(path))
     except ValidationError as exc:
         raise ConfigError(_validation_message(path, exc)) from exc
     settings, warnings = select_environment(config, env, path)
@@ -304,7 +308,9 @@ def load_worker(
     base_dir = (path.parent / settings.base_dir).resolve() if settings.base_dir else main.parent
     compat, compat_warnings = _compatibility_date(settings, path, newest_compat_date, today)
     classes, do_warnings = _durable_object_classes(settings, path)
-    bindings = _var_bindings(settings) + _storage_bindings(settings) + _worker_bindings(settings)
+    bindings = (
+        _var_bindings(settings) + _kind_bindings(settings, kinds) + _worker_bindings(settings)
+    )
     sidecar, sidecar_warnings = _sidecar_bindings(path.parent / SIDECAR_NAME, bindings)
     secrets_found, secret_files = load_dev_vars(path.parent, env)
     secrets = {secret_env_var(settings.name, k): v for k, v in secrets_found.items()}

@@ -7,9 +7,10 @@ it ignores in a warning instead of dropping it silently.
 from __future__ import annotations
 
 from datetime import date, time
+from functools import cache
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 
 BINDING_NAME = r"^[A-Za-z_$][A-Za-z0-9_$]*$"
 WORKER_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
@@ -51,28 +52,6 @@ Vars = Annotated[dict[str, Any], AfterValidator(_no_toml_dates)]
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="allow")
-
-
-class D1DatabaseEntry(Section):
-    binding: str = Field(pattern=BINDING_NAME)
-    database_name: ResourceName | None = None
-    database_id: ResourceName | None = None
-    preview_database_id: ResourceName | None = None
-    migrations_dir: str | None = None
-    migrations_table: str | None = None
-
-
-class KvNamespaceEntry(Section):
-    binding: str = Field(pattern=BINDING_NAME)
-    id: ResourceName | None = None
-    preview_id: ResourceName | None = None
-
-
-class R2BucketEntry(Section):
-    binding: str = Field(pattern=BINDING_NAME)
-    bucket_name: ResourceName | None = None
-    preview_bucket_name: ResourceName | None = None
-    jurisdiction: str | None = None
 
 
 class DurableObjectEntry(Section):
@@ -140,9 +119,6 @@ class WorkerSettings(Section):
     compatibility_date: date | None = None
     compatibility_flags: list[str] | None = None
     vars: Vars | None = None
-    d1_databases: list[D1DatabaseEntry] | None = None
-    kv_namespaces: list[KvNamespaceEntry] | None = None
-    r2_buckets: list[R2BucketEntry] | None = None
     durable_objects: DurableObjects | None = None
     migrations: list[Migration] | None = None
     services: list[ServiceEntry] | None = None
@@ -157,6 +133,22 @@ class WorkerSettings(Section):
 
 class WranglerFile(WorkerSettings):
     env: dict[str, WorkerSettings] = {}
+
+
+@cache
+def settings_models(
+    kinds: tuple[tuple[str, type[BaseModel]], ...],
+) -> tuple[type[WorkerSettings], type[WranglerFile]]:
+    """WorkerSettings and WranglerFile with one `list[entry] | None` field per binding kind
+    (`(wrangler_field, entry)` pairs): each kind brings its own part of the schema."""
+    fields: dict[str, Any] = {field: (list[entry] | None, None) for field, entry in kinds}
+    settings = create_model("KindSettings", __base__=WorkerSettings, **fields)
+    file = create_model(
+        "KindWranglerFile",
+        __base__=settings,
+        env=(dict[str, settings], {}),  # type: ignore[valid-type]
+    )
+    return settings, file
 
 
 # wrangler's rules: an [env.X] section inherits these from the top level; every other

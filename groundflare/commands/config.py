@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from contracts.layout import DataDir
 from groundflare.build import BundleChoice, build
 from groundflare.bundler import BundleError
 from groundflare.commands.common import (
@@ -18,7 +19,7 @@ from groundflare.commands.common import (
     fail,
 )
 from groundflare.native_tools import ToolNotFound, find_workerd
-from groundflare.paths import DataDir
+from shim import registry
 from workerd_config import drift
 from workerd_config.model import RenderContext, ShimAddress
 from workerd_config.render import render_config
@@ -32,11 +33,11 @@ def _load(configs: tuple[Path, ...], env: str | None, data_dir: Path | None) -> 
     except ToolNotFound as exc:
         fail("workerd", str(exc))
     try:
-        loaded = load_stack(
-            configs, newest, datetime.now(UTC).date(), env, require_references=False
-        )
+        kinds = list(registry.kinds(registry.plugins_from_env()).values())
+        today = datetime.now(UTC).date()
+        loaded = load_stack(configs, newest, today, kinds, env, require_references=False)
         return build(loaded, data_root(data_dir), BundleChoice())
-    except ConfigError as exc:
+    except (ConfigError, registry.KindError) as exc:
         fail("config", str(exc), code=2)
     except BundleError as exc:
         fail("bundle", str(exc), code=2)

@@ -8,9 +8,9 @@ from pathlib import Path
 import click
 from pydantic import ValidationError
 
+from contracts.layout import DataDir
 from groundflare.commands.common import DATA_DIR_OPTION, data_root, fail
 from groundflare.dev import status_table
-from groundflare.paths import DataDir
 from groundflare.runtime import Runtime
 
 FOLLOW_POLL_SECONDS = 0.25

@@ -18,6 +18,7 @@ import click
 
 from contracts.events import FatalEvent
 from contracts.failures import FailureClass, StartFailure
+from contracts.layout import DataDir
 from groundflare.build import BundleChoice, build
 from groundflare.bundler import BundleError
 from groundflare.commands.common import (
@@ -30,8 +31,8 @@ from groundflare.events import emit
 from groundflare.lock import DataDirBusy, DataDirLock
 from groundflare.logs import RotatingLog
 from groundflare.native_tools import ToolNotFound, Workerd, find_workerd
-from groundflare.paths import DataDir
 from groundflare.proxy_contract import parse_host_port
+from shim import registry
 from workerd_config.stack_loader import LoadedStack, load_stack
 from workerd_config.wrangler import ConfigError
 
@@ -46,11 +47,14 @@ def load(
     env: str | None,
     data_dir: Path,
     choice: BundleChoice,
+    plugins: list[str],
 ) -> LoadedStack:
     """Read the configs, then bundle; StartFailure (config) says what is wrong."""
     try:
-        loaded = load_stack(configs, workerd.max_compat_date, datetime.now(UTC).date(), env, port)
-    except ConfigError as exc:
+        kinds = registry.kinds(plugins).values()
+        today = datetime.now(UTC).date()
+        loaded = load_stack(configs, workerd.max_compat_date, today, list(kinds), env, port)
+    except (ConfigError, registry.KindError) as exc:
         raise StartFailure("config", str(exc), FailureClass.CONFIG) from exc
     for warning in loaded.warnings:
         log.warning("%s", warning)
@@ -144,13 +148,15 @@ def start(
         raise StartFailure("workerd", str(exc), FailureClass.MISSING) from exc
     lock = own_data_dir(DataDir(root=root))
     try:
-        reload = partial(load, configs, workerd, port, env, root, choice)
+        plugins = registry.plugins_from_env()
+        reload = partial(load, configs, workerd, port, env, root, choice, plugins)
         loaded = reload()
         options = Options(
             stack=loaded.stack,
             secrets=loaded.secrets,
             data_dir=DataDir(root=root),
             workerd=workerd,
+            plugins=plugins,
             test_clock=os.environ.get(TEST_CLOCK_ENV) == "1",
             sandbox_upstream=sandbox_upstream,
             vm=dev_vm_default() if dev and vm is None else vm,

@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 
 from contracts.events import ReadyEvent, ReloadedEvent, RestartedEvent
 from contracts.failures import FailureClass, StartFailure
+from contracts.layout import DataDir
+from contracts.shim_config import ShimConfig, ShimSecrets
 from groundflare.events import emit
 from groundflare.native_tools import Workerd
-from groundflare.paths import DataDir
 from groundflare.profile import Installation, ProfileError
 from groundflare.proxy_contract import ProxySecrets
 from groundflare.runtime import ComponentState, Runtime
@@ -25,7 +26,6 @@ from groundflare.stack.shim import shim_component, shim_config, write_shim_confi
 from groundflare.stack.vm import prepare_vm, vm_component
 from groundflare.stack.workerd import workerd_component, write_workerd_config
 from groundflare.supervisor import Component, ComponentSpec, Supervisor
-from shim.config import ShimConfig, ShimSecrets
 from workerd_config.model import Stack
 from workerd_config.stack_loader import LoadedStack
 
@@ -43,6 +43,8 @@ class Options:
     workerd: Workerd
     # Secret values by environment variable: only workerd's environment gets them.
     secrets: dict[str, str] = field(default_factory=dict)
+    # Binding kinds beyond the built-in ones (shim/registry.py), for the shim to load too.
+    plugins: list[str] = field(default_factory=list)
     # Lets tests move the shim's clock (KV expiration): set by $GROUNDFLARE_TEST_CLOCK=1.
     test_clock: bool = False
     # HOST:PORT the sandbox proxy forwards to (until the VM provides it).
@@ -80,7 +82,8 @@ class Boot:
     # ---- files ----
 
     def shim_config(self) -> ShimConfig:
-        return shim_config(self.options.stack, self.data_dir, self.options.test_clock)
+        options = self.options
+        return shim_config(options.stack, self.data_dir, options.plugins, options.test_clock)
 
     def write_configs(self) -> None:
         write_shim_config(self.shim_config(), self.data_dir)

@@ -8,9 +8,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from contracts.layout import DataDir
 from groundflare.children import Child, ChildSpec
 from groundflare.logs import RotatingLog
-from groundflare.paths import DataDir
 
 READY_TIMEOUT_SECONDS = 60.0
 # Only what a child needs from our environment; secrets reach it over a pipe.

@@ -5,21 +5,23 @@ from __future__ import annotations
 
 import socket
 
+from contracts.layout import DataDir
 from contracts.secrets_pipe import SECRETS_FD_PLACEHOLDER
-from groundflare.paths import DataDir, write_private
+from contracts.shim_config import ShimConfig, ShimSecrets
+from groundflare.paths import write_private
 from groundflare.stack.processes import ChildSpecs, announced_listening, base_env, python_module
 from groundflare.supervisor import ComponentSpec
-from shim.config import ShimConfig, ShimSecrets
 from workerd_config.model import Stack
 
 
-def shim_config(stack: Stack, data_dir: DataDir, test_clock: bool) -> ShimConfig:
+def shim_config(
+    stack: Stack, data_dir: DataDir, plugins: list[str], test_clock: bool
+) -> ShimConfig:
     return ShimConfig(
         socket=data_dir.shim_socket,
         data_dir=data_dir.root,
-        d1=stack.d1_databases(),
-        kv=stack.kv_namespaces(),
-        r2=stack.r2_buckets(),
+        resources=stack.resources(),
+        plugins=plugins,
         test_clock=test_clock,
     )
 

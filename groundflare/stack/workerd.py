@@ -5,10 +5,11 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable
 
+from contracts.layout import DataDir
 from contracts.names import file_part
 from groundflare.children import Child
 from groundflare.native_tools import Workerd
-from groundflare.paths import DataDir, write_private
+from groundflare.paths import write_private
 from groundflare.stack.processes import READY_TIMEOUT_SECONDS, ChildSpecs, base_env
 from groundflare.supervisor import ComponentSpec
 from workerd_config.model import RenderContext, ShimAddress, Stack

@@ -1,0 +1,70 @@
+"""The data dir's layout (DESIGN.md): one place that knows where things live.
+
+Binding kinds own a folder each (`d1/`, `kv/`, `r2/`, ...), named by the kind and
+laid out by it; everything else is here.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+# sun_path holds 108 bytes on Linux and 104 on macOS, including the NUL.
+MAX_SOCKET_PATH = 103
+
+
+class DataDir(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    root: Path
+
+    def kind_folder(self, folder: str) -> Path:
+        """A binding kind's folder (its `Kind.folder`); the kind lays out what is inside."""
+        return self.root / folder
+
+    @property
+    def durable_objects(self) -> Path:
+        return self.root / "do"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def run(self) -> Path:
+        return self.root / "run"
+
+    @property
+    def shim_socket(self) -> Path:
+        return self.run / "shim.sock"
+
+    @property
+    def shim_config(self) -> Path:
+        return self.run / "shim.json"
+
+    @property
+    def workerd_config(self) -> Path:
+        return self.run / "workerd.capnp"
+
+    @property
+    def runtime_json(self) -> Path:
+        return self.run / "runtime.json"
+
+    def log_file(self, component: str) -> Path:
+        return self.logs / f"{component}.log"
+
+    def prepare(self) -> None:
+        """Create the layout, private to this user (0700): it holds a Worker's data, logs,
+        sockets, tokens and configs. A folder made by an older version is tightened too."""
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.root.chmod(0o700)
+        for folder in (self.durable_objects, self.logs, self.run):
+            folder.mkdir(mode=0o700, exist_ok=True)
+        self.run.chmod(0o700)
+        if len(os.fsencode(self.shim_socket)) > MAX_SOCKET_PATH:
+            raise ValueError(
+                f"data dir {self.root} is too deep for a unix socket path "
+                f"({len(os.fsencode(self.shim_socket))} > {MAX_SOCKET_PATH} bytes): "
+                "use a shorter --data-dir"
+            )

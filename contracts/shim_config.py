@@ -1,0 +1,35 @@
+"""What the supervisor tells the shim: where to listen, what to serve, which kinds to load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from contracts.resources import ResourceSpec
+
+
+class ShimConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    socket: Path
+    data_dir: Path
+    resources: list[ResourceSpec] = []
+    # Binding kinds beyond the built-in ones, as `path/to/kind.py` or `package.module`
+    # (docs/architecture.md): the shim loads them as the supervisor did.
+    plugins: list[str] = []
+    # Tests may move the shim's clock forward (POST /_groundflare/clock); never in production use.
+    test_clock: bool = False
+
+    @property
+    def runtime_json(self) -> Path:
+        return self.socket.parent / "runtime.json"
+
+
+class ShimSecrets(BaseModel):
+    """What the supervisor hands the shim over its secrets pipe."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    # workerd's per-boot token on every binding request.
+    token: str
+    # The REST listener's bearer token.
+    api_token: str

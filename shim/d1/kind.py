@@ -1,0 +1,75 @@
+"""D1: `[[d1_databases]]`, workerd's d1-api module around a fetcher to the shim, one SQLite
+file per database (`d1/<name>-<id>.sqlite`)."""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from contracts.resources import ResourceSpec, service_name
+from shim.clock import Clock
+from shim.d1 import binding, legacy
+from shim.d1.engine import Database, database_file
+from shim.kinds import Kind, Served
+from workerd_config.model import BindingModel, RenderContext, shim_service
+from workerd_config.wrangler_schema import BINDING_NAME, ResourceName, Section
+
+
+class D1DatabaseEntry(Section):
+    binding: str = Field(pattern=BINDING_NAME)
+    database_name: ResourceName | None = None
+    database_id: ResourceName | None = None
+    preview_database_id: ResourceName | None = None
+    migrations_dir: str | None = None
+    migrations_table: str | None = None
+
+
+class D1Binding(BindingModel):
+    """`env.DB`: workerd's d1-api module wrapped around a fetcher that reaches the shim."""
+
+    kind: Literal["d1"] = "d1"
+    database: ResourceSpec
+
+    def capnp_binding(self, ctx: RenderContext) -> dict[str, Any]:
+        fetcher = {"name": "fetcher", "service": service_name("d1", self.database.id)}
+        return {
+            "name": self.name,
+            "wrapped": {"moduleName": "cloudflare-internal:d1-api", "innerBindings": [fetcher]},
+        }
+
+    def capnp_services(self, ctx: RenderContext) -> list[dict[str, Any]]:
+        return [shim_service(ctx, "d1", self.database.id)]
+
+    def resources(self) -> list[ResourceSpec]:
+        return [self.database]
+
+
+class D1Kind(Kind):
+    name = "d1"
+    wrangler_field = "d1_databases"
+    entry = D1DatabaseEntry
+    folder = "d1"
+
+    def binding(self, entry: D1DatabaseEntry) -> D1Binding:
+        """Locally, a missing id falls back to the binding name, as wrangler does."""
+        database = ResourceSpec(
+            kind=self.name,
+            id=entry.database_id or entry.binding,
+            name=entry.database_name or entry.binding,
+        )
+        return D1Binding(name=entry.binding, database=database)
+
+    def serve(self, spec: ResourceSpec, folder: Path, clock: Clock) -> Served:
+        db = Database(database_file(folder, spec.name, spec.id), label=spec.name)
+        handlers = {
+            spec.tag: partial(binding.handle, db),
+            # The legacy HTTP API of the same database (groundflare.toml's d1_http).
+            f"d1-http:{spec.id}": partial(legacy.handle, db),
+        }
+        return Served(resource=db, handlers=handlers, file=db.path, what="d1 database")
+
+
+KIND = D1Kind()

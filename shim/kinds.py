@@ -1,0 +1,54 @@
+"""A binding kind the shim serves, in one place: its wrangler entry, its binding, its store.
+
+Each kind is a folder under shim/ (d1, kv, r2, ...) whose `kind.py` defines one
+subclass of Kind, listed once in shim/registry.py. What a kind provides, and how to
+add one, is docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+
+from contracts.resources import ResourceSpec
+from shim.clock import Clock
+from shim.resource import Resource
+from shim.server import Request, Response
+from workerd_config.model import BindingModel
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+@dataclass
+class Served:
+    """A kind's resource, opened by the shim: its store and its handlers by workerd tag."""
+
+    resource: Resource
+    handlers: dict[str, Handler]
+    # The resource's SQLite file and what to call it: messages about damage name it.
+    file: Path
+    what: str
+
+
+class Kind(ABC):
+    # The registry name, also the resource kind in workerd tags (`kv:<id>`).
+    name: ClassVar[str]
+    # The wrangler.toml array it reads (`kv_namespaces` for `[[kv_namespaces]]`).
+    wrangler_field: ClassVar[str]
+    # One entry of that array, as wrangler spells it.
+    entry: ClassVar[type[BaseModel]]
+    # Its folder under the data dir; the kind lays out what is inside.
+    folder: ClassVar[str]
+
+    @abstractmethod
+    def binding(self, entry: Any) -> BindingModel:
+        """The binding one wrangler entry declares (config side: capnp, resources)."""
+
+    @abstractmethod
+    def serve(self, spec: ResourceSpec, folder: Path, clock: Clock) -> Served:
+        """The store for one resource under `folder` (the shim side), not yet opened."""

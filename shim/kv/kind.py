@@ -1,0 +1,61 @@
+"""KV: `[[kv_namespaces]]`, workerd's native KV binding speaking HTTP to the shim, an index
+and blob files per namespace (`kv/<id>/`)."""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from contracts.names import file_part
+from contracts.resources import ResourceSpec, service_name
+from shim.clock import Clock
+from shim.kinds import Kind, Served
+from shim.kv import binding
+from shim.kv.store import KvStore
+from workerd_config.model import BindingModel, RenderContext, shim_service
+from workerd_config.wrangler_schema import BINDING_NAME, ResourceName, Section
+
+
+class KvNamespaceEntry(Section):
+    binding: str = Field(pattern=BINDING_NAME)
+    id: ResourceName | None = None
+    preview_id: ResourceName | None = None
+
+
+class KvBinding(BindingModel):
+    """`env.KV`: workerd's native KV binding, speaking HTTP to the shim."""
+
+    kind: Literal["kv"] = "kv"
+    namespace: ResourceSpec
+
+    def capnp_binding(self, ctx: RenderContext) -> dict[str, Any]:
+        return {"name": self.name, "kvNamespace": service_name("kv", self.namespace.id)}
+
+    def capnp_services(self, ctx: RenderContext) -> list[dict[str, Any]]:
+        return [shim_service(ctx, "kv", self.namespace.id)]
+
+    def resources(self) -> list[ResourceSpec]:
+        return [self.namespace]
+
+
+class KvKind(Kind):
+    name = "kv"
+    wrangler_field = "kv_namespaces"
+    entry = KvNamespaceEntry
+    folder = "kv"
+
+    def binding(self, entry: KvNamespaceEntry) -> KvBinding:
+        """Locally, a missing id falls back to the binding name, as wrangler does."""
+        namespace = ResourceSpec(kind=self.name, id=entry.id or entry.binding)
+        return KvBinding(name=entry.binding, namespace=namespace)
+
+    def serve(self, spec: ResourceSpec, folder: Path, clock: Clock) -> Served:
+        store = KvStore(folder / file_part(spec.id), clock)
+        handlers = {spec.tag: partial(binding.handle, store)}
+        return Served(resource=store, handlers=handlers, file=store.index.path, what="kv index")
+
+
+KIND = KvKind()

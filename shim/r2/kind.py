@@ -1,0 +1,62 @@
+"""R2: `[[r2_buckets]]`, workerd's native R2 binding speaking HTTP to the shim, an index and
+blob files per bucket (`r2/<bucket>/`)."""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from contracts.names import file_part
+from contracts.resources import ResourceSpec, service_name
+from shim.clock import Clock
+from shim.kinds import Kind, Served
+from shim.r2 import binding
+from shim.r2.store import R2Store
+from workerd_config.model import BindingModel, RenderContext, shim_service
+from workerd_config.wrangler_schema import BINDING_NAME, ResourceName, Section
+
+
+class R2BucketEntry(Section):
+    binding: str = Field(pattern=BINDING_NAME)
+    bucket_name: ResourceName | None = None
+    preview_bucket_name: ResourceName | None = None
+    jurisdiction: str | None = None
+
+
+class R2Binding(BindingModel):
+    """`env.BUCKET`: workerd's native R2 binding, speaking HTTP to the shim."""
+
+    kind: Literal["r2"] = "r2"
+    bucket: ResourceSpec
+
+    def capnp_binding(self, ctx: RenderContext) -> dict[str, Any]:
+        return {"name": self.name, "r2Bucket": service_name("r2", self.bucket.id)}
+
+    def capnp_services(self, ctx: RenderContext) -> list[dict[str, Any]]:
+        return [shim_service(ctx, "r2", self.bucket.id)]
+
+    def resources(self) -> list[ResourceSpec]:
+        return [self.bucket]
+
+
+class R2Kind(Kind):
+    name = "r2"
+    wrangler_field = "r2_buckets"
+    entry = R2BucketEntry
+    folder = "r2"
+
+    def binding(self, entry: R2BucketEntry) -> R2Binding:
+        """Locally, a missing bucket name falls back to the binding name, as wrangler does."""
+        bucket = ResourceSpec(kind=self.name, id=entry.bucket_name or entry.binding)
+        return R2Binding(name=entry.binding, bucket=bucket)
+
+    def serve(self, spec: ResourceSpec, folder: Path, clock: Clock) -> Served:
+        store = R2Store(folder / file_part(spec.id), clock)
+        handlers = {spec.tag: partial(binding.handle, store)}
+        return Served(resource=store, handlers=handlers, file=store.index.path, what="r2 index")
+
+
+KIND = R2Kind()

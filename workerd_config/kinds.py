@@ -1,0 +1,26 @@
+"""What the config side needs from a binding kind the shim serves (shim/<kind>/kind.py).
+
+The loader is handed the kinds (the registry lives in shim/registry.py); it never
+imports them, so a new kind is a new folder, not an edit here.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+from workerd_config.model import BindingModel
+
+
+class ConfigKind(Protocol):
+    # The registry name, also the resource kind in tags (`kv:<id>`).
+    name: str
+    # The wrangler.toml array it reads, e.g. `kv_namespaces` for `[[kv_namespaces]]`.
+    wrangler_field: str
+    # One entry of that array, as wrangler spells it.
+    entry: type[BaseModel]
+
+    def binding(self, entry: Any) -> BindingModel:
+        """The binding one entry declares."""
+        ...
