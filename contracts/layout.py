@@ -51,6 +51,15 @@ class DataDir(BaseModel):
     def runtime_json(self) -> Path:
         return self.run / "runtime.json"
 
+    @property
+    def door_socket(self) -> Path:
+        return self.run / "door.sock"
+
+    @property
+    def door_json(self) -> Path:
+        """Where the door is and its token (contracts.door.DoorAddress), 0600."""
+        return self.run / "door.json"
+
     def log_file(self, component: str) -> Path:
         return self.logs / f"{component}.log"
 

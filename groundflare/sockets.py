@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import socket
+from pathlib import Path
 
 from contracts.failures import FailureClass, StartFailure
 
@@ -38,3 +39,15 @@ def listen_loopback(port: int, component: str) -> socket.socket:
 def url(listener: socket.socket) -> str:
     host, port = listener.getsockname()[:2]
     return f"http://{host}:{port}"
+
+
+def listen_unix(path: Path) -> socket.socket:
+    """A unix listening socket only this user reaches (0600, in the 0700 run/ folder); a
+    stale one left by a killed stack is replaced (the data dir's lock says it is ours)."""
+    path.unlink(missing_ok=True)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    path.chmod(0o600)
+    listener.listen(BACKLOG)
+    listener.set_inheritable(True)
+    return listener

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny
 
+from contracts.door import DoorAddress
 from contracts.names import file_part
 from contracts.resources import (
     RESOURCE_HEADER,
@@ -36,6 +37,8 @@ class ShimAddress(Model):
 
 class RenderContext(Model):
     shim: ShimAddress
+    # The stack's internal door (contracts/door.py); none when only rendering a preview.
+    door: DoorAddress | None = None
     config_dir: Path
     # Where Durable Object storage lives (`<data dir>/do`); one folder per Worker.
     do_dir: Path = Path("do")

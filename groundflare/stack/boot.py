@@ -9,17 +9,19 @@ import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from contracts.door import DoorAddress
 from contracts.events import ReadyEvent, ReloadedEvent, RestartedEvent
 from contracts.failures import FailureClass, StartFailure
 from contracts.layout import DataDir
 from contracts.shim_config import ShimConfig, ShimSecrets
 from groundflare.events import emit
 from groundflare.native_tools import Workerd
+from groundflare.paths import write_private
 from groundflare.profile import Installation, ProfileError
 from groundflare.proxy_contract import ProxySecrets
 from groundflare.runtime import ComponentState, Runtime
 from groundflare.secret_store import SecretStoreError
-from groundflare.sockets import listen_loopback, url
+from groundflare.sockets import listen_loopback, listen_unix, url
 from groundflare.stack.processes import ChildSpecs, Echo, plain_echo
 from groundflare.stack.proxy import proxy_component
 from groundflare.stack.shim import shim_component, shim_config, write_shim_config
@@ -61,9 +63,11 @@ class Listeners:
     workers: dict[str, socket.socket] = field(default_factory=dict)
     api: socket.socket | None = None
     sandbox: socket.socket | None = None
+    # The door's unix socket: workerd inherits it, so a reload's new workerd shares it.
+    door: socket.socket | None = None
 
     def close(self) -> None:
-        for listener in [*self.workers.values(), self.api, self.sandbox]:
+        for listener in [*self.workers.values(), self.api, self.sandbox, self.door]:
             if listener is not None:
                 listener.close()
 
@@ -74,6 +78,9 @@ class Boot:
         self.data_dir = options.data_dir
         self.shim_token = secrets.token_urlsafe(32)
         self.surface_token = secrets.token_urlsafe(32)
+        self.door = DoorAddress(
+            socket=options.data_dir.door_socket, token=secrets.token_urlsafe(32)
+        )
         self.listeners = Listeners()
         self.specs = ChildSpecs(options.data_dir, options.echo)
         self.ready_sent = False
@@ -87,13 +94,14 @@ class Boot:
 
     def write_configs(self) -> None:
         write_shim_config(self.shim_config(), self.data_dir)
-        write_workerd_config(self.options.stack, self.data_dir, self.shim_token)
+        write_workerd_config(self.options.stack, self.data_dir, self.shim_token, self.door)
 
     # ---- state reporting ----
 
     def endpoints(self) -> dict[str, str]:
         found = {f"worker:{name}": url(s) for name, s in self.listeners.workers.items()}
         found["shim"] = f"unix:{self.data_dir.shim_socket}"
+        found["door"] = f"unix:{self.data_dir.door_socket}"
         if self.listeners.api is not None:
             found["api"] = url(self.listeners.api)
         if self.listeners.sandbox is not None:
@@ -156,6 +164,8 @@ class Boot:
         for worker in stack.workers:
             self.listeners.workers[worker.name] = listen_loopback(worker.port, "workerd")
         self.listeners.api = listen_loopback(profile.ports.api, "api")
+        self.listeners.door = listen_unix(self.data_dir.door_socket)
+        write_private(self.data_dir.door_json, self.door.model_dump_json().encode("utf-8"))
         shim_secrets = ShimSecrets(token=self.shim_token, api_token=install_secrets["api_token"])
         components: list[ComponentSpec] = [
             shim_component(self.data_dir, self.specs, self.listeners.api, shim_secrets),
@@ -165,6 +175,7 @@ class Boot:
                 self.data_dir,
                 self.specs,
                 self.listeners.workers,
+                self.listeners.door,
                 lambda: self.options.secrets,
             ),
         ]
@@ -208,5 +219,10 @@ class Boot:
         if self.supervisor is not None:
             await self.supervisor.stop()
         self.listeners.close()
-        self.data_dir.runtime_json.unlink(missing_ok=True)
+        for left in (
+            self.data_dir.runtime_json,
+            self.data_dir.door_json,
+            self.data_dir.door_socket,
+        ):
+            left.unlink(missing_ok=True)
         self.specs.close()

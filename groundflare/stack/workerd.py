@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable
 
+from contracts.door import DOOR_SOCKET_NAME, DoorAddress
 from contracts.layout import DataDir
 from contracts.names import file_part
 from groundflare.children import Child
@@ -16,9 +17,12 @@ from workerd_config.model import RenderContext, ShimAddress, Stack
 from workerd_config.render import render_config
 
 
-def write_workerd_config(stack: Stack, data_dir: DataDir, shim_token: str) -> None:
+def write_workerd_config(
+    stack: Stack, data_dir: DataDir, shim_token: str, door: DoorAddress
+) -> None:
     ctx = RenderContext(
         shim=ShimAddress(socket=data_dir.shim_socket, token=shim_token),
+        door=door,
         config_dir=data_dir.run,
         do_dir=data_dir.durable_objects,
     )
@@ -34,14 +38,17 @@ def workerd_component(
     data_dir: DataDir,
     specs: ChildSpecs,
     listeners: dict[str, socket.socket],
+    door: socket.socket,
     secrets: Callable[[], dict[str, str]],
 ) -> ComponentSpec:
     """`secrets`: the Workers' secret values by environment variable (`fromEnvironment`),
     asked at every (re)start, so a reload's new values reach the next workerd."""
-    argv = [str(workerd.path), "serve", str(data_dir.workerd_config), "config"]
+    # --experimental: the door calls scheduled()/queue() through service bindings.
+    argv = [str(workerd.path), "serve", str(data_dir.workerd_config), "config", "--experimental"]
     argv += ["--control-fd", "{control_fd}"]
-    fds = []
-    sockets = {}
+    argv += ["--socket-fd", f"{DOOR_SOCKET_NAME}={door.fileno()}"]
+    fds = [door.fileno()]
+    sockets = {DOOR_SOCKET_NAME: "door"}
     for worker in stack.workers:
         listener = listeners[worker.name]
         argv += ["--socket-fd", f"{worker.socket_name}={listener.fileno()}"]

@@ -1,0 +1,54 @@
+// The stack's internal door (contracts/door.py): the supervisor, the shim and test
+// harnesses call into the Workers through here. It listens only on a unix socket in the
+// private run/ folder, and every request must carry the per-boot token.
+//
+//   POST /workers/NAME/scheduled  {"cron", "scheduled_time"}  -> Fetcher.scheduled()
+//   POST /workers/NAME/queue      {"queue", "messages"}        -> Fetcher.queue()
+//   ANY  /workers/NAME/fetch/PATH                               -> Fetcher.fetch()
+
+const encoder = new TextEncoder();
+
+function sameToken(presented, expected) {
+  const a = encoder.encode(presented);
+  const b = encoder.encode(expected);
+  return a.byteLength === b.byteLength && crypto.subtle.timingSafeEqual(a, b);
+}
+
+function problem(status, message) {
+  return Response.json({ error: message }, { status });
+}
+
+export default {
+  async fetch(request, env) {
+    if (!sameToken(request.headers.get(env.HEADER) ?? "", env.TOKEN)) {
+      return problem(403, "missing or invalid door token");
+    }
+    const url = new URL(request.url);
+    const match = url.pathname.match(/^\/workers\/([^/]+)\/(scheduled|queue|fetch)(\/.*)?$/);
+    if (match === null) return problem(404, `no door at ${url.pathname}`);
+    const [, name, action, rest] = match;
+    const binding = env.WORKERS[decodeURIComponent(name)];
+    if (binding === undefined) return problem(404, `no Worker named ${name} in this stack`);
+    const target = env[binding];
+    if (action === "fetch") {
+      const forwarded = new URL((rest ?? "/") + url.search, "http://localhost");
+      return target.fetch(new Request(forwarded, request));
+    }
+    if (request.method !== "POST") return problem(405, `${action} takes POST`);
+    const body = await request.json();
+    if (action === "scheduled") {
+      const result = await target.scheduled({
+        cron: body.cron,
+        scheduledTime: new Date(body.scheduled_time),
+      });
+      return Response.json(result);
+    }
+    const messages = body.messages.map((m) => ({
+      id: m.id,
+      timestamp: new Date(m.timestamp),
+      body: m.body,
+      attempts: m.attempts,
+    }));
+    return Response.json(await target.queue(body.queue, messages));
+  },
+};
