@@ -9,7 +9,6 @@ from pathlib import Path
 import apsw
 import pytest
 
-from shim.d1 import engine
 from shim.d1.binding import parse_queries
 from shim.d1.engine import Database
 from shim.d1.errors import D1Error
@@ -117,8 +116,8 @@ async def test_a_write_waits_for_another_processs_lock(db):
     assert db.executor.jobs_started == before + 1
 
 
-async def test_a_lock_held_past_the_busy_timeout_is_a_d1_error(db, monkeypatch):
-    monkeypatch.setattr(engine, "BUSY_TIMEOUT_MS", 200)
+async def test_a_lock_held_past_the_busy_timeout_is_a_d1_error(db):
+    db.runner.busy_timeout_ms = 200
     await run(db, '{"sql": "CREATE TABLE t (v)"}')
     holder = await hold_write_lock(db.path, 2)
     with pytest.raises(D1Error) as caught:

@@ -1,17 +1,11 @@
 """One D1 database: an apsw connection with production's limits and rules.
 
-Where queries run (docs/performance.md): handing a query to another thread
-costs ~200 µs of wake-ups on this class of machine, several times a point
-query's own cost. So a query first runs on the event loop under a budget of
-INLINE_BUDGET_SECONDS, enforced by SQLite's progress handler with a zero busy
-timeout; one that runs over or meets a lock is rolled back and run again on the
-database's own thread, where long work belongs. Queries of one database keep
-their order: while the thread has work queued, new ones queue behind it.
+Where queries run is shim/inline_first.py's: inline under a budget of
+INLINE_BUDGET_SECONDS, else on the database's own thread, in order.
 """
 
 from __future__ import annotations
 
-import math
 import secrets
 import time
 from collections.abc import Callable
@@ -26,6 +20,7 @@ from shim.d1 import statements
 from shim.d1.authorizer import Authorizer
 from shim.d1.errors import D1Error, from_sqlite
 from shim.d1.values import SqlValue
+from shim.inline_first import InlineFirst, RunOnThread
 from shim.serial import SerialExecutor
 from shim.sqlite import Checkpointer, open_wal
 
@@ -47,13 +42,9 @@ LIMITS = {
 MAX_SQL_BYTES = LIMITS[apsw.SQLITE_LIMIT_SQL_LENGTH]
 BUSY_TIMEOUT_MS = 5_000
 INLINE_BUDGET_SECONDS = 0.001
-PROGRESS_STEPS = 1_000
 
 T = TypeVar("T")
 
-
-class RunOnThread(Exception):
-    """An inline attempt ran over its budget or met a lock before COMMIT: rolled back."""
 
 
 MULTI_PARAMS_MESSAGE = (
@@ -104,9 +95,9 @@ class Database:
         self.path = path
         self.label = label
         self.executor = SerialExecutor(name=f"d1:{label}")
+        self.runner = InlineFirst(self.executor, BUSY_TIMEOUT_MS, INLINE_BUDGET_SECONDS)
         self._conn: apsw.Connection | None = None
         self._checkpointer: Checkpointer | None = None
-        self._deadline = math.inf
         self._authorizer = Authorizer()
         self._size = 0
         self._commits = 0
@@ -135,8 +126,7 @@ class Database:
         for limit, value in LIMITS.items():
             conn.limit(limit, value)
         conn.authorizer = self._authorizer
-        conn.set_progress_handler(self._over_budget, PROGRESS_STEPS)
-        conn.set_busy_timeout(0)
+        self.runner.attach(conn)
         self._conn = conn
         self._checkpointer = Checkpointer(self.path, conn, self.executor)
         # Fixed for the file's life: Workers may not set it, and VACUUM is refused.
@@ -154,30 +144,7 @@ class Database:
 
     async def call(self, fn: Callable[[], T], inline: bool = True) -> T:
         """Run `fn` against the connection; `fn` must leave nothing behind on RunOnThread."""
-        if inline and self.executor.pending == 0:
-            self._deadline = time.perf_counter() + INLINE_BUDGET_SECONDS
-            try:
-                return fn()
-            except RunOnThread:
-                pass
-            finally:
-                self._deadline = math.inf
-        return await self.executor.run(self._patiently, fn)
-
-    def _patiently(self, fn: Callable[[], T]) -> T:
-        """On the thread: wait for locks as long as production would, no budget."""
-        self.conn.set_busy_timeout(BUSY_TIMEOUT_MS)
-        try:
-            return fn()
-        finally:
-            self.conn.set_busy_timeout(0)
-
-    @property
-    def _inline(self) -> bool:
-        return self._deadline != math.inf
-
-    def _over_budget(self) -> bool:
-        return time.perf_counter() > self._deadline
+        return await self.runner.run(fn, inline)
 
     @property
     def conn(self) -> apsw.Connection:
@@ -191,12 +158,11 @@ class Database:
         completes). Cached statements skip the authorizer, so ours carry a per-boot secret in a
         comment: a Worker cannot send the same text and reuse them."""
         self._authorizer.trusted = True
-        deadline, self._deadline = self._deadline, math.inf
         try:
-            return list(self.conn.execute(f"{sql} /* {self._secret} */"))
+            with self.runner.unbudgeted():
+                return list(self.conn.execute(f"{sql} /* {self._secret} */"))
         finally:
             self._authorizer.trusted = False
-            self._deadline = deadline
 
     def _measure_size(self) -> int:
         ((count,),) = self._trusted("PRAGMA page_count")
@@ -236,7 +202,7 @@ class Database:
                 self._size, self._commits = size, commits
                 raise
         except (apsw.InterruptError, apsw.BusyError) as exc:
-            if not self._inline:
+            if not self.runner.inline:
                 raise from_sqlite(exc) from exc
             conn.set_last_insert_rowid(rowid)
             raise RunOnThread from exc

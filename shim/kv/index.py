@@ -1,24 +1,23 @@
 """A namespace's SQLite index: one row per key, its value inline or the id of its blob file.
 
-Where statements run (docs/performance.md): an index statement takes microseconds,
-far less than a hop to a thread and back, so statements run on the event loop with
-no busy timeout. The lock they meet is our own Checkpointer's RESTART checkpoint
-holding the write lock for a few milliseconds (or another process's, say an SQLite
-browser); an operation that meets it has been rolled back and runs again on the
-namespace's thread, queued behind the checkpoint, waiting up to BUSY_TIMEOUT_MS.
-While that thread has work, later operations queue behind it too, so their order is
-kept and the connection is never used from two threads at once.
+Where statements run is shim/inline_first.py's: an index statement takes
+microseconds, so it runs on the event loop; the lock it may meet is our own
+Checkpointer's RESTART checkpoint (or another process's, say an SQLite browser),
+and an operation that meets it has been rolled back and runs again on the
+namespace's thread, waiting up to BUSY_TIMEOUT_MS.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
 import apsw
 
+from shim.inline_first import InlineFirst
 from shim.serial import SerialExecutor
 from shim.space import sqlite_no_space
 from shim.sqlite import Checkpointer, open_wal
@@ -74,6 +73,7 @@ class Index:
     def __init__(self, path: Path, executor: SerialExecutor) -> None:
         self.path = path
         self._executor = executor
+        self._runner = InlineFirst(executor, BUSY_TIMEOUT_MS)
         self._conn: apsw.Connection | None = None
         self._checkpointer: Checkpointer | None = None
 
@@ -81,7 +81,7 @@ class Index:
 
     def open(self) -> None:
         conn = open_wal(self.path)
-        conn.set_busy_timeout(0)
+        self._runner.attach(conn)
         conn.execute(SCHEMA)
         self._conn = conn
         self._checkpointer = Checkpointer(self.path, conn, self._executor)
@@ -102,19 +102,7 @@ class Index:
 
     async def run(self, op: Callable[..., T], *args: Any) -> T:
         """Run `op(*args)`; an op that raises BusyError must have left nothing behind."""
-        if not self._executor.pending:
-            try:
-                return op(*args)
-            except apsw.BusyError:
-                pass
-        return await self._executor.run(self._patiently, op, args)
-
-    def _patiently(self, op: Callable[..., T], args: tuple[Any, ...]) -> T:
-        self.conn.set_busy_timeout(BUSY_TIMEOUT_MS)
-        try:
-            return op(*args)
-        finally:
-            self.conn.set_busy_timeout(0)
+        return await self._runner.run(partial(op, *args))
 
     def _transaction(self, op: Callable[[], T]) -> T:
         """`op` in one write transaction; the lock is taken first, so BUSY means nothing ran.

@@ -12,11 +12,13 @@ and run again on the bucket's thread, and later writes queue behind it there.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
 import apsw
 
+from shim.inline_first import InlineFirst
 from shim.serial import SerialExecutor
 from shim.space import sqlite_no_space
 from shim.sqlite import Checkpointer, open_wal
@@ -69,6 +71,7 @@ class Index:
     def __init__(self, path: Path, label: str) -> None:
         self.path = path
         self.executor = SerialExecutor(name=f"r2:{label}")
+        self._runner = InlineFirst(self.executor, BUSY_TIMEOUT_MS)
         self._reader: apsw.Connection | None = None
         self._writer: apsw.Connection | None = None
         self._checkpointer: Checkpointer | None = None
@@ -79,7 +82,7 @@ class Index:
     def _open(self) -> None:
         writer = open_wal(self.path)
         writer.execute(SCHEMA)
-        writer.set_busy_timeout(0)
+        self._runner.attach(writer)
         reader = apsw.Connection(
             str(self.path), flags=apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_NOFOLLOW
         )
@@ -105,20 +108,7 @@ class Index:
 
     async def write(self, fn: Callable[[apsw.Connection], T]) -> T:
         """Run `fn` in one write transaction; it must have no effect outside the database."""
-        if self.executor.pending == 0:
-            try:
-                return self._transaction(fn)
-            except apsw.BusyError:
-                pass
-        return await self.executor.run(self._patiently, fn)
-
-    def _patiently(self, fn: Callable[[apsw.Connection], T]) -> T:
-        writer = self._writing()
-        writer.set_busy_timeout(BUSY_TIMEOUT_MS)
-        try:
-            return self._transaction(fn)
-        finally:
-            writer.set_busy_timeout(0)
+        return await self._runner.run(partial(self._transaction, fn))
 
     def _transaction(self, fn: Callable[[apsw.Connection], T]) -> T:
         conn = self._writing()
