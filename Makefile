@@ -19,14 +19,16 @@ $(STAMP): pyproject.toml
 dev: setup
 	$(BIN)/groundflare dev -c $(EXAMPLE) --data-dir .data/dev
 
-test: setup vm-host
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+test: lint vm-host
 	$(BIN)/pytest
 
+# ruff, the type checker, and the layers (import-linter: contracts <- workerd_config <- shim, vm
+# <- groundflare; a wrong arrow fails here).
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: setup
 	$(BIN)/ruff format .

@@ -21,7 +21,7 @@ import os
 import re
 import secrets
 from collections import Counter
-from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -114,7 +114,7 @@ class PinnedRead:
         self._spans = _cut(blobs, pieces, offset, length)
         # A module function, not a method: a generator holding `self` would make a cycle,
         # and a dropped body would keep its pins until the garbage collector ran.
-        self._chunks = _read_spans(self._spans)
+        self._chunks: AsyncGenerator[bytes, None] = _read_spans(self._spans)
 
     def prepend(self, data: bytes) -> None:
         """Bytes to send before the span (R2's metadata JSON), before reading starts."""
@@ -164,7 +164,7 @@ def _cut(blobs: BlobDir, pieces: list[Blob], offset: int, length: int) -> list[S
     return spans
 
 
-async def _read_spans(spans: list[Span]) -> AsyncIterator[bytes]:
+async def _read_spans(spans: list[Span]) -> AsyncGenerator[bytes, None]:
     for span in spans:
         if span.path is None:
             if span.data:

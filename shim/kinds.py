@@ -8,7 +8,7 @@ add one, is docs/architecture.md.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -29,7 +29,7 @@ class Served:
     """A kind's resource, opened by the shim: its store and its handlers by workerd tag."""
 
     resource: Resource
-    handlers: dict[str, Handler]
+    handlers: Mapping[str, Handler]
     # The resource's SQLite file and what to call it: messages about damage name it.
     file: Path
     what: str

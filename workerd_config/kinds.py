@@ -14,12 +14,20 @@ from workerd_config.model import BindingModel
 
 
 class ConfigKind(Protocol):
-    # The registry name, also the resource kind in tags (`kv:<id>`).
-    name: str
-    # The wrangler.toml array it reads, e.g. `kv_namespaces` for `[[kv_namespaces]]`.
-    wrangler_field: str
-    # One entry of that array, as wrangler spells it.
-    entry: type[BaseModel]
+    @property
+    def name(self) -> str:
+        """The registry name, also the resource kind in tags (`kv:<id>`)."""
+        ...
+
+    @property
+    def wrangler_field(self) -> str:
+        """The wrangler.toml array it reads, e.g. `kv_namespaces` for `[[kv_namespaces]]`."""
+        ...
+
+    @property
+    def entry(self) -> type[BaseModel]:
+        """One entry of that array, as wrangler spells it."""
+        ...
 
     def binding(self, entry: Any) -> BindingModel:
         """The binding one entry declares."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, time
 from functools import cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Optional, cast
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 
@@ -141,14 +141,14 @@ def settings_models(
 ) -> tuple[type[WorkerSettings], type[WranglerFile]]:
     """WorkerSettings and WranglerFile with one `list[entry] | None` field per binding kind
     (`(wrangler_field, entry)` pairs): each kind brings its own part of the schema."""
-    fields: dict[str, Any] = {field: (list[entry] | None, None) for field, entry in kinds}
+    fields: dict[str, Any] = {
+        field: (Optional[list[entry]], None)  # type: ignore[valid-type]  # noqa: UP045
+        for field, entry in kinds
+    }
     settings = create_model("KindSettings", __base__=WorkerSettings, **fields)
-    file = create_model(
-        "KindWranglerFile",
-        __base__=settings,
-        env=(dict[str, settings], {}),  # type: ignore[valid-type]
-    )
-    return settings, file
+    # Shaped as WranglerFile (the settings plus `env`), with the kinds' fields at both levels.
+    file = create_model("KindWranglerFile", __base__=settings, env=(dict[str, settings], {}))
+    return settings, cast(type[WranglerFile], file)
 
 
 # wrangler's rules: an [env.X] section inherits these from the top level; every other
