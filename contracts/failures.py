@@ -61,7 +61,9 @@ class StartFailure(Exception):
         self.advice = advice or failure.advice
 
     def line(self) -> str:
-        """The one line for people: `component: reason[ (advice)]`."""
+        """The one line for people: `component: reason[ (advice)]`, on one line whatever
+        the reason holds."""
+        reason = " ".join(self.reason.split())
         if self.failure in _REASON_SAYS_WHAT_TO_DO or self.advice in self.reason:
-            return f"{self.component}: {self.reason}"
-        return f"{self.component}: {self.reason} ({self.advice})"
+            return f"{self.component}: {reason}"
+        return f"{self.component}: {reason} ({self.advice})"

@@ -7,11 +7,8 @@ request, never sees the child die and never finishes stopping.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +17,7 @@ from groundflare.logs import RotatingLog
 from groundflare.output import CONTINUED, MAX_LINE_BYTES, ChildOutput
 from tests.stack import WORKERS, request
 from tests.test_supervision import next_event, runtime
+from tests.tmpfs import fill, small_disk
 
 LOUD = WORKERS / "loud" / "wrangler.toml"
 MIB = 1024 * 1024
@@ -118,34 +116,8 @@ def test_a_megabyte_console_line_is_logged_in_pieces_while_the_stack_keeps_servi
     assert max(len(piece.encode()) for piece in pieces) == MAX_LINE_BYTES + len(CONTINUED)
 
 
-@contextlib.contextmanager
-def small_filesystem(folder: Path, size: str) -> Iterator[Path]:
-    """A tmpfs of `size` mounted on `folder`: a disk that really fills up."""
-    folder.mkdir(parents=True, exist_ok=True)
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(folder)],
-        capture_output=True,
-        text=True,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"this host cannot mount a tmpfs (needs root): {mounted.stderr.strip()}")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=True)
-
-
-def fill(folder: Path) -> Path:
-    filler = folder / "filler"
-    with contextlib.suppress(OSError), filler.open("wb") as out:
-        while True:
-            out.write(b"\0" * 65536)
-            out.flush()
-    return filler
-
-
 def test_a_full_log_disk_costs_log_lines_not_requests_and_logging_resumes(tmp_data, stacks):
-    with small_filesystem(tmp_data / "logs", "1m") as logs:
+    with small_disk(tmp_data / "logs", "1m") as logs:
         stack = stacks([LOUD], tmp_data)
         filler = fill(logs)
         for _ in range(5):

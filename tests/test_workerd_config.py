@@ -60,8 +60,8 @@ def stack(tmp_path: Path) -> tuple[Stack, RenderContext]:
             TextBinding(name="GREETING", value="hi"),
             JsonBinding(name="LIMITS", value={"n": 1}),
             SecretBinding(name="API_KEY", env="GROUNDFLARE_SECRET_API_KEY"),
-            D1Binding(name="DB", database=db),
-            D1Binding(name="SAME_DB", database=db),
+            D1Binding(name="DB", resource=db),
+            D1Binding(name="SAME_DB", resource=db),
         ],
     )
     ctx = RenderContext(
@@ -130,7 +130,7 @@ database_id = "db-1"
     assert worker.bindings == [
         TextBinding(name="GREETING", value="hi"),
         JsonBinding(name="LIMITS", value={"n": 1}),
-        D1Binding(name="DB", database=ResourceSpec(kind="d1", id="db-1", name="main")),
+        D1Binding(name="DB", resource=ResourceSpec(kind="d1", id="db-1", name="main")),
     ]
 
 
@@ -145,7 +145,7 @@ def test_wrangler_jsonc_import(tmp_path):
 }""",
     )
     assert load_worker(path, NEWEST, TODAY, KINDS).worker.bindings == [
-        D1Binding(name="DB", database=ResourceSpec(kind="d1", id="db-1", name="main"))
+        D1Binding(name="DB", resource=ResourceSpec(kind="d1", id="db-1", name="main"))
     ]
 
 

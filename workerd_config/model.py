@@ -108,22 +108,41 @@ class SecretBinding(BindingModel):
         return {"name": self.name, "fromEnvironment": self.env}
 
 
-class ShimServiceBinding(BindingModel):
-    """`env.NAME` as a Fetcher whose requests reach one of the shim's handlers for a resource:
-    `service_kind` names the handler (`d1-http` for a D1 database's legacy HTTP API)."""
+class ResourceBinding(BindingModel):
+    """A binding that reaches one shim resource through its own tagged service: what binding
+    kinds' models (shim/<kind>/kind.py) build on; they say only what `env.NAME` is."""
 
-    kind: Literal["shim-service"] = "shim-service"
-    service_kind: str
     resource: ResourceSpec
 
-    def capnp_binding(self, ctx: RenderContext) -> dict[str, Any]:
-        return {"name": self.name, "service": service_name(self.service_kind, self.resource.id)}
+    @property
+    def service_kind(self) -> str:
+        """The handler the service reaches (the resource's kind unless said otherwise)."""
+        return self.resource.kind
+
+    @property
+    def service(self) -> str:
+        return service_name(self.service_kind, self.resource.id)
 
     def capnp_services(self, ctx: RenderContext) -> list[dict[str, Any]]:
         return [shim_service(ctx, self.service_kind, self.resource.id)]
 
     def resources(self) -> list[ResourceSpec]:
         return [self.resource]
+
+
+class ShimServiceBinding(ResourceBinding):
+    """`env.NAME` as a Fetcher reaching one of the shim's handlers for a resource:
+    `handler` names it (`d1-http` for a D1 database's legacy HTTP API)."""
+
+    kind: Literal["shim-service"] = "shim-service"
+    handler: str
+
+    @property
+    def service_kind(self) -> str:
+        return self.handler
+
+    def capnp_binding(self, ctx: RenderContext) -> dict[str, Any]:
+        return {"name": self.name, "service": self.service}
 
 
 class DurableObjectBinding(BindingModel):

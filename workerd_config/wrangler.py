@@ -233,7 +233,7 @@ def _sidecar_bindings(
             )
         found.append(
             ShimServiceBinding(
-                name=entry.binding, service_kind="d1-http", resource=by_name[entry.database]
+                name=entry.binding, handler="d1-http", resource=by_name[entry.database]
             )
         )
         if entry.url_var:

@@ -9,12 +9,12 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from contracts.resources import ResourceSpec, service_name
+from contracts.resources import ResourceSpec
 from shim.clock import Clock
 from shim.d1 import binding, legacy
 from shim.d1.engine import Database, database_file
 from shim.kinds import Kind, Served
-from workerd_config.model import BindingModel, RenderContext, shim_service
+from workerd_config.model import RenderContext, ResourceBinding
 from workerd_config.wrangler_schema import BINDING_NAME, ResourceName, Section
 
 
@@ -27,24 +27,17 @@ class D1DatabaseEntry(Section):
     migrations_table: str | None = None
 
 
-class D1Binding(BindingModel):
+class D1Binding(ResourceBinding):
     """`env.DB`: workerd's d1-api module wrapped around a fetcher that reaches the shim."""
 
     kind: Literal["d1"] = "d1"
-    database: ResourceSpec
 
     def capnp_binding(self, ctx: RenderContext) -> dict[str, Any]:
-        fetcher = {"name": "fetcher", "service": service_name("d1", self.database.id)}
+        fetcher = {"name": "fetcher", "service": self.service}
         return {
             "name": self.name,
             "wrapped": {"moduleName": "cloudflare-internal:d1-api", "innerBindings": [fetcher]},
         }
-
-    def capnp_services(self, ctx: RenderContext) -> list[dict[str, Any]]:
-        return [shim_service(ctx, "d1", self.database.id)]
-
-    def resources(self) -> list[ResourceSpec]:
-        return [self.database]
 
 
 class D1Kind(Kind):
@@ -60,7 +53,7 @@ class D1Kind(Kind):
             id=entry.database_id or entry.binding,
             name=entry.database_name or entry.binding,
         )
-        return D1Binding(name=entry.binding, database=database)
+        return D1Binding(name=entry.binding, resource=database)
 
     def serve(self, spec: ResourceSpec, folder: Path, clock: Clock) -> Served:
         db = Database(database_file(folder, spec.name, spec.id), label=spec.name)

@@ -10,12 +10,12 @@ from typing import Any, Literal
 from pydantic import Field
 
 from contracts.names import file_part
-from contracts.resources import ResourceSpec, service_name
+from contracts.resources import ResourceSpec
 from shim.clock import Clock
 from shim.kinds import Kind, Served
 from shim.kv import binding
 from shim.kv.store import KvStore
-from workerd_config.model import BindingModel, RenderContext, shim_service
+from workerd_config.model import RenderContext, ResourceBinding
 from workerd_config.wrangler_schema import BINDING_NAME, ResourceName, Section
 
 
@@ -25,20 +25,13 @@ class KvNamespaceEntry(Section):
     preview_id: ResourceName | None = None
 
 
-class KvBinding(BindingModel):
+class KvBinding(ResourceBinding):
     """`env.KV`: workerd's native KV binding, speaking HTTP to the shim."""
 
     kind: Literal["kv"] = "kv"
-    namespace: ResourceSpec
 
     def capnp_binding(self, ctx: RenderContext) -> dict[str, Any]:
-        return {"name": self.name, "kvNamespace": service_name("kv", self.namespace.id)}
-
-    def capnp_services(self, ctx: RenderContext) -> list[dict[str, Any]]:
-        return [shim_service(ctx, "kv", self.namespace.id)]
-
-    def resources(self) -> list[ResourceSpec]:
-        return [self.namespace]
+        return {"name": self.name, "kvNamespace": self.service}
 
 
 class KvKind(Kind):
@@ -50,7 +43,7 @@ class KvKind(Kind):
     def binding(self, entry: KvNamespaceEntry) -> KvBinding:
         """Locally, a missing id falls back to the binding name, as wrangler does."""
         namespace = ResourceSpec(kind=self.name, id=entry.id or entry.binding)
-        return KvBinding(name=entry.binding, namespace=namespace)
+        return KvBinding(name=entry.binding, resource=namespace)
 
     def serve(self, spec: ResourceSpec, folder: Path, clock: Clock) -> Served:
         store = KvStore(folder / file_part(spec.id), clock)

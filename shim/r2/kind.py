@@ -10,12 +10,12 @@ from typing import Any, Literal
 from pydantic import Field
 
 from contracts.names import file_part
-from contracts.resources import ResourceSpec, service_name
+from contracts.resources import ResourceSpec
 from shim.clock import Clock
 from shim.kinds import Kind, Served
 from shim.r2 import binding
 from shim.r2.store import R2Store
-from workerd_config.model import BindingModel, RenderContext, shim_service
+from workerd_config.model import RenderContext, ResourceBinding
 from workerd_config.wrangler_schema import BINDING_NAME, ResourceName, Section
 
 
@@ -26,20 +26,13 @@ class R2BucketEntry(Section):
     jurisdiction: str | None = None
 
 
-class R2Binding(BindingModel):
+class R2Binding(ResourceBinding):
     """`env.BUCKET`: workerd's native R2 binding, speaking HTTP to the shim."""
 
     kind: Literal["r2"] = "r2"
-    bucket: ResourceSpec
 
     def capnp_binding(self, ctx: RenderContext) -> dict[str, Any]:
-        return {"name": self.name, "r2Bucket": service_name("r2", self.bucket.id)}
-
-    def capnp_services(self, ctx: RenderContext) -> list[dict[str, Any]]:
-        return [shim_service(ctx, "r2", self.bucket.id)]
-
-    def resources(self) -> list[ResourceSpec]:
-        return [self.bucket]
+        return {"name": self.name, "r2Bucket": self.service}
 
 
 class R2Kind(Kind):
@@ -51,7 +44,7 @@ class R2Kind(Kind):
     def binding(self, entry: R2BucketEntry) -> R2Binding:
         """Locally, a missing bucket name falls back to the binding name, as wrangler does."""
         bucket = ResourceSpec(kind=self.name, id=entry.bucket_name or entry.binding)
-        return R2Binding(name=entry.binding, bucket=bucket)
+        return R2Binding(name=entry.binding, resource=bucket)
 
     def serve(self, spec: ResourceSpec, folder: Path, clock: Clock) -> Served:
         store = R2Store(folder / file_part(spec.id), clock)

@@ -11,11 +11,11 @@ from typing import Any, Literal
 from pydantic import Field
 
 from contracts.names import file_part
-from contracts.resources import ResourceSpec, service_name
+from contracts.resources import ResourceSpec
 from shim.clock import Clock
 from shim.kinds import Kind, Served
 from shim.server import Request, Response
-from workerd_config.model import BindingModel, RenderContext, shim_service
+from workerd_config.model import RenderContext, ResourceBinding
 from workerd_config.wrangler_schema import BINDING_NAME, ResourceName, Section
 
 
@@ -24,18 +24,11 @@ class CounterEntry(Section):
     id: ResourceName
 
 
-class CounterBinding(BindingModel):
+class CounterBinding(ResourceBinding):
     kind: Literal["counter"] = "counter"
-    counter: ResourceSpec
 
     def capnp_binding(self, ctx: RenderContext) -> dict[str, Any]:
-        return {"name": self.name, "service": service_name("counter", self.counter.id)}
-
-    def capnp_services(self, ctx: RenderContext) -> list[dict[str, Any]]:
-        return [shim_service(ctx, "counter", self.counter.id)]
-
-    def resources(self) -> list[ResourceSpec]:
-        return [self.counter]
+        return {"name": self.name, "service": self.service}
 
 
 class Counter:
@@ -72,7 +65,9 @@ class CounterKind(Kind):
     folder = "counters"
 
     def binding(self, entry: CounterEntry) -> CounterBinding:
-        return CounterBinding(name=entry.binding, counter=ResourceSpec(kind=self.name, id=entry.id))
+        return CounterBinding(
+            name=entry.binding, resource=ResourceSpec(kind=self.name, id=entry.id)
+        )
 
     def serve(self, spec: ResourceSpec, folder: Path, clock: Clock) -> Served:
         counter = Counter(folder / f"{file_part(spec.id)}.count")
