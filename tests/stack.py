@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from groundflare.testing import RunningStack, StackFailed, start_stack
 
@@ -22,10 +25,15 @@ __all__ = [
     "RunningStack",
     "StackFailed",
     "alive",
+    "component_pid",
+    "eventually",
+    "next_event",
     "post_json",
     "request",
+    "restarted",
     "run_serve",
     "run_steps",
+    "runtime",
     "start_stack",
     "step_error",
     "step_ok",
@@ -86,3 +94,45 @@ def step_error(stack: RunningStack, step: dict[str, Any]) -> str:
     (result,) = run_steps(stack, step)
     assert "error" in result, result
     return result["error"]["message"]
+
+
+T = TypeVar("T")
+
+
+def eventually(check: Callable[[], T], timeout: float = 30.0, what: str = "condition") -> T:
+    """The first truthy result of `check()`, polled until `timeout`: the suite's one way of
+    waiting for something a process does in its own time (never a bare sleep)."""
+    deadline = time.monotonic() + timeout
+    while not (result := check()):
+        assert time.monotonic() < deadline, f"{what} not met within {timeout:.0f} s"
+        time.sleep(0.05)
+    return result
+
+
+def runtime(data_dir: Path) -> dict[str, Any]:
+    """The stack's run/runtime.json: its components' pids and states, its endpoints."""
+    return json.loads((data_dir / "run" / "runtime.json").read_text())
+
+
+def component_pid(data_dir: Path, component: str) -> int:
+    pid = runtime(data_dir)["components"][component]["pid"]
+    assert pid is not None, f"{component} has no process"
+    return pid
+
+
+def restarted(data_dir: Path, component: str, old_pid: int, timeout: float = 30.0) -> int:
+    """Wait until the supervisor runs `component` again in a new process; its pid."""
+
+    def running_anew() -> int | None:
+        state = runtime(data_dir)["components"][component]
+        return state["pid"] if state["pid"] != old_pid and state["state"] == "running" else None
+
+    return eventually(running_anew, timeout, f"{component} restarted")
+
+
+def next_event(stack: RunningStack, timeout: float = 30.0) -> dict[str, Any]:
+    """The next JSON event serve prints on stdout."""
+    assert stack.process.stdout is not None
+    readable, _, _ = select.select([stack.process.stdout], [], [], timeout)
+    assert readable, "no event before the timeout"
+    return json.loads(stack.process.stdout.readline())

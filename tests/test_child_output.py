@@ -15,8 +15,7 @@ import pytest
 
 from groundflare.logs import RotatingLog
 from groundflare.output import CONTINUED, MAX_LINE_BYTES, ChildOutput
-from tests.stack import WORKERS, request
-from tests.test_supervision import next_event, runtime
+from tests.stack import WORKERS, next_event, request, runtime
 from tests.tmpfs import fill, small_disk
 
 LOUD = WORKERS / "loud" / "wrangler.toml"

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 
 import pytest
 from click.testing import CliRunner
 
 from groundflare.cli import main
-from tests.stack import REPO, request
+from tests.stack import REPO, eventually, request, runtime
 
 EXAMPLE = REPO / "examples" / "controlplane"
 
@@ -19,20 +18,6 @@ EXAMPLE = REPO / "examples" / "controlplane"
 def project(tmp_path):
     shutil.copytree(EXAMPLE, tmp_path / "controlplane")
     return tmp_path / "controlplane"
-
-
-def runtime(data_dir):
-    return json.loads((data_dir / "run" / "runtime.json").read_text())
-
-
-def wait_until(check, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.2)
-    raise AssertionError("condition not met in time")
 
 
 def edit(path, old, new):
@@ -52,7 +37,7 @@ def test_a_changed_worker_is_reloaded_and_d1_rows_survive(project, tmp_data, sta
         status, body = request(stack.url + "/")
         return status == 200 and json.loads(body)["service"] == "controlplane v2"
 
-    wait_until(reloaded)
+    eventually(reloaded)
     _, body = request(stack.url + "/projects")
     assert [p["name"] for p in json.loads(body)["projects"]] == ["kept"]
     assert runtime(tmp_data)["components"]["shim"]["pid"] == shim_pid
@@ -67,7 +52,7 @@ def test_a_changed_worker_is_reloaded_and_d1_rows_survive(project, tmp_data, sta
 def test_a_broken_edit_keeps_the_previous_version_serving(project, tmp_data, stacks):
     stack = stacks([project / "wrangler.toml"], tmp_data, command="dev")
     edit(project / "src" / "index.js", "export default {", "export default {{ oops")
-    wait_until(lambda: "reload failed, the previous version keeps running" in stack.stderr())
+    eventually(lambda: "reload failed, the previous version keeps running" in stack.stderr())
     status, body = request(stack.url + "/")
     assert status == 200 and json.loads(body)["service"] == "controlplane"
 

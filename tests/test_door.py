@@ -13,8 +13,7 @@ import pytest
 from contracts.door import DoorAddress, QueueMessage
 from contracts.layout import DataDir
 from groundflare.door import Door, DoorError
-from tests.stack import WORKERS, request
-from tests.test_supervision import next_event
+from tests.stack import WORKERS, next_event, request
 
 PROBE = WORKERS / "door" / "wrangler.toml"
 

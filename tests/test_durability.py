@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.stack import WORKERS, request
+from tests.stack import WORKERS, component_pid, request, restarted
 
 WORKER = WORKERS / "durable" / "wrangler.toml"
 SIZES = (100, 10_000, 70_000, 1_000_000, 3_000_000)
@@ -63,20 +63,10 @@ class Writer(threading.Thread):
                 self.acknowledged[(store, key)] = size
 
 
-def runtime(data_dir: Path) -> dict:
-    return json.loads((data_dir / "run" / "runtime.json").read_text())
-
-
 def kill_shim_and_wait(data_dir: Path) -> None:
-    old = runtime(data_dir)["components"]["shim"]["pid"]
+    old = component_pid(data_dir, "shim")
     os.kill(old, signal.SIGKILL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        shim = runtime(data_dir)["components"]["shim"]
-        if shim["pid"] != old and shim["state"] == "running":
-            return
-        time.sleep(0.05)
-    pytest.fail("the supervisor did not restart the shim")
+    restarted(data_dir, "shim", old)
 
 
 def indexes(data_dir: Path) -> dict[str, Path]:

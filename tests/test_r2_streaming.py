@@ -8,11 +8,10 @@ import http.client
 import json
 import os
 import signal
-import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from tests.stack import RunningStack
+from tests.stack import RunningStack, component_pid, restarted
 from tests.workers.r2.probe import (
     WRANGLER,
     get,
@@ -30,18 +29,6 @@ LARGE = 256 * MiB
 RSS_LIMIT_KB = 150 * 1024
 
 
-def shim_state(stack: RunningStack) -> tuple[int | None, str]:
-    runtime = json.loads((stack.data_dir / "run" / "runtime.json").read_text())
-    shim = runtime["components"]["shim"]
-    return shim["pid"], shim["state"]
-
-
-def shim_pid(stack: RunningStack) -> int:
-    pid, _ = shim_state(stack)
-    assert pid is not None
-    return pid
-
-
 def peak_rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -57,7 +44,7 @@ def test_a_large_object_streams_both_ways_in_bounded_memory(stacks, tmp_data):
     fetched = get(stack, "large", read="digest")
     assert fetched["body"]["bytes"] == LARGE
     assert fetched["body"]["md5"] == stored["etag"]
-    assert peak_rss_kb(shim_pid(stack)) < RSS_LIMIT_KB
+    assert peak_rss_kb(component_pid(stack.data_dir, "shim")) < RSS_LIMIT_KB
 
 
 def test_request_bodies_stream_into_the_bucket_and_back_out(stacks, tmp_data):
@@ -86,7 +73,7 @@ def test_request_bodies_stream_into_the_bucket_and_back_out(stacks, tmp_data):
     connection.close()
     assert received == size
     assert digest.hexdigest() == md5_hex(block * (size // MiB))
-    assert peak_rss_kb(shim_pid(stack)) < RSS_LIMIT_KB
+    assert peak_rss_kb(component_pid(stack.data_dir, "shim")) < RSS_LIMIT_KB
 
 
 def fill(stack: RunningStack) -> dict[str, str]:
@@ -140,12 +127,9 @@ def test_acknowledged_writes_survive_kill_9_and_orphans_are_swept(stacks, tmp_da
     (blobs / "tmp" / "deadbeef").write_bytes(b"half a value")
     (blobs / "ab").mkdir(exist_ok=True)
     (blobs / "ab" / "ab0000000000000000000000000000ff").write_bytes(b"never committed")
-    old = shim_pid(stack)
+    old = component_pid(stack.data_dir, "shim")
     os.kill(old, signal.SIGKILL)
-    deadline = time.monotonic() + 30
-    while shim_state(stack)[0] in (None, old) or shim_state(stack)[1] != "running":
-        assert time.monotonic() < deadline, shim_state(stack)
-        time.sleep(0.1)
+    restarted(stack.data_dir, "shim", old)
     check(stack, etags)
     assert not (blobs / "tmp" / "deadbeef").exists()
     assert not (blobs / "ab" / "ab0000000000000000000000000000ff").exists()

@@ -4,35 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import signal
-import time
 import urllib.request
 from pathlib import Path
 
 from groundflare.logs import RotatingLog
 from groundflare.profile import Installation
-from tests.stack import REPO, alive, request, run_serve
+from tests.stack import REPO, alive, eventually, next_event, request, run_serve, runtime
 
 EXAMPLE = REPO / "examples" / "controlplane" / "wrangler.toml"
-
-
-def runtime(data_dir: Path) -> dict:
-    return json.loads((data_dir / "run" / "runtime.json").read_text())
-
-
-def next_event(stack, timeout: float = 30.0) -> dict:
-    assert stack.process.stdout is not None
-    readable, _, _ = select.select([stack.process.stdout], [], [], timeout)
-    assert readable, "no event before the timeout"
-    return json.loads(stack.process.stdout.readline())
-
-
-def wait_for(predicate, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 def test_sigkill_of_serve_leaves_no_child_within_two_seconds(tmp_data, stacks):
@@ -40,10 +20,7 @@ def test_sigkill_of_serve_leaves_no_child_within_two_seconds(tmp_data, stacks):
     pids = [c["pid"] for c in runtime(tmp_data)["components"].values()]
     stack.process.send_signal(signal.SIGKILL)
     stack.process.wait(5)
-    deadline = time.monotonic() + 2.0
-    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not any(alive(pid) for pid in pids)
+    eventually(lambda: not any(alive(pid) for pid in pids), 2.0, "every child gone")
 
 
 def test_a_killed_workerd_is_restarted_on_the_same_port(tmp_data, stacks):

@@ -7,24 +7,20 @@ import json
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from groundflare.profile import Installation, Mount, VmResources
+from groundflare.profile import Installation
 from groundflare.proxy import SURFACE_HEADER
-from tests.stack import REPO, start_stack
+from tests.stack import REPO, component_pid, restarted, runtime, start_stack
 from tests.vm_support import shared_dir, vm_image
 from vm.qemu import QemuBackend
+from vm.resources import Mount, VmResources
 
 EXAMPLE = REPO / "examples" / "controlplane" / "wrangler.toml"
 pytestmark = pytest.mark.slow
-
-
-def runtime(data_dir: Path) -> dict:
-    return json.loads((data_dir / "run" / "runtime.json").read_text())
 
 
 def qemu_processes(data_dir: Path) -> list[int]:
@@ -138,16 +134,9 @@ def test_the_guest_reaches_the_control_plane_and_nothing_else(world):
 
 def test_a_killed_qemu_is_restarted_and_the_sandbox_answers_again(world):
     stack, _, _ = world
-    old = runtime(stack.data_dir)["components"]["vm"]["pid"]
+    old = component_pid(stack.data_dir, "vm")
     os.kill(old, signal.SIGKILL)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        vm = runtime(stack.data_dir)["components"]["vm"]
-        if vm["pid"] != old and vm["state"] == "running":
-            break
-        time.sleep(0.2)
-    else:
-        pytest.fail("the VM was not restarted")
+    restarted(stack.data_dir, "vm", old, timeout=120)
     assert proxy(stack, "/health")[0] == 200
 
 
