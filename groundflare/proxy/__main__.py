@@ -18,7 +18,7 @@ from groundflare.proxy.front import Front, Proxy
 from groundflare.proxy.limits import Limits
 from groundflare.proxy.local import Door
 from groundflare.proxy.upstream import Pool
-from groundflare.proxy_contract import ProxySecrets
+from groundflare.proxy_contract import ProxySecrets, parse_host_port
 
 log = logging.getLogger("proxy")
 
@@ -45,11 +45,10 @@ def keep_freed_memory() -> None:
 
 
 def parse_upstream(value: str) -> tuple[str, int]:
-    """HOST:PORT (an IPv6 host in brackets)."""
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit():
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
-    return host.strip("[]"), int(port)
+    try:
+        return parse_host_port(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 async def serve(args: argparse.Namespace, surface: str, sandbox: str) -> None:
