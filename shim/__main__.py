@@ -3,14 +3,19 @@
 The per-boot token and the REST API token arrive over a pipe (`--secrets-fd`),
 never in argv or the environment. Readiness is one JSON line on the control fd
 once the socket serves.
+
+`GROUNDFLARE_TEST_API_TIMEOUT=SECONDS` (tests only, read here, not passed on by
+`groundflare serve`) shortens the REST listener's head, idle and stall timeouts.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
+import resource
 import signal
 import socket
 import sys
@@ -18,15 +23,46 @@ from pathlib import Path
 
 from contracts.secrets_pipe import read_secrets
 from contracts.shim_config import ShimConfig, ShimSecrets
-from shim.api import Api
+from shim.api import API_LIMITS, Api
 from shim.app import Shim
-from shim.server import serve_socket, serve_unix
+from shim.server import Limits, serve_socket, serve_unix
 
 log = logging.getLogger("shim")
 
+TEST_API_TIMEOUT_ENV = "GROUNDFLARE_TEST_API_TIMEOUT"
+# macOS reports an unlimited hard limit but refuses a soft limit above OPEN_MAX.
+MACOS_OPEN_MAX = 10240
+
+
+def raise_fd_limit() -> None:
+    """Soft RLIMIT_NOFILE up to the hard limit: each binding call in flight holds a socket,
+    and the common soft default (1,024; 256 on macOS) is a few busy Workers away."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = MACOS_OPEN_MAX if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError) as exc:
+            log.warning("cannot raise the open-file limit from %d: %s", soft, exc)
+
+
+def api_limits_from_env() -> Limits:
+    """The REST listener's limits, with shorter timeouts when a test asks for them."""
+    seconds = os.environ.get(TEST_API_TIMEOUT_ENV)
+    if seconds is None:
+        return API_LIMITS
+    timeout = float(seconds)
+    return dataclasses.replace(
+        API_LIMITS, head_timeout=timeout, idle_timeout=timeout, stall_timeout=timeout
+    )
+
 
 async def serve(
-    config: ShimConfig, token: str, control_fd: int | None, api: tuple[int, str] | None
+    config: ShimConfig,
+    token: str,
+    control_fd: int | None,
+    api: tuple[int, str] | None,
+    api_limits: Limits = API_LIMITS,
 ) -> None:
     shim = Shim(config, token)
     await shim.open()
@@ -36,15 +72,16 @@ async def serve(
     if api is not None:
         api_fd, api_token = api
         listener = socket.socket(fileno=api_fd)
-        await serve_socket(Api(api_token, config.runtime_json).dispatch, listener)
-    log.info("listening on %s (%d resources)", config.socket, len(config.resources))
-    if control_fd is not None:
-        os.write(control_fd, b'{"event":"listen","socket":"shim"}\n')
-        os.close(control_fd)
+        await serve_socket(Api(api_token, config.runtime_json).dispatch, listener, api_limits)
+    # Before readiness: a SIGTERM right after it is a clean stop, not a death by signal.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    log.info("listening on %s (%d resources)", config.socket, len(config.resources))
+    if control_fd is not None:
+        os.write(control_fd, b'{"event":"listen","socket":"shim"}\n')
+        os.close(control_fd)
     await stop.wait()
     server.close()
     await shim.close()
@@ -68,12 +105,14 @@ def main() -> None:
     token = secrets.token
     api = (args.api_fd, secrets.api_token) if args.api_fd is not None else None
     config = ShimConfig.model_validate_json(args.config.read_bytes())
+    raise_fd_limit()
+    main_task = serve(config, token, args.control_fd, api, api_limits_from_env())
     try:
         import uvloop
     except ImportError:
-        asyncio.run(serve(config, token, args.control_fd, api))
+        asyncio.run(main_task)
     else:
-        uvloop.run(serve(config, token, args.control_fd, api))
+        uvloop.run(main_task)
 
 
 if __name__ == "__main__":

@@ -14,9 +14,19 @@ from typing import Any
 import orjson
 
 from shim.http import json_response
-from shim.server import Request, Response
+from shim.server import Limits, Request, Response
 
 HEALTH_PATH = "/_groundflare/health"
+
+# Any local process or browser tab can connect: bound everything a client can hold
+# (docs/reliability-shim.md). 256 connections leave the binding socket the rest of the fds.
+API_LIMITS = Limits(
+    max_head=64 * 1024,
+    head_timeout=10.0,
+    idle_timeout=60.0,
+    stall_timeout=60.0,
+    max_connections=256,
+)
 
 
 def envelope_error(status: int, code: int, message: str) -> Response:
