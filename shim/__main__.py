@@ -23,7 +23,7 @@ from pathlib import Path
 
 from contracts.secrets_pipe import read_secrets
 from contracts.shim_config import ShimConfig, ShimSecrets
-from shim.api import API_LIMITS, Api
+from shim.api import API_LIMITS, Api, local_hosts
 from shim.app import Shim
 from shim.server import Limits, serve_socket, serve_unix
 
@@ -72,7 +72,8 @@ async def serve(
     if api is not None:
         api_fd, api_token = api
         listener = socket.socket(fileno=api_fd)
-        await serve_socket(Api(api_token, config.runtime_json).dispatch, listener, api_limits)
+        rest = Api(api_token, config.runtime_json, local_hosts(*listener.getsockname()[:2]))
+        await serve_socket(rest.dispatch, listener, api_limits)
     # Before readiness: a SIGTERM right after it is a clean stop, not a death by signal.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -3,6 +3,10 @@
 For now it answers the ops surface: `GET /_groundflare/health` (no token
 needed; per-component state from the supervisor's runtime.json). Every other
 path requires `Authorization: Bearer <api_token>` (constant-time check).
+
+Every request, health included, must name the listener itself in `Host`
+(127.0.0.1:PORT or localhost:PORT): a page that rebinds its own DNS name to
+127.0.0.1 reaches the port from a browser, but with its own name in `Host`.
 """
 
 from __future__ import annotations
@@ -39,10 +43,17 @@ def envelope_error(status: int, code: int, message: str) -> Response:
     return json_response(status, orjson.dumps(body))
 
 
+def local_hosts(address: str, port: int) -> frozenset[str]:
+    """The `Host` values that name a listener on `address`: its literal, and localhost."""
+    literal = f"[{address}]" if ":" in address else address
+    return frozenset({f"{literal}:{port}", f"localhost:{port}"})
+
+
 class Api:
-    def __init__(self, token: str, runtime_json: Path) -> None:
+    def __init__(self, token: str, runtime_json: Path, hosts: frozenset[str]) -> None:
         self._token = f"Bearer {token}".encode()
         self._runtime_json = runtime_json
+        self._hosts = hosts
 
     def health(self) -> dict[str, Any]:
         try:
@@ -57,6 +68,10 @@ class Api:
         return {"ok": ok, "components": components}
 
     async def dispatch(self, request: Request) -> Response:
+        if request.headers.get("host", "").lower() not in self._hosts:
+            # 421: this server does not answer for that authority (RFC 9110 15.5.20).
+            allowed = " or ".join(sorted(self._hosts))
+            return envelope_error(421, 7000, f"Misdirected request: Host must be {allowed}")
         if request.path == HEALTH_PATH and request.method == "GET":
             health = self.health()
             return json_response(200 if health["ok"] else 503, orjson.dumps(health))

@@ -381,6 +381,48 @@ def test_a_pipelined_flood_that_never_reads_leaves_the_shims_memory_bounded(quic
     assert quick.query() == [[1]]
 
 
+# ---- Host: no DNS rebinding ----
+
+
+@pytest.mark.parametrize("path", ["/_groundflare/health", "/client/v4/accounts"])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "evil.example:{port}",
+        "127.0.0.1",
+        "127.0.0.1:1",
+        "localhost",
+        "[::1]:{port}",
+        "127.0.0.1:{port}.evil.example",
+        None,
+    ],
+)
+def test_a_request_naming_another_host_is_misdirected(shim, path, host):
+    conn = shim.rest()
+    named = "" if host is None else f"Host: {host.format(port=shim.port)}\r\n"
+    auth = f"Authorization: Bearer {API_TOKEN}\r\n"
+    conn.sendall(f"GET {path} HTTP/1.1\r\n{named}{auth}\r\n".encode())
+    reply = read_reply(conn.makefile("rb"))
+    assert reply is not None and reply.status == 421
+    allowed = f"127.0.0.1:{shim.port} or localhost:{shim.port}"
+    assert json.loads(reply.body) == {
+        "success": False,
+        "errors": [{"code": 7000, "message": f"Misdirected request: Host must be {allowed}"}],
+        "messages": [],
+        "result": None,
+    }
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:{port}", "localhost:{port}", "LocalHost:{port}"])
+def test_the_listeners_own_names_are_answered(shim, host):
+    conn = shim.rest()
+    conn.sendall(request("/_groundflare/health", host.format(port=shim.port), token=False))
+    reply = read_reply(conn.makefile("rb"))
+    # No supervisor wrote runtime.json here: health says so, rather than refusing.
+    assert reply is not None and reply.status == 503
+    assert json.loads(reply.body) == {"ok": False, "components": {}}
+
+
 # ---- file descriptors ----
 
 
