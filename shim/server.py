@@ -58,8 +58,9 @@ class Limits:
     max_connections: int | None = None
     # Requests waiting on one connection before it is read no further, until they are answered.
     pipeline_pause: int = 8
-    # Requests parsed from one read beyond which the rest of it is dropped and the connection
-    # closes once those are answered (RFC 9112 9.3.2: a pipelining client retries the rest).
+    # Requests one read may queue: the next gets 503 after the answers to those before it,
+    # the rest of the read is dropped, and the connection closes (RFC 9112 9.3.2: a
+    # pipelining client retries what a closed connection left unanswered).
     pipeline_cut: int = 64
 
     @property
@@ -406,7 +407,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def on_message_begin(self) -> None:
         if len(self._pending) >= self._limits.pipeline_cut:
-            raise _Stop(None)
+            raise _Stop(_text(503, "too many pipelined requests"))
         self._url = b""
         self._headers = {}
         self._in_head = True
