@@ -272,8 +272,10 @@ class ListenerState:
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
         self.open = 0
-        reply = _text(503, f"too many open connections (limit {limits.max_connections})")
-        self.refusal = bytes(_head(reply, keep_alive=False)) + cast(bytes, reply.body)
+        self.refusal = b""
+        if limits.max_connections is not None:
+            reply = _text(503, f"too many open connections (limit {limits.max_connections})")
+            self.refusal = bytes(_head(reply, keep_alive=False)) + cast(bytes, reply.body)
 
 
 class HttpProtocol(asyncio.Protocol):
@@ -499,9 +501,12 @@ class HttpProtocol(asyncio.Protocol):
         if wait is None or self._transport is None or self._transport.is_closing():
             return
         now = self._loop_time()
-        if wait is _Wait.BODY and self._holds:
-            # The shim stopped reading, not the client: its clock starts again on resuming.
-            self._deadline = now + cast(float, self._limits.stall_timeout)
+        if self._holds and wait is not _Wait.IDLE:
+            # The shim stopped reading (a full pipeline or body buffer), not the client.
+            seconds = (
+                self._limits.stall_timeout if wait is _Wait.BODY else self._limits.head_timeout
+            )
+            self._deadline = now + cast(float, seconds)
         if now < self._deadline:
             self._timer = asyncio.get_running_loop().call_at(self._deadline, self._expired)
             return
