@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
@@ -164,7 +165,7 @@ class Reply:
     body: bytes
 
 
-def read_reply(stream) -> Reply | None:
+def read_reply(stream: BinaryIO) -> Reply | None:
     """One response by its Content-Length (all the shim sends); None at a clean EOF."""
     line = stream.readline()
     if not line:
