@@ -18,7 +18,8 @@ from typing import Any
 import orjson
 
 from shim.http import json_response
-from shim.server import Limits, Request, Response
+from shim.messages import Request, Response
+from shim.server import Limits
 
 HEALTH_PATH = "/_groundflare/health"
 

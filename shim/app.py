@@ -14,15 +14,14 @@ from contracts.shim_config import ShimConfig
 from shim.clock import Clock
 from shim.http import json_response
 from shim.kinds import Handler, Served
+from shim.messages import Request, Response
 from shim.registry import kinds
 from shim.resource import Resource
-from shim.server import Request, Response
 from shim.space import is_no_space
 from shim.sqlite import damage
 
 HEALTH_PATH = "/_groundflare/health"
 CLOCK_PATH = "/_groundflare/clock"
-
 
 
 def _error(status: int, message: str) -> Response:

@@ -17,8 +17,8 @@ from pydantic import BaseModel
 
 from contracts.resources import ResourceSpec
 from shim.clock import Clock
+from shim.messages import Request, Response
 from shim.resource import Resource
-from shim.server import Request, Response
 from workerd_config.model import BindingModel
 
 Handler = Callable[[Request], Awaitable[Response]]

@@ -10,7 +10,7 @@ pauses a download.
 
 Each listener has its own `Limits` (head size, timeouts, pipelining, connections):
 the REST listener faces any local process and browser, the binding socket only
-workerd. Values and what a client sees: docs/reliability-shim.md.
+workerd. Values and what a client sees: docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -23,22 +23,19 @@ import os
 import select
 import socket
 from collections import deque
-from collections.abc import AsyncIterable, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
-from urllib.parse import parse_qsl
+from typing import TYPE_CHECKING, cast
 
 import httptools
 
+from shim.messages import Body, BodyTooLarge, FileBody, Handler, Request, Response
+
 if TYPE_CHECKING:
-    from shim.blobs import Span
+    pass
 
 log = logging.getLogger("shim")
-
-# Pause reading from workerd while this much request body waits for its handler.
-BODY_HIGH_WATER = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,114 +73,7 @@ class Limits:
 BINDING_LIMITS = Limits(max_head=1024 * 1024)
 
 
-class BodyTooLarge(Exception):
-    """The request body exceeds what the handler accepts."""
-
-
-class Body:
-    """A request body arriving in chunks; read whole or iterate."""
-
-    def __init__(self, connection: HttpProtocol) -> None:
-        self._connection = connection
-        self._chunks: deque[bytes] = deque()
-        self._buffered = 0
-        self._done = False
-        self._error: BaseException | None = None
-        self._waiter: asyncio.Future[None] | None = None
-        self._paused = False
-
-    # ---- protocol side ----
-
-    def feed(self, chunk: bytes) -> None:
-        self._chunks.append(chunk)
-        self._buffered += len(chunk)
-        if self._buffered > BODY_HIGH_WATER and not self._paused:
-            self._paused = True
-            self._connection.hold_reading(_HOLD_BODY, True)
-        self._wake()
-
-    def finish(self, error: BaseException | None = None) -> None:
-        self._done = True
-        self._error = error
-        self._wake()
-
-    def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-
-    # ---- handler side ----
-
-    async def _next(self) -> bytes | None:
-        while not self._chunks:
-            if self._done:
-                if self._error is not None:
-                    raise self._error
-                return None
-            self._waiter = asyncio.get_running_loop().create_future()
-            await self._waiter
-        chunk = self._chunks.popleft()
-        self._buffered -= len(chunk)
-        if self._paused and self._buffered <= BODY_HIGH_WATER // 2:
-            self._paused = False
-            self._connection.hold_reading(_HOLD_BODY, False)
-        return chunk
-
-    async def chunks(self) -> AsyncIterable[bytes]:
-        while (chunk := await self._next()) is not None:
-            yield chunk
-
-    async def discard(self) -> None:
-        """Drop what the handler did not read, so the connection can carry the next request."""
-        while await self._next() is not None:
-            pass
-
-    async def read(self, limit: int) -> bytes:
-        """The whole body; BodyTooLarge past `limit` bytes."""
-        parts = []
-        size = 0
-        # Not `async for`: each async generator costs a loop-wide WeakSet entry per request.
-        while (chunk := await self._next()) is not None:
-            size += len(chunk)
-            if size > limit:
-                raise BodyTooLarge(f"request body larger than {limit} bytes")
-            parts.append(chunk)
-        return parts[0] if len(parts) == 1 else b"".join(parts)
-
-
-@dataclass
-class Request:
-    method: str
-    path: str
-    query_string: str
-    headers: dict[str, str]
-    body: Body
-
-    @property
-    def query(self) -> dict[str, str]:
-        return dict(parse_qsl(self.query_string, keep_blank_values=True))
-
-
-@dataclass
-class Response:
-    status: int = 200
-    body: bytes | AsyncIterable[bytes] = b""
-    headers: dict[str, str] = field(default_factory=dict)
-    reason: str | None = None
-    # For a streamed body whose size is known up front (sent as Content-Length, not chunked).
-    length: int | None = None
-
-
-Handler = Callable[[Request], Awaitable[Response]]
 SENDFILE_TIMEOUT_SECONDS = 60.0
-
-
-@runtime_checkable
-class FileBody(Protocol):
-    """A body a server may send from files directly (shim.blobs.PinnedRead)."""
-
-    def spans(self) -> list[Span]: ...
-
-    async def aclose(self) -> None: ...
 
 
 def _sendfile(fd: int, path: Path, offset: int, count: int) -> None:
@@ -257,7 +147,6 @@ class _Wait(enum.Enum):
 
 
 # Why reading is paused: any reason holds it.
-_HOLD_BODY = 1  # a request body waits for its handler
 _HOLD_QUEUE = 2  # too many requests wait on this connection
 _HOLD_END = 4  # the connection answers what it has, then closes
 

@@ -165,7 +165,7 @@ async def test_the_database_file_has_a_readable_name(client, tmp_path):
 
 async def test_a_body_that_fails_midway_cuts_the_connection(tmp_path):
     """A streamed body that raises after the headers went out must not leave the client waiting."""
-    from shim.server import Request, Response
+    from shim.messages import Request, Response
 
     async def failing() -> object:
         yield b"first part"

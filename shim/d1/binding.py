@@ -11,7 +11,7 @@ from shim.d1.engine import NO_STATEMENTS_MESSAGE, Database, PreparedQuery, State
 from shim.d1.errors import D1Error
 from shim.d1.values import Query, QueryBody, dumps
 from shim.http import json_response, validation_summary
-from shim.server import Request, Response
+from shim.messages import Request, Response
 
 BOOKMARK_HEADER = "x-cf-d1-session-commit-token"
 ROWS_AND_COLUMNS = "ROWS_AND_COLUMNS"

@@ -46,7 +46,6 @@ INLINE_BUDGET_SECONDS = 0.001
 T = TypeVar("T")
 
 
-
 MULTI_PARAMS_MESSAGE = (
     "When executing multiple SQL statements in a single call, only the last statement "
     "can have parameters."

@@ -28,7 +28,7 @@ from shim.d1.engine import NO_STATEMENTS_MESSAGE, Database, prepare
 from shim.d1.errors import D1Error
 from shim.d1.values import Query, dumps
 from shim.http import json_response, validation_summary
-from shim.server import Request, Response
+from shim.messages import Request, Response
 
 
 class BatchBody(BaseModel):

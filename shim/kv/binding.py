@@ -19,7 +19,7 @@ from shim.kv import bulk, listing, rules
 from shim.kv.keys import key_from_path
 from shim.kv.rules import KvError
 from shim.kv.store import KvStore
-from shim.server import Body, Request, Response
+from shim.messages import Body, Request, Response
 from shim.space import is_no_space
 
 log = logging.getLogger("shim")

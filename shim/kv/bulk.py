@@ -20,7 +20,7 @@ from shim.kv.index import Entry
 from shim.kv.jsontext import is_json
 from shim.kv.rules import KvError
 from shim.kv.store import KvStore
-from shim.server import Request, Response
+from shim.messages import Request, Response
 
 PATH = "/bulk/get"
 # Room for far more keys than allowed, so a Worker asking for too many still gets

@@ -16,7 +16,7 @@ from shim.http import json_response
 from shim.kv import rules
 from shim.kv.rules import KvError
 from shim.kv.store import KvStore
-from shim.server import Request, Response
+from shim.messages import Request, Response
 
 
 def encode_cursor(key: bytes) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 import apsw
 from pydantic import ValidationError
 
+from shim.messages import Body, Request, Response
 from shim.r2 import errors, listing, multipart
 from shim.r2.errors import R2Error
 from shim.r2.messages import (
@@ -30,7 +31,6 @@ from shim.r2.messages import (
 )
 from shim.r2.objects import encode, metadata
 from shim.r2.store import R2Store
-from shim.server import Body, Request, Response
 from shim.space import is_no_space
 
 log = logging.getLogger("shim")

@@ -14,7 +14,7 @@ from contracts.names import file_part
 from contracts.resources import ResourceSpec
 from shim.clock import Clock
 from shim.kinds import Kind, Served
-from shim.server import Request, Response
+from shim.messages import Request, Response
 from workerd_config.model import RenderContext, ResourceBinding
 from workerd_config.wrangler_schema import BINDING_NAME, ResourceName, Section
 
