@@ -119,8 +119,7 @@ def expect_refusal(config: Path, data: Path, file: str, reason: str) -> None:
     """serve exits non-zero; its last line and its fatal event give the shim's reason."""
     result = run_serve("-c", str(config), "--data-dir", str(data), "--port", "0")
     message = (
-        f"{file} is corrupt ({reason}): move it aside to start empty, "
-        "or restore it from a backup"
+        f"{file} is corrupt ({reason}): move it aside to start empty, or restore it from a backup"
     )
     assert result.returncode != 0
     assert result.stderr.strip().splitlines()[-1] == f"groundflare: shim: {message}"
