@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from contracts.control import RefusedEvent
 from contracts.failures import FailureClass, StartFailure
 from contracts.secrets_pipe import SECRETS_FD_PLACEHOLDER, secrets_pipe
 from groundflare.logs import RotatingLog
@@ -155,6 +156,9 @@ class Child:
         async def watch() -> None:
             while True:
                 event = await self.events.get()
+                if event.get("event") == "refused":
+                    refused = RefusedEvent.model_validate(event)
+                    raise StartFailure(self.spec.name, refused.reason, refused.failure)
                 if event.get("event") == "eof":
                     words = self.last_words("exited before it was ready")
                     failure = (

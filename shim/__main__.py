@@ -21,10 +21,11 @@ import socket
 import sys
 from pathlib import Path
 
+from contracts.control import ListenEvent, RefusedEvent
 from contracts.secrets_pipe import read_secrets
 from contracts.shim_config import ShimConfig, ShimSecrets
 from shim.api import API_LIMITS, Api, local_hosts
-from shim.app import Shim
+from shim.app import Refusal, Shim
 from shim.server import Limits, serve_socket, serve_unix
 
 log = logging.getLogger("shim")
@@ -65,7 +66,14 @@ async def serve(
     api_limits: Limits = API_LIMITS,
 ) -> None:
     shim = Shim(config, token)
-    await shim.open()
+    try:
+        await shim.open()
+    except Refusal as refusal:
+        if control_fd is not None:
+            os.write(
+                control_fd, RefusedEvent(failure=refusal.failure, reason=refusal.reason).line()
+            )
+        raise SystemExit(refusal.reason) from refusal
     config.socket.unlink(missing_ok=True)
     server = await serve_unix(shim.dispatch, str(config.socket))
     config.socket.chmod(0o600)
@@ -81,7 +89,7 @@ async def serve(
         loop.add_signal_handler(signum, stop.set)
     log.info("listening on %s (%d resources)", config.socket, len(config.resources))
     if control_fd is not None:
-        os.write(control_fd, b'{"event":"listen","socket":"shim"}\n')
+        os.write(control_fd, ListenEvent(socket="shim").model_dump_json().encode() + b"\n")
         os.close(control_fd)
     await stop.wait()
     server.close()

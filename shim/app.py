@@ -9,6 +9,7 @@ from pathlib import Path
 import orjson
 from pydantic import BaseModel, ValidationError
 
+from contracts.failures import FailureClass
 from contracts.resources import RESOURCE_HEADER, TOKEN_HEADER
 from contracts.shim_config import ShimConfig
 from shim.clock import Clock
@@ -29,13 +30,21 @@ def _error(status: int, message: str) -> Response:
     return json_response(status, orjson.dumps({"success": False, "error": message}))
 
 
+class Refusal(Exception):
+    """The shim will not start over this: `reason` names the file and what to do."""
+
+    def __init__(self, failure: FailureClass, reason: str) -> None:
+        super().__init__(reason)
+        self.failure = failure
+        self.reason = reason
+
+
 async def _open(resource: Resource, what: str, path: Path) -> None:
-    """Open a resource; a damaged SQLite file, or no room to open one, stops the shim with
-    one line naming the file and what to do.
+    """Open a resource; a damaged SQLite file, or no room to open one, is a Refusal naming
+    the file and what to do.
 
     Nothing is replaced or repaired: starting empty over a file that may still be
-    recovered would be silent loss. The line is SystemExit's, so it is the last thing
-    the shim prints, and the supervisor shows it as the reason the shim failed.
+    recovered would be silent loss.
     """
     try:
         await resource.open()
@@ -43,7 +52,7 @@ async def _open(resource: Resource, what: str, path: Path) -> None:
         refusal = _refusal(what, path, exc)
         if refusal is None:
             raise
-        raise SystemExit(refusal) from exc
+        raise Refusal(FailureClass.DATA_DIR, refusal) from exc
 
 
 def _refusal(what: str, path: Path, exc: Exception) -> str | None:

@@ -116,16 +116,17 @@ def test_a_malformed_index_stops_serve_with_one_line_naming_it(tmp_data, stacks)
 
 
 def expect_refusal(config: Path, data: Path, file: str, reason: str) -> None:
-    """serve exits non-zero; its last line and its fatal event give the shim's reason."""
+    """serve exits 1 (a data-dir failure, said by the shim itself); its last line and its
+    fatal event give the shim's reason."""
     result = run_serve("-c", str(config), "--data-dir", str(data), "--port", "0")
     message = (
         f"{file} is corrupt ({reason}): move it aside to start empty, or restore it from a backup"
     )
-    assert result.returncode != 0
+    assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == f"groundflare: shim: {message}"
     events = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [(e["event"], e["component"], e["reason"]) for e in events] == [
-        ("fatal", "shim", message)
+    assert [(e["event"], e["component"], e["class"], e["reason"]) for e in events] == [
+        ("fatal", "shim", "data-dir", message)
     ]
 
 

@@ -11,6 +11,7 @@ import signal
 import socket
 import sys
 
+from contracts.control import ListenEvent
 from contracts.secrets_pipe import read_secrets
 from groundflare.proxy.auth import Gate
 from groundflare.proxy.cors import Cors
@@ -66,7 +67,7 @@ async def serve(args: argparse.Namespace, surface: str, sandbox: str) -> None:
     server = await loop.create_server(lambda: Front(proxy), sock=listener)
     proxy.start()
     if args.control_fd is not None:
-        os.write(args.control_fd, b'{"event":"listen","socket":"sandbox"}\n')
+        os.write(args.control_fd, ListenEvent(socket="sandbox").model_dump_json().encode() + b"\n")
         os.close(args.control_fd)
     log.info("forwarding to %s:%d", host, port)
     stop = asyncio.Event()
