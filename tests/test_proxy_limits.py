@@ -18,8 +18,8 @@ import aiohttp
 import httptools
 import pytest
 
+from contracts.proxy import SURFACE_HEADER
 from groundflare.proxy.limits import HEAD_BYTES
-from groundflare.proxy_contract import SURFACE_HEADER
 from tests.test_proxy_relay import (
     APP,
     AUTH,

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import httptools
 import pytest
 
-from groundflare.proxy_contract import SANDBOX_HEADER
+from contracts.proxy import SANDBOX_HEADER
 from tests.test_proxy_relay import (
     AUTH,
     REPLY_SECONDS,

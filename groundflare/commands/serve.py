@@ -19,6 +19,7 @@ import click
 from contracts.events import FatalEvent
 from contracts.failures import FailureClass, StartFailure
 from contracts.layout import DataDir
+from contracts.proxy import parse_host_port
 from groundflare.build import BundleChoice, build
 from groundflare.bundler import BundleError
 from groundflare.commands.common import (
@@ -31,7 +32,6 @@ from groundflare.events import emit
 from groundflare.lock import DataDirBusy, DataDirLock
 from groundflare.logs import RotatingLog
 from groundflare.native_tools import ToolNotFound, Workerd, find_workerd
-from groundflare.proxy_contract import parse_host_port
 from shim import registry
 from workerd_config.stack_loader import LoadedStack, load_stack
 from workerd_config.wrangler import ConfigError

@@ -12,6 +12,7 @@ import socket
 import sys
 
 from contracts.control import ListenEvent
+from contracts.proxy import ProxySecrets, parse_host_port
 from contracts.secrets_pipe import read_secrets
 from groundflare.proxy.auth import Gate
 from groundflare.proxy.cors import Cors
@@ -19,7 +20,6 @@ from groundflare.proxy.front import Front, Proxy
 from groundflare.proxy.limits import Limits
 from groundflare.proxy.local import Door
 from groundflare.proxy.upstream import Pool
-from groundflare.proxy_contract import ProxySecrets, parse_host_port
 
 log = logging.getLogger("proxy")
 

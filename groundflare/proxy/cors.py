@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from contracts.proxy import SURFACE_HEADER
 from groundflare.proxy.headers import Header, Request, local_response
-from groundflare.proxy_contract import SURFACE_HEADER
 
 ALLOW_METHODS = b"GET, POST, PUT, PATCH, DELETE, OPTIONS"
 MAX_AGE = b"600"

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import enum
 
+from contracts.proxy import SANDBOX_HEADER, SURFACE_HEADER
 from groundflare.proxy.headers import Request, connection_tokens
-from groundflare.proxy_contract import SANDBOX_HEADER, SURFACE_HEADER
 
 # What a request's Connection header may not nominate as hop-by-hop: dropping them on the
 # way would change the framing the sandbox sees, or what the proxy itself checked.

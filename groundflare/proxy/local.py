@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from urllib.parse import parse_qs
 
+from contracts.proxy import SURFACE_HEADER
 from groundflare.proxy.auth import COOKIE, SESSION_MAX_SECONDS, Gate
 from groundflare.proxy.cors import Cors
 from groundflare.proxy.headers import Header, Request, local_response
-from groundflare.proxy_contract import SURFACE_HEADER
 
 TICKET_PATH = b"/_groundflare/ticket"
 LOGIN_PATH = b"/_groundflare/login"

@@ -13,12 +13,12 @@ from contracts.door import DoorAddress
 from contracts.events import ReadyEvent, ReloadedEvent, RestartedEvent
 from contracts.failures import FailureClass, StartFailure
 from contracts.layout import DataDir
+from contracts.proxy import ProxySecrets
 from contracts.shim_config import ShimConfig, ShimSecrets
 from groundflare.events import emit
 from groundflare.native_tools import Workerd
 from groundflare.paths import write_private
 from groundflare.profile import Installation, ProfileError
-from groundflare.proxy_contract import ProxySecrets
 from groundflare.runtime import ComponentState, Runtime
 from groundflare.secret_store import SecretStoreError
 from groundflare.sockets import listen_loopback, listen_unix, url
