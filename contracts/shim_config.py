@@ -9,11 +9,22 @@ from pydantic import BaseModel, ConfigDict
 from contracts.resources import ResourceSpec
 
 
+class CronTrigger(BaseModel):
+    """One `[triggers] crons` entry of one Worker: the shim fires it through the door."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    worker: str
+    cron: str
+
+
 class ShimConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     socket: Path
     data_dir: Path
     resources: list[ResourceSpec] = []
+    crons: list[CronTrigger] = []
+    # The stack's door into its Workers (contracts/door.py); its token comes in ShimSecrets.
+    door_socket: Path | None = None
     # Binding kinds beyond the built-in ones, as `path/to/kind.py` or `package.module`
     # (docs/architecture.md): the shim loads them as the supervisor did.
     plugins: list[str] = []
@@ -33,3 +44,5 @@ class ShimSecrets(BaseModel):
     token: str
     # The REST listener's bearer token.
     api_token: str
+    # The door's token (contracts/door.py), for cron triggers and queue consumers.
+    door_token: str

@@ -13,6 +13,7 @@ from groundflare.commands.inspect import logs, status
 from groundflare.commands.profile import profile
 from groundflare.commands.serve import dev, serve
 from groundflare.commands.tools import tools
+from groundflare.commands.trigger import trigger
 from groundflare.commands.vm import vm
 
 
@@ -25,5 +26,16 @@ def main() -> None:
     )
 
 
-for command in (serve, dev, status, logs, config, profile, tools, vm, events_schema_command):
+for command in (
+    serve,
+    dev,
+    status,
+    logs,
+    config,
+    profile,
+    tools,
+    vm,
+    trigger,
+    events_schema_command,
+):
     main.add_command(command)

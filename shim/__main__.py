@@ -22,10 +22,14 @@ import sys
 from pathlib import Path
 
 from contracts.control import ListenEvent, RefusedEvent
+from contracts.door import DoorAddress
 from contracts.secrets_pipe import read_secrets
 from contracts.shim_config import ShimConfig, ShimSecrets
 from shim.api import API_LIMITS, Api, local_hosts
 from shim.app import Refusal, Shim
+from shim.clock import Clock
+from shim.cron import CronScheduler
+from shim.door import Door
 from shim.server import Limits, serve_socket, serve_unix
 
 log = logging.getLogger("shim")
@@ -58,14 +62,24 @@ def api_limits_from_env() -> Limits:
     )
 
 
+def cron_triggers(config: ShimConfig, secrets: ShimSecrets, clock: Clock) -> CronScheduler | None:
+    """The Workers' cron triggers, fired through the door; none without crons."""
+    if config.door_socket is None or not config.crons:
+        return None
+    door = Door(DoorAddress(socket=config.door_socket, token=secrets.door_token))
+    scheduler = CronScheduler(config.crons, door, clock)
+    scheduler.start()
+    return scheduler
+
+
 async def serve(
     config: ShimConfig,
-    token: str,
+    secrets: ShimSecrets,
     control_fd: int | None,
-    api: tuple[int, str] | None,
+    api_fd: int | None,
     api_limits: Limits = API_LIMITS,
 ) -> None:
-    shim = Shim(config, token)
+    shim = Shim(config, secrets.token)
     try:
         await shim.open()
     except Refusal as refusal:
@@ -77,10 +91,9 @@ async def serve(
     config.socket.unlink(missing_ok=True)
     server = await serve_unix(shim.dispatch, str(config.socket))
     config.socket.chmod(0o600)
-    if api is not None:
-        api_fd, api_token = api
+    if api_fd is not None:
         listener = socket.socket(fileno=api_fd)
-        rest = Api(api_token, config.runtime_json, local_hosts(*listener.getsockname()[:2]))
+        rest = Api(secrets.api_token, config.runtime_json, local_hosts(*listener.getsockname()[:2]))
         await serve_socket(rest.dispatch, listener, api_limits)
     # Before readiness: a SIGTERM right after it is a clean stop, not a death by signal.
     stop = asyncio.Event()
@@ -91,7 +104,10 @@ async def serve(
     if control_fd is not None:
         os.write(control_fd, ListenEvent(socket="shim").model_dump_json().encode() + b"\n")
         os.close(control_fd)
+    triggers = cron_triggers(config, secrets, shim.clock)
     await stop.wait()
+    if triggers is not None:
+        await triggers.stop()
     server.close()
     await shim.close()
     config.socket.unlink(missing_ok=True)
@@ -111,11 +127,9 @@ def main() -> None:
         secrets = ShimSecrets.model_validate(read_secrets(args.secrets_fd))
     except (OSError, ValueError) as exc:
         sys.exit(f"shim: cannot read the tokens from --secrets-fd: {exc}")
-    token = secrets.token
-    api = (args.api_fd, secrets.api_token) if args.api_fd is not None else None
     config = ShimConfig.model_validate_json(args.config.read_bytes())
     raise_fd_limit()
-    main_task = serve(config, token, args.control_fd, api, api_limits_from_env())
+    main_task = serve(config, secrets, args.control_fd, args.api_fd, api_limits_from_env())
     try:
         import uvloop
     except ImportError:

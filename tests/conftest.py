@@ -1,10 +1,8 @@
 from __future__ import annotations
 
-import http.client
 import itertools
 import json
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -14,7 +12,16 @@ from typing import Any
 import pytest
 
 from contracts.names import file_part
-from tests.stack import REPO, WORKERS, RunningStack, run_steps, start_stack, step_error, step_ok
+from tests.stack import (
+    REPO,
+    WORKERS,
+    RunningStack,
+    advance_clock,
+    run_steps,
+    start_stack,
+    step_error,
+    step_ok,
+)
 
 _names = itertools.count()
 
@@ -69,16 +76,6 @@ def tmp_data(tmp_path: Path) -> Path:
 KV_PROBE_NAMESPACE = "0f2ac74b498b48028cb68387c421e279"
 
 
-class _UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path: Path) -> None:
-        super().__init__("shim", timeout=30)
-        self._path = path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(str(self._path))
-
-
 class KvProbe:
     """Drives the KV probe Worker (tests/workers/kv): KV calls in, what the API returned out."""
 
@@ -108,16 +105,7 @@ class KvProbe:
         return self.ok("list", options=options)
 
     def advance_clock(self, seconds: float) -> float:
-        """Move the shim's clock forward (the stack runs with GROUNDFLARE_TEST_CLOCK=1)."""
-        conn = _UnixHTTPConnection(self.stack.data_dir / "run" / "shim.sock")
-        try:
-            conn.request("POST", "/_groundflare/clock", body=json.dumps({"advance": seconds}))
-            response = conn.getresponse()
-            body = response.read()
-        finally:
-            conn.close()
-        assert response.status == 200, body
-        return json.loads(body)["now"]
+        return advance_clock(self.stack, seconds)
 
 
 def _key_step(key: str | list[str]) -> dict[str, Any]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import select
+import socket
 import subprocess
 import sys
 import time
@@ -24,6 +26,7 @@ __all__ = [
     "WORKERS",
     "RunningStack",
     "StackFailed",
+    "advance_clock",
     "alive",
     "component_pid",
     "eventually",
@@ -136,3 +139,27 @@ def next_event(stack: RunningStack, timeout: float = 30.0) -> dict[str, Any]:
     readable, _, _ = select.select([stack.process.stdout], [], [], timeout)
     assert readable, "no event before the timeout"
     return json.loads(stack.process.stdout.readline())
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: Path) -> None:
+        super().__init__("shim", timeout=30)
+        self._path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(str(self._path))
+
+
+def advance_clock(stack: RunningStack, seconds: float) -> float:
+    """Move the shim's clock forward (the stack runs with GROUNDFLARE_TEST_CLOCK=1): KV
+    expirations and cron triggers then happen as if that much time had passed."""
+    conn = _UnixHTTPConnection(stack.data_dir / "run" / "shim.sock")
+    try:
+        conn.request("POST", "/_groundflare/clock", body=json.dumps({"advance": seconds}))
+        response = conn.getresponse()
+        body = response.read()
+    finally:
+        conn.close()
+    assert response.status == 200, body
+    return json.loads(body)["now"]

@@ -109,7 +109,7 @@ def running_shim(
     listener.bind(("127.0.0.1", 0))
     listener.listen(511)
     control_read, control_write = os.pipe()
-    secrets_fd = secrets_pipe({"token": TOKEN, "api_token": API_TOKEN})
+    secrets_fd = secrets_pipe({"token": TOKEN, "api_token": API_TOKEN, "door_token": "d"})
     argv = [sys.executable, "-m", "shim", "--config", str(config)]
     argv += ["--control-fd", str(control_write), "--api-fd", str(listener.fileno())]
     argv += ["--secrets-fd", str(secrets_fd)]

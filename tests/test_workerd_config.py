@@ -169,11 +169,11 @@ def test_unsupported_fields_are_named_in_warnings(tmp_path):
         tmp_path,
         "wrangler.toml",
         'name = "a"\nmain = "index.js"\n'
-        'compatibility_date = "2026-01-01"\n[triggers]\ncrons = []\n'
+        'compatibility_date = "2026-01-01"\n[triggers]\ncrons = []\nsomething = 1\n'
         '[[d1_databases]]\nbinding = "DB"\nfancy = true\n',
     )
     warnings = load_worker(path, NEWEST, TODAY, KINDS).warnings
-    assert any("triggers is not supported yet" in w for w in warnings)
+    assert any("triggers.something is not supported yet" in w for w in warnings)
     assert any("d1_databases[0].fancy is not supported yet" in w for w in warnings)
 
 

@@ -229,6 +229,8 @@ class Worker(Model):
     durable_objects: list[DurableObjectClass] = []
     bundling: BundleSettings = BundleSettings()
     assets: AssetsSettings | None = None
+    # [triggers] crons, as written (Cloudflare's syntax; workerd_config/crons.py reads it).
+    crons: list[str] = []
     port: int = Field(default=0, ge=0, le=65535)
 
     @property

@@ -13,6 +13,7 @@ from typing import Any
 import json5
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from workerd_config.crons import CronError, to_croniter
 from workerd_config.dev_vars import load_dev_vars
 from workerd_config.durable_objects import MigrationError, classes_from_migrations
 from workerd_config.kinds import ConfigKind
@@ -267,6 +268,16 @@ def _assets(settings: WorkerSettings, path: Path) -> AssetsSettings | None:
     )
 
 
+def _crons(settings: WorkerSettings, path: Path) -> list[str]:
+    crons = settings.triggers.crons if settings.triggers else []
+    for index, expression in enumerate(crons):
+        try:
+            to_croniter(expression)
+        except CronError as exc:
+            raise ConfigError(f"{path}: triggers.crons.{index}: {exc}") from exc
+    return crons
+
+
 def _compatibility_date(
     settings: WorkerSettings, path: Path, newest: date, today: date
 ) -> tuple[date, list[str]]:
@@ -324,6 +335,7 @@ def load_worker(
     warnings += [f"{path}: {name} is not supported yet and is ignored" for name in unknown]
     worker = Worker(
         name=settings.name,
+        crons=_crons(settings, path),
         modules=collect_modules(main, base_dir, settings.rules or []),
         compatibility_date=compat,
         compatibility_flags=settings.compatibility_flags or [],

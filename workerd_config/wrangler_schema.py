@@ -111,6 +111,10 @@ class Assets(Section):
     run_worker_first: bool | list[str] = False
 
 
+class Triggers(Section):
+    crons: list[str] = []
+
+
 class WorkerSettings(Section):
     """Everything a top-level config and an `[env.<name>]` section may both carry."""
 
@@ -129,6 +133,7 @@ class WorkerSettings(Section):
     minify: bool | None = None
     define: dict[str, str] | None = None
     assets: Assets | None = None
+    triggers: Triggers | None = None
 
 
 class WranglerFile(WorkerSettings):
@@ -166,6 +171,7 @@ INHERITABLE = frozenset(
         "no_bundle",
         "minify",
         "assets",
+        "triggers",
     }
 )
 # Fields that have no local meaning: accepted without a warning.

@@ -166,7 +166,11 @@ class Boot:
         self.listeners.api = listen_loopback(profile.ports.api, "api")
         self.listeners.door = listen_unix(self.data_dir.door_socket)
         write_private(self.data_dir.door_json, self.door.model_dump_json().encode("utf-8"))
-        shim_secrets = ShimSecrets(token=self.shim_token, api_token=install_secrets["api_token"])
+        shim_secrets = ShimSecrets(
+            token=self.shim_token,
+            api_token=install_secrets["api_token"],
+            door_token=self.door.token,
+        )
         components: list[ComponentSpec] = [
             shim_component(self.data_dir, self.specs, self.listeners.api, shim_secrets),
             workerd_component(

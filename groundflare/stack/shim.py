@@ -7,7 +7,7 @@ import socket
 
 from contracts.layout import DataDir
 from contracts.secrets_pipe import SECRETS_FD_PLACEHOLDER
-from contracts.shim_config import ShimConfig, ShimSecrets
+from contracts.shim_config import CronTrigger, ShimConfig, ShimSecrets
 from groundflare.paths import write_private
 from groundflare.stack.processes import ChildSpecs, announced_listening, base_env, python_module
 from groundflare.supervisor import ComponentSpec
@@ -21,6 +21,8 @@ def shim_config(
         socket=data_dir.shim_socket,
         data_dir=data_dir.root,
         resources=stack.resources(),
+        crons=[CronTrigger(worker=w.name, cron=cron) for w in stack.workers for cron in w.crons],
+        door_socket=data_dir.door_socket,
         plugins=plugins,
         test_clock=test_clock,
     )
