@@ -1,6 +1,7 @@
 """`python -m bench [--only SECTION ...]`: groundflare and Miniflare side by side on the same
 Workers (D1, KV, R2, Durable Objects, cold start), the sandbox proxy against a direct
-connection, then the microVM's boot time and memory (bench/vm.py).
+connection (to a stand-in upstream, then to the sandbox in the microVM: bench/proxy_vm.py),
+then the microVM's boot time and memory (bench/vm.py).
 
 Each section starts its own backends on a fresh temp dir and measures them interleaved;
 stdout gets one table per section as it finishes and, at the end, one JSON summary line per
@@ -17,7 +18,7 @@ from pathlib import Path
 from bench.backend import progress
 from bench.report import SectionReport
 
-SECTIONS = ("d1", "kv", "r2", "do", "cold-start", "proxy", "vm")
+SECTIONS = ("d1", "kv", "r2", "do", "cold-start", "proxy", "proxy-vm", "vm")
 
 
 def parse_args() -> argparse.Namespace:
@@ -61,6 +62,10 @@ def section_runner(name: str, args: argparse.Namespace) -> Callable[[Path], Sect
         from bench import proxy
 
         return lambda work: proxy.run(args.reps, work)
+    if name == "proxy-vm":
+        from bench import proxy_vm
+
+        return lambda work: proxy_vm.run(args.reps, work)
     from bench import vm
 
     return lambda work: vm.run(args.boots)
