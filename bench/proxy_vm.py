@@ -474,8 +474,8 @@ def start_vm_stack(work_dir: Path) -> tuple[Backend, list[Route]]:
 
 
 def machine() -> dict[str, object]:
-    from vm import backend_for_host
-    from vm.qemu import QemuBackend
+    from groundflare.vm import backend_for_host
+    from groundflare.vm.qemu import QemuBackend
 
     host = backend_for_host()
     accel = host.accel.kind if isinstance(host, QemuBackend) else host.name

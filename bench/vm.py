@@ -20,9 +20,16 @@ from pathlib import Path
 from bench.backend import progress
 from bench.report import SectionReport
 from groundflare.profile import VmResources
-from vm import Image, Network, backend_for_host, build_image, default_cache, free_loopback_port
-from vm.reference_sandbox import build_reference_sandbox
-from vm.runner import VmProcess
+from groundflare.vm import (
+    Image,
+    Network,
+    backend_for_host,
+    build_image,
+    default_cache,
+    free_loopback_port,
+)
+from groundflare.vm.reference_sandbox import build_reference_sandbox
+from groundflare.vm.runner import VmProcess
 
 BOOTS = 5
 SETTLE_SECONDS = 0.3
@@ -64,7 +71,7 @@ def spread(values: list[float]) -> tuple[float, float, float]:
 
 
 def run(boots: int = BOOTS) -> SectionReport:
-    from vm.qemu import QemuBackend
+    from groundflare.vm.qemu import QemuBackend
 
     backend = backend_for_host()
     accel = backend.accel if isinstance(backend, QemuBackend) else None

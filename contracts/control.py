@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from contracts.failures import FailureClass
+from groundflare.contracts.failures import FailureClass
 
 
 class ListenEvent(BaseModel):

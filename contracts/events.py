@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from contracts.failures import FailureClass
+from groundflare.contracts.failures import FailureClass
 
 
 class Event(BaseModel):

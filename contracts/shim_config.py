@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from contracts.resources import ResourceSpec
+from groundflare.contracts.resources import ResourceSpec
 
 
 class CronTrigger(BaseModel):

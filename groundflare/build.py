@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from contracts.names import file_part
 from groundflare.bundler import BundleError, bundle, needs_bundle
+from groundflare.contracts.names import file_part
 from groundflare.native_tools import ESBUILD, ToolNotFound
-from workerd_config.drift import SOURCE_SUFFIXES
-from workerd_config.model import Worker
-from workerd_config.module_rules import collect_modules
-from workerd_config.stack_loader import LoadedStack
+from groundflare.workerd_config.drift import SOURCE_SUFFIXES
+from groundflare.workerd_config.model import Worker
+from groundflare.workerd_config.module_rules import collect_modules
+from groundflare.workerd_config.stack_loader import LoadedStack
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path, PurePosixPath
 
-from workerd_config.model import BundleSettings, Module, Worker
-from workerd_config.module_rules import module_type
+from groundflare.workerd_config.model import BundleSettings, Module, Worker
+from groundflare.workerd_config.module_rules import module_type
 
 log = logging.getLogger("groundflare")
 

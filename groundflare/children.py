@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from contracts.control import RefusedEvent
-from contracts.failures import FailureClass, StartFailure
-from contracts.secrets_pipe import SECRETS_FD_PLACEHOLDER, secrets_pipe
+from groundflare.contracts.control import RefusedEvent
+from groundflare.contracts.failures import FailureClass, StartFailure
+from groundflare.contracts.secrets_pipe import SECRETS_FD_PLACEHOLDER, secrets_pipe
 from groundflare.logs import RotatingLog
 from groundflare.output import ChildOutput
 

@@ -9,11 +9,11 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from contracts.failures import StartFailure
+from groundflare.contracts.failures import StartFailure
 from groundflare.runtime import Runtime
 from groundflare.stack.boot import Addon, Boot
-from workerd_config.model import Stack
-from workerd_config.stack_loader import LoadedStack
+from groundflare.workerd_config.model import Stack
+from groundflare.workerd_config.stack_loader import LoadedStack
 
 log = logging.getLogger("groundflare")
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from contracts.events import Event
+from groundflare.contracts.events import Event
 
 
 def emit(event: Event) -> None:

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from groundflare.paths import write_private
 from groundflare.secret_store import SecretStore, SecretStoreError, new_secret, open_store
-from vm.resources import Mount, VmResources
+from groundflare.vm.resources import Mount, VmResources
 
 SCHEMA_VERSION = 1
 PROFILE_FILE = "profile.json"

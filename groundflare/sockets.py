@@ -11,7 +11,7 @@ import errno
 import socket
 from pathlib import Path
 
-from contracts.failures import FailureClass, StartFailure
+from groundflare.contracts.failures import FailureClass, StartFailure
 
 BACKLOG = 511
 

@@ -15,8 +15,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from contracts.failures import FailureClass, StartFailure
 from groundflare.children import Child, ChildSpec
+from groundflare.contracts.failures import FailureClass, StartFailure
 
 log = logging.getLogger("groundflare")
 

@@ -21,16 +21,16 @@ import socket
 import sys
 from pathlib import Path
 
-from contracts.control import ListenEvent, RefusedEvent
-from contracts.door import DoorAddress
-from contracts.secrets_pipe import read_secrets
-from contracts.shim_config import ShimConfig, ShimSecrets
-from shim.api import API_LIMITS, Api, local_hosts
-from shim.app import Refusal, Shim
-from shim.clock import Clock
-from shim.cron import CronScheduler
-from shim.door import Door
-from shim.server import Limits, serve_socket, serve_unix
+from groundflare.contracts.control import ListenEvent, RefusedEvent
+from groundflare.contracts.door import DoorAddress
+from groundflare.contracts.secrets_pipe import read_secrets
+from groundflare.contracts.shim_config import ShimConfig, ShimSecrets
+from groundflare.shim.api import API_LIMITS, Api, local_hosts
+from groundflare.shim.app import Refusal, Shim
+from groundflare.shim.clock import Clock
+from groundflare.shim.cron import CronScheduler
+from groundflare.shim.door import Door
+from groundflare.shim.server import Limits, serve_socket, serve_unix
 
 log = logging.getLogger("shim")
 

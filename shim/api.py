@@ -17,9 +17,9 @@ from typing import Any
 
 import orjson
 
-from shim.http import json_response
-from shim.messages import Request, Response
-from shim.server import Limits
+from groundflare.shim.http import json_response
+from groundflare.shim.messages import Request, Response
+from groundflare.shim.server import Limits
 
 HEALTH_PATH = "/_groundflare/health"
 

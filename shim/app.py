@@ -9,17 +9,17 @@ from pathlib import Path
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from contracts.failures import FailureClass
-from contracts.resources import RESOURCE_HEADER, TOKEN_HEADER
-from contracts.shim_config import ShimConfig
-from shim.clock import Clock
-from shim.http import json_response
-from shim.kinds import Handler, Served
-from shim.messages import Request, Response
-from shim.registry import kinds
-from shim.resource import Resource
-from shim.space import is_no_space
-from shim.sqlite import damage
+from groundflare.contracts.failures import FailureClass
+from groundflare.contracts.resources import RESOURCE_HEADER, TOKEN_HEADER
+from groundflare.contracts.shim_config import ShimConfig
+from groundflare.shim.clock import Clock
+from groundflare.shim.http import json_response
+from groundflare.shim.kinds import Handler, Served
+from groundflare.shim.messages import Request, Response
+from groundflare.shim.registry import kinds
+from groundflare.shim.resource import Resource
+from groundflare.shim.space import is_no_space
+from groundflare.shim.sqlite import damage
 
 HEALTH_PATH = "/_groundflare/health"
 CLOCK_PATH = "/_groundflare/clock"

@@ -14,10 +14,10 @@ from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
-from contracts.shim_config import CronTrigger
-from shim.clock import Clock
-from shim.door import Door, DoorError
-from workerd_config.crons import next_fire
+from groundflare.contracts.shim_config import CronTrigger
+from groundflare.shim.clock import Clock
+from groundflare.shim.door import Door, DoorError
+from groundflare.workerd_config.crons import next_fire
 
 log = logging.getLogger("shim")
 

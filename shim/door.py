@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import httptools
 import orjson
 
-from contracts.door import (
+from groundflare.contracts.door import (
     DOOR_HEADER,
     DoorAddress,
     QueueMessage,
@@ -24,7 +24,7 @@ from contracts.door import (
     queue_path,
     scheduled_path,
 )
-from contracts.layout import DataDir
+from groundflare.contracts.layout import DataDir
 
 TIMEOUT_SECONDS = 60.0
 

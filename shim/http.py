@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from pydantic import ValidationError
 
-from shim.messages import Response
+from groundflare.shim.messages import Response
 
 
 def json_response(status: int, body: bytes, headers: Mapping[str, str] | None = None) -> Response:

@@ -21,7 +21,7 @@ from typing import TypeVar
 
 import apsw
 
-from shim.serial import SerialExecutor
+from groundflare.shim.serial import SerialExecutor
 
 T = TypeVar("T")
 # How often SQLite's progress handler looks at the clock, in virtual machine steps.

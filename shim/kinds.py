@@ -15,11 +15,11 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
-from contracts.resources import ResourceSpec
-from shim.clock import Clock
-from shim.messages import Request, Response
-from shim.resource import Resource
-from workerd_config.model import BindingModel
+from groundflare.contracts.resources import ResourceSpec
+from groundflare.shim.clock import Clock
+from groundflare.shim.messages import Request, Response
+from groundflare.shim.resource import Resource
+from groundflare.workerd_config.model import BindingModel
 
 Handler = Callable[[Request], Awaitable[Response]]
 

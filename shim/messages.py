@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from urllib.parse import parse_qsl
 
 if TYPE_CHECKING:
-    from shim.blobs import Span
+    from groundflare.shim.blobs import Span
 
 # Pause reading from workerd while this much request body waits for its handler.
 BODY_HIGH_WATER = 4 * 1024 * 1024

@@ -15,10 +15,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from shim.d1.kind import KIND as D1
-from shim.kinds import Kind
-from shim.kv.kind import KIND as KV
-from shim.r2.kind import KIND as R2
+from groundflare.shim.d1.kind import KIND as D1
+from groundflare.shim.kinds import Kind
+from groundflare.shim.kv.kind import KIND as KV
+from groundflare.shim.r2.kind import KIND as R2
 
 BUILT_IN: tuple[Kind, ...] = (D1, KV, R2)
 PLUGINS_ENV = "GROUNDFLARE_KINDS"
@@ -50,7 +50,9 @@ def load_plugin(ref: str) -> Kind:
         raise KindError(f"binding kind plugin {ref}: cannot load it: {exc}") from exc
     kind = getattr(module, "KIND", None)
     if not isinstance(kind, Kind):
-        raise KindError(f"binding kind plugin {ref}: it defines no KIND (a shim.kinds.Kind)")
+        raise KindError(
+            f"binding kind plugin {ref}: it defines no KIND (a groundflare.shim.kinds.Kind)"
+        )
     return kind
 
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, cast
 
 import httptools
 
-from shim.messages import Body, BodyTooLarge, FileBody, Handler, Request, Response
+from groundflare.shim.messages import Body, BodyTooLarge, FileBody, Handler, Request, Response
 
 if TYPE_CHECKING:
     pass

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import apsw
 
-from shim.serial import SerialExecutor
-from shim.space import is_no_space, sqlite_no_space
+from groundflare.shim.serial import SerialExecutor
+from groundflare.shim.space import is_no_space, sqlite_no_space
 
 log = logging.getLogger("shim")
 

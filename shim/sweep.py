@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shim.blobs import FILE_ID, BlobDir
+from groundflare.shim.blobs import FILE_ID, BlobDir
 
 log = logging.getLogger("shim")
 QUARANTINE = "quarantine"

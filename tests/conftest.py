@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from contracts.names import file_part
+from groundflare.contracts.names import file_part
 from tests.stack import (
     REPO,
     WORKERS,

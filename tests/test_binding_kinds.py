@@ -37,5 +37,6 @@ def test_a_plugin_that_defines_no_kind_is_a_config_failure(tmp_path, tmp_data):
     )
     assert result.returncode == 2
     assert result.stderr.splitlines()[-1] == (
-        f"groundflare: config: binding kind plugin {plugin}: it defines no KIND (a shim.kinds.Kind)"
+        f"groundflare: config: binding kind plugin {plugin}: it defines no KIND "
+        "(a groundflare.shim.kinds.Kind)"
     )

@@ -15,11 +15,11 @@ from typing import Protocol
 
 import pytest
 
-from shim.clock import Clock
-from shim.kv.store import KvStore
-from shim.r2.errors import R2Error
-from shim.r2.messages import Get, Put
-from shim.r2.store import R2Store
+from groundflare.shim.clock import Clock
+from groundflare.shim.kv.store import KvStore
+from groundflare.shim.r2.errors import R2Error
+from groundflare.shim.r2.messages import Get, Put
+from groundflare.shim.r2.store import R2Store
 
 BIG = bytes(range(256)) * 400  # 102,400 bytes: a blob file, not an inline value
 OURS = "0123456789abcdef0123456789abcdef"  # a file name the blob writer could have chosen

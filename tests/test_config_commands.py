@@ -5,8 +5,8 @@ from __future__ import annotations
 from click.testing import CliRunner
 
 from groundflare.cli import main
+from groundflare.workerd_config.drift import references
 from tests.stack import REPO, WORKERS
-from workerd_config.drift import references
 
 EXAMPLE = REPO / "examples" / "controlplane" / "wrangler.toml"
 

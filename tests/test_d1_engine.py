@@ -9,9 +9,9 @@ from pathlib import Path
 import apsw
 import pytest
 
-from shim.d1.binding import parse_queries
-from shim.d1.engine import Database
-from shim.d1.errors import D1Error
+from groundflare.shim.d1.binding import parse_queries
+from groundflare.shim.d1.engine import Database
+from groundflare.shim.d1.errors import D1Error
 
 # A recursive CTE long enough to overrun the inline budget on any machine.
 SLOW_ROWS = 300_000

@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from contracts.door import DoorAddress, QueueMessage
-from contracts.layout import DataDir
-from shim.door import Door, DoorError
+from groundflare.contracts.door import DoorAddress, QueueMessage
+from groundflare.contracts.layout import DataDir
+from groundflare.shim.door import Door, DoorError
 from tests.stack import WORKERS, next_event, request
 
 PROBE = WORKERS / "door" / "wrangler.toml"

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from shim.clock import Clock
-from shim.kv.store import KvStore
-from shim.r2.messages import Put
-from shim.r2.store import R2Store
-from shim.space import is_no_space
+from groundflare.shim.clock import Clock
+from groundflare.shim.kv.store import KvStore
+from groundflare.shim.r2.messages import Put
+from groundflare.shim.r2.store import R2Store
+from groundflare.shim.space import is_no_space
 from tests.tmpfs import fill, small_disk
 
 SMALL, BIG = b"s" * 100, bytes(range(256)) * 1200  # an index row; a 300 KiB blob file

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shim.kv.jsontext import is_json
+from groundflare.shim.kv.jsontext import is_json
 
 DEEP = 50_000  # far past Python's recursion limit, so the explicit-stack walk decides
 

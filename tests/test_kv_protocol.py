@@ -11,12 +11,12 @@ from pathlib import Path
 import apsw
 import pytest
 
-from contracts.resources import RESOURCE_HEADER, TOKEN_HEADER, ResourceSpec
-from contracts.shim_config import ShimConfig
-from shim.app import Shim
-from shim.kv import index
-from shim.kv.binding import ascii_json
-from shim.server import serve_unix
+from groundflare.contracts.resources import RESOURCE_HEADER, TOKEN_HEADER, ResourceSpec
+from groundflare.contracts.shim_config import ShimConfig
+from groundflare.shim.app import Shim
+from groundflare.shim.kv import index
+from groundflare.shim.kv.binding import ascii_json
+from groundflare.shim.server import serve_unix
 
 TOKEN = "test-token-0123456789"
 NAMESPACE = ResourceSpec(kind="kv", id="ns-1")

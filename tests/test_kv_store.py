@@ -10,9 +10,9 @@ from pathlib import Path
 import apsw
 import pytest
 
-from shim.clock import Clock
-from shim.kv.store import KvStore
-from shim.sqlite import OPEN_FLAGS
+from groundflare.shim.clock import Clock
+from groundflare.shim.kv.store import KvStore
+from groundflare.shim.sqlite import OPEN_FLAGS
 
 BIG = bytes(range(256)) * 400  # 102,400 bytes: a blob file, not an inline value
 

@@ -26,10 +26,10 @@ from typing import BinaryIO
 
 import pytest
 
-from contracts.resources import RESOURCE_HEADER, TOKEN_HEADER
-from contracts.secrets_pipe import secrets_pipe
-from shim.api import API_LIMITS
-from shim.server import BINDING_LIMITS
+from groundflare.contracts.resources import RESOURCE_HEADER, TOKEN_HEADER
+from groundflare.contracts.secrets_pipe import secrets_pipe
+from groundflare.shim.api import API_LIMITS
+from groundflare.shim.server import BINDING_LIMITS
 from tests.stack import REPO, WORKERS, RunningStack, component_pid, post_json
 
 TOKEN = "binding-token-for-the-limit-tests-0123"
@@ -110,7 +110,7 @@ def running_shim(
     listener.listen(511)
     control_read, control_write = os.pipe()
     secrets_fd = secrets_pipe({"token": TOKEN, "api_token": API_TOKEN, "door_token": "d"})
-    argv = [sys.executable, "-m", "shim", "--config", str(config)]
+    argv = [sys.executable, "-m", "groundflare.shim", "--config", str(config)]
     argv += ["--control-fd", str(control_write), "--api-fd", str(listener.fileno())]
     argv += ["--secrets-fd", str(secrets_fd)]
 

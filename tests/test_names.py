@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from contracts.names import MAX_PART, file_part
+from groundflare.contracts.names import MAX_PART, file_part
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ import aiohttp
 import httptools
 import pytest
 
-from contracts.proxy import SURFACE_HEADER
+from groundflare.contracts.proxy import SURFACE_HEADER
 from groundflare.proxy.limits import HEAD_BYTES
 from tests.test_proxy_relay import (
     APP,

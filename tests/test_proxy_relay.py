@@ -24,8 +24,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from contracts.proxy import SURFACE_HEADER
-from contracts.secrets_pipe import secrets_pipe
+from groundflare.contracts.proxy import SURFACE_HEADER
+from groundflare.contracts.secrets_pipe import secrets_pipe
 from tests.fixtures.upstream import pattern
 from tests.stack import REPO
 

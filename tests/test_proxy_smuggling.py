@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import httptools
 import pytest
 
-from contracts.proxy import SANDBOX_HEADER
+from groundflare.contracts.proxy import SANDBOX_HEADER
 from tests.test_proxy_relay import (
     AUTH,
     REPLY_SECONDS,

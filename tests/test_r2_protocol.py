@@ -18,11 +18,11 @@ import aiohttp
 import apsw
 import pytest
 
-from contracts.resources import RESOURCE_HEADER, TOKEN_HEADER, ResourceSpec
-from contracts.shim_config import ShimConfig
-from shim.app import Shim
-from shim.r2 import index as r2_index
-from shim.server import serve_unix
+from groundflare.contracts.resources import RESOURCE_HEADER, TOKEN_HEADER, ResourceSpec
+from groundflare.contracts.shim_config import ShimConfig
+from groundflare.shim.app import Shim
+from groundflare.shim.r2 import index as r2_index
+from groundflare.shim.server import serve_unix
 
 TOKEN = "test-token-0123456789"
 TAG = {RESOURCE_HEADER: "r2:bucket", TOKEN_HEADER: TOKEN}

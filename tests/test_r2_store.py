@@ -14,10 +14,10 @@ from pathlib import Path
 import apsw
 import pytest
 
-from shim.clock import Clock
-from shim.r2 import listing, multipart
-from shim.r2.errors import R2Error
-from shim.r2.messages import (
+from groundflare.shim.clock import Clock
+from groundflare.shim.r2 import listing, multipart
+from groundflare.shim.r2.errors import R2Error
+from groundflare.shim.r2.messages import (
     CompleteMultipartUpload,
     CreateMultipartUpload,
     Get,
@@ -26,7 +26,7 @@ from shim.r2.messages import (
     Put,
     UploadPart,
 )
-from shim.r2.store import R2Store
+from groundflare.shim.r2.store import R2Store
 
 MiB = 1024 * 1024
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from contracts.resources import RESOURCE_HEADER, TOKEN_HEADER, ResourceSpec
-from contracts.shim_config import ShimConfig
-from shim.app import Shim
-from shim.server import serve_unix
+from groundflare.contracts.resources import RESOURCE_HEADER, TOKEN_HEADER, ResourceSpec
+from groundflare.contracts.shim_config import ShimConfig
+from groundflare.shim.app import Shim
+from groundflare.shim.server import serve_unix
 
 TOKEN = "test-token-0123456789"
 DB = ResourceSpec(kind="d1", id="db-1", name="main")
@@ -165,7 +165,7 @@ async def test_the_database_file_has_a_readable_name(client, tmp_path):
 
 async def test_a_body_that_fails_midway_cuts_the_connection(tmp_path):
     """A streamed body that raises after the headers went out must not leave the client waiting."""
-    from shim.messages import Request, Response
+    from groundflare.shim.messages import Request, Response
 
     async def failing() -> object:
         yield b"first part"

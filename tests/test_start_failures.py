@@ -13,8 +13,8 @@ import socket
 import subprocess
 from pathlib import Path
 
-from contracts.events import STDOUT_EVENT, FatalEvent, events_schema
-from contracts.failures import FailureClass
+from groundflare.contracts.events import STDOUT_EVENT, FatalEvent, events_schema
+from groundflare.contracts.failures import FailureClass
 from groundflare.profile import Installation
 from tests.stack import REPO, WORKERS, run_serve
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shim.d1.statements import is_blank, split
+from groundflare.shim.d1.statements import is_blank, split
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from contracts.names import file_part
+from groundflare.contracts.names import file_part
 from tests.conftest import KV_PROBE_NAMESPACE
 from tests.stack import WORKERS, RunningStack, post_json, run_serve
 from tests.test_durability import files_on_disk, referenced_files

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from vm.accel import Host, detect, tsc_khz
+from groundflare.vm.accel import Host, detect, tsc_khz
 
 
 def host(tmp_path: Path, modules: list[str], flags: str, dev_kvm: bool = True) -> Host:

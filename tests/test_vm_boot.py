@@ -18,6 +18,8 @@ import aiohttp
 import pytest
 
 from groundflare.profile import Mount
+from groundflare.vm.health import probe
+from groundflare.vm.qemu import QemuBackend
 from tests.vm_support import (
     TOKEN_HEADER,
     Booted,
@@ -27,8 +29,6 @@ from tests.vm_support import (
     shared_dir,
     wait_gone,
 )
-from vm.health import probe
-from vm.qemu import QemuBackend
 
 pytestmark = pytest.mark.slow
 

@@ -12,15 +12,15 @@ from pathlib import Path
 import pytest
 
 from groundflare.profile import Mount, VmResources
-from vm import Image, Network, backend_for_host
-from vm.accel import Accel
-from vm.errors import VmConfigError, VmUnavailable
-from vm.image.cpio import Entry, archive
-from vm.image.tar import gzip_members, read_cpio
-from vm.launch import RunAs
-from vm.qemu import QemuBackend, run_as_user
-from vm.vfkit import VfkitBackend
-from vm.wsl import WslBackend
+from groundflare.vm import Image, Network, backend_for_host
+from groundflare.vm.accel import Accel
+from groundflare.vm.errors import VmConfigError, VmUnavailable
+from groundflare.vm.image.cpio import Entry, archive
+from groundflare.vm.image.tar import gzip_members, read_cpio
+from groundflare.vm.launch import RunAs
+from groundflare.vm.qemu import QemuBackend, run_as_user
+from groundflare.vm.vfkit import VfkitBackend
+from groundflare.vm.wsl import WslBackend
 
 TOKEN = "s3cr3t-token-value-0123456789"
 TOOLS = {"qemu-system-x86_64": "/q/qemu", "socat": "/q/socat", "setpriv": "/q/setpriv"}

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from groundflare.vm import build_image, default_cache
+from groundflare.vm.image.kernel import has_pvh_note
+from groundflare.vm.image.tar import read_cpio
 from tests.vm_support import quiet, reference_sandbox, vm_image
-from vm import build_image, default_cache
-from vm.image.kernel import has_pvh_note
-from vm.image.tar import read_cpio
 
 pytestmark = pytest.mark.slow
 

@@ -10,12 +10,12 @@ import struct
 import pytest
 from aiohttp import web
 
-from vm.health import NotReady, probe, wait_healthy
-from vm.image.cpio import Entry, archive, compress
-from vm.image.debs import FetchError, run_tool
-from vm.image.kernel import KernelError, extract_vmlinux, has_pvh_note
-from vm.image.modules import ROOTS, load_order, parse_modules_dep
-from vm.image.tar import read_cpio
+from groundflare.vm.health import NotReady, probe, wait_healthy
+from groundflare.vm.image.cpio import Entry, archive, compress
+from groundflare.vm.image.debs import FetchError, run_tool
+from groundflare.vm.image.kernel import KernelError, extract_vmlinux, has_pvh_note
+from groundflare.vm.image.modules import ROOTS, load_order, parse_modules_dep
+from groundflare.vm.image.tar import read_cpio
 
 # Lines as Debian 12's depmod writes them (deepest dependency last).
 MODULES_DEP = """\

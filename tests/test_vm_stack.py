@@ -14,10 +14,10 @@ import pytest
 
 from groundflare.profile import Installation
 from groundflare.proxy import SURFACE_HEADER
+from groundflare.vm.qemu import QemuBackend
+from groundflare.vm.resources import Mount, VmResources
 from tests.stack import REPO, component_pid, restarted, runtime, start_stack
 from tests.vm_support import shared_dir, vm_image
-from vm.qemu import QemuBackend
-from vm.resources import Mount, VmResources
 
 EXAMPLE = REPO / "examples" / "controlplane" / "wrangler.toml"
 pytestmark = pytest.mark.slow

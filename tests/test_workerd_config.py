@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from contracts.resources import ResourceSpec
-from shim.d1.kind import D1Binding
-from shim.registry import BUILT_IN as KINDS
-from workerd_config import capnp
-from workerd_config.model import (
+from groundflare.contracts.resources import ResourceSpec
+from groundflare.shim.d1.kind import D1Binding
+from groundflare.shim.registry import BUILT_IN as KINDS
+from groundflare.workerd_config import capnp
+from groundflare.workerd_config.model import (
     JsonBinding,
     Module,
     RenderContext,
@@ -21,8 +21,8 @@ from workerd_config.model import (
     TextBinding,
     Worker,
 )
-from workerd_config.render import render_config
-from workerd_config.wrangler import ConfigError, load_worker, read_config
+from groundflare.workerd_config.render import render_config
+from groundflare.workerd_config.wrangler import ConfigError, load_worker, read_config
 
 NEWEST = date(2026, 11, 17)
 TODAY = date(2026, 12, 1)

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from groundflare.profile import Mount, VmResources
-from vm import Image, Network, build_image, default_cache, free_loopback_port
-from vm.qemu import QemuBackend
-from vm.reference_sandbox import build_reference_sandbox
-from vm.runner import VmProcess
+from groundflare.vm import Image, Network, build_image, default_cache, free_loopback_port
+from groundflare.vm.qemu import QemuBackend
+from groundflare.vm.reference_sandbox import build_reference_sandbox
+from groundflare.vm.runner import VmProcess
 
 TOKEN_HEADER = "X-Groundflare-Sandbox"
 BOOT_TIMEOUT = 60.0

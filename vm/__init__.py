@@ -2,7 +2,7 @@
 
 Interface (see docs/vm.md for the whole story)::
 
-    from vm import backend_for_host, build_image, Network, free_loopback_port
+    from groundflare.vm import backend_for_host, build_image, Network, free_loopback_port
 
     image = build_image(sandbox=Path("sandbox"), cache=default_cache())   # cached by input hash
     backend = backend_for_host()                  # QemuBackend on Linux (KVM or TCG, and why)
@@ -23,15 +23,15 @@ from __future__ import annotations
 
 import sys
 
-from vm.accel import Accel
-from vm.base import BaseBackend as Backend
-from vm.errors import VmConfigError, VmUnavailable
-from vm.health import NotReady
-from vm.image import BuildError, Image
-from vm.image import build as build_image
-from vm.launch import FileToWrite, LaunchSpec, Network, RunAs
-from vm.paths import default_cache
-from vm.ports import free_loopback_port
+from groundflare.vm.accel import Accel
+from groundflare.vm.base import BaseBackend as Backend
+from groundflare.vm.errors import VmConfigError, VmUnavailable
+from groundflare.vm.health import NotReady
+from groundflare.vm.image import BuildError, Image
+from groundflare.vm.image import build as build_image
+from groundflare.vm.launch import FileToWrite, LaunchSpec, Network, RunAs
+from groundflare.vm.paths import default_cache
+from groundflare.vm.ports import free_loopback_port
 
 __all__ = [
     "Accel",
@@ -55,15 +55,15 @@ __all__ = [
 def backend_for_host(platform: str = sys.platform) -> Backend:
     """QEMU on Linux, vfkit (Virtualization.framework) on macOS, WSL2 on Windows."""
     if platform.startswith("linux"):
-        from vm.qemu import QemuBackend
+        from groundflare.vm.qemu import QemuBackend
 
         return QemuBackend()
     if platform == "darwin":
-        from vm.vfkit import VfkitBackend
+        from groundflare.vm.vfkit import VfkitBackend
 
         return VfkitBackend()
     if platform == "win32":
-        from vm.wsl import WslBackend
+        from groundflare.vm.wsl import WslBackend
 
         return WslBackend()
     raise VmUnavailable(f"no microVM backend for {platform}")

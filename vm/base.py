@@ -8,11 +8,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Sequence
 from pathlib import Path
 
-from vm import qmp
-from vm.health import wait_healthy
-from vm.image import Image
-from vm.launch import LaunchSpec, Network
-from vm.resources import Mount, VmResources
+from groundflare.vm import qmp
+from groundflare.vm.health import wait_healthy
+from groundflare.vm.image import Image
+from groundflare.vm.launch import LaunchSpec, Network
+from groundflare.vm.resources import Mount, VmResources
 
 READY_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 5.0

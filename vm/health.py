@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable
 from typing import Any
 
-from vm.errors import VmUnavailable
+from groundflare.vm.errors import VmUnavailable
 
 SANDBOX_HEADER = "X-Groundflare-Sandbox"
 INTERVAL = 0.05

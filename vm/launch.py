@@ -13,7 +13,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vm.accel import Accel
+from groundflare.vm.accel import Accel
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from vm.errors import VmConfigError
-from vm.overlay import GuestMount
-from vm.resources import Mount
+from groundflare.vm.errors import VmConfigError
+from groundflare.vm.overlay import GuestMount
+from groundflare.vm.resources import Mount
 
 TAG_PREFIX = "gf"
 

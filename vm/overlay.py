@@ -10,7 +10,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
-from vm.image.cpio import Entry, archive, compress
+from groundflare.vm.image.cpio import Entry, archive, compress
 
 # Inside the guest the control plane is this address (a QEMU guestfwd, or its equivalent).
 GUEST_CONTROLPLANE_URL = "http://10.0.2.100"

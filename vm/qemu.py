@@ -18,14 +18,14 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from vm import accel as accel_mod
-from vm.base import BaseBackend
-from vm.errors import VmConfigError, VmUnavailable
-from vm.image import Image
-from vm.launch import FileToWrite, LaunchSpec, Network, RunAs
-from vm.mounts import guest_mounts
-from vm.overlay import GUEST_CONTROLPLANE_URL, GUEST_SANDBOX_PORT, GuestConfig, overlay
-from vm.resources import Mount, VmResources
+from groundflare.vm import accel as accel_mod
+from groundflare.vm.base import BaseBackend
+from groundflare.vm.errors import VmConfigError, VmUnavailable
+from groundflare.vm.image import Image
+from groundflare.vm.launch import FileToWrite, LaunchSpec, Network, RunAs
+from groundflare.vm.mounts import guest_mounts
+from groundflare.vm.overlay import GUEST_CONTROLPLANE_URL, GUEST_SANDBOX_PORT, GuestConfig, overlay
+from groundflare.vm.resources import Mount, VmResources
 
 QEMU = "qemu-system-x86_64"
 VM_USER = "groundflare-vm"

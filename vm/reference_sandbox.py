@@ -10,8 +10,8 @@ import hashlib
 import subprocess
 from pathlib import Path
 
-from vm.image import BuildError
-from vm.paths import REPO_ROOT
+from groundflare.vm.image import BuildError
+from groundflare.vm.paths import REPO_ROOT
 
 SOURCE = Path(__file__).resolve().parent / "sandbox" / "sandbox.c"
 BUILD_SCRIPT = REPO_ROOT / "scripts" / "vm-build-sandbox.sh"

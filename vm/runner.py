@@ -18,8 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-from vm.base import BaseBackend
-from vm.launch import LaunchSpec
+from groundflare.vm.base import BaseBackend
+from groundflare.vm.launch import LaunchSpec
 
 PR_SET_PDEATHSIG = 1
 POLL_SECONDS = 0.02

@@ -16,14 +16,14 @@ import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
-from vm.accel import Accel
-from vm.base import BaseBackend
-from vm.errors import VmConfigError
-from vm.image import Image
-from vm.launch import FileToWrite, LaunchSpec, Network
-from vm.mounts import guest_mounts
-from vm.overlay import GUEST_SANDBOX_PORT, GuestConfig, overlay
-from vm.resources import Mount, VmResources
+from groundflare.vm.accel import Accel
+from groundflare.vm.base import BaseBackend
+from groundflare.vm.errors import VmConfigError
+from groundflare.vm.image import Image
+from groundflare.vm.launch import FileToWrite, LaunchSpec, Network
+from groundflare.vm.mounts import guest_mounts
+from groundflare.vm.overlay import GUEST_SANDBOX_PORT, GuestConfig, overlay
+from groundflare.vm.resources import Mount, VmResources
 
 VFKIT = "vfkit"
 SOCAT = "socat"

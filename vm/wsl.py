@@ -14,14 +14,14 @@ import asyncio
 from collections.abc import Awaitable, Sequence
 from pathlib import Path, PureWindowsPath
 
-from vm.accel import Accel
-from vm.base import BaseBackend
-from vm.image import Image
-from vm.image.tar import cpio_gz_to_tar
-from vm.launch import FileToWrite, LaunchSpec, Network
-from vm.mounts import guest_mounts
-from vm.overlay import GuestConfig, overlay
-from vm.resources import Mount, VmResources
+from groundflare.vm.accel import Accel
+from groundflare.vm.base import BaseBackend
+from groundflare.vm.image import Image
+from groundflare.vm.image.tar import cpio_gz_to_tar
+from groundflare.vm.launch import FileToWrite, LaunchSpec, Network
+from groundflare.vm.mounts import guest_mounts
+from groundflare.vm.overlay import GuestConfig, overlay
+from groundflare.vm.resources import Mount, VmResources
 
 WSL = "wsl.exe"
 DISTRIBUTION = "groundflare-sandbox"

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from contracts.door import DOOR_HEADER, DOOR_SOCKET_NAME, DoorAddress
-from workerd_config.model import Module, RenderContext, Stack
+from groundflare.contracts.door import DOOR_HEADER, DOOR_SOCKET_NAME, DoorAddress
+from groundflare.workerd_config.model import Module, RenderContext, Stack
 
 DOOR_SERVICE = "groundflare-door"
 DOOR_WORKER = Path(__file__).resolve().parent / "assets" / "door.js"

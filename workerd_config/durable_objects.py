@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from workerd_config.model import DurableObjectClass
-from workerd_config.wrangler_schema import Migration
+from groundflare.workerd_config.model import DurableObjectClass
+from groundflare.workerd_config.wrangler_schema import Migration
 
 
 class MigrationError(ValueError):

@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from workerd_config.door import DOOR_FLAGS
-from workerd_config.model import Module, RenderContext, Worker
+from groundflare.workerd_config.door import DOOR_FLAGS
+from groundflare.workerd_config.model import Module, RenderContext, Worker
 
 EDGE_WORKER = Path(__file__).resolve().parent / "assets" / "edge.js"
 

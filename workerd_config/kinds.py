@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from workerd_config.model import BindingModel
+from groundflare.workerd_config.model import BindingModel
 
 
 class ConfigKind(Protocol):

@@ -10,16 +10,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny
 
-from contracts.door import DoorAddress
-from contracts.names import file_part
-from contracts.resources import (
+from groundflare.contracts.door import DoorAddress
+from groundflare.contracts.names import file_part
+from groundflare.contracts.resources import (
     RESOURCE_HEADER,
     TOKEN_HEADER,
     ResourceSpec,
     resource_tag,
     service_name,
 )
-from workerd_config import capnp
+from groundflare.workerd_config import capnp
 
 REDACTED_TOKEN = "<per-boot shim token>"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 from pathlib import Path, PurePosixPath
 
-from workerd_config.model import Module, ModuleType
-from workerd_config.wrangler_schema import ModuleRule
+from groundflare.workerd_config.model import Module, ModuleType
+from groundflare.workerd_config.wrangler_schema import ModuleRule
 
 DEFAULT_RULES = [
     ModuleRule(type="ESModule", globs=["**/*.js", "**/*.mjs"]),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workerd_config.model import DurableObjectBinding, ServiceBinding, Stack
+from groundflare.workerd_config.model import DurableObjectBinding, ServiceBinding, Stack
 
 
 def missing_references(stack: Stack) -> list[str]:

@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from workerd_config import drift
-from workerd_config.kinds import ConfigKind
-from workerd_config.model import Stack
-from workerd_config.references import missing_references
-from workerd_config.wrangler import ConfigError, load_worker
+from groundflare.workerd_config import drift
+from groundflare.workerd_config.kinds import ConfigKind
+from groundflare.workerd_config.model import Stack
+from groundflare.workerd_config.references import missing_references
+from groundflare.workerd_config.wrangler import ConfigError, load_worker
 
 
 @dataclass

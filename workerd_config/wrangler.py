@@ -13,11 +13,11 @@ from typing import Any
 import json5
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from workerd_config.crons import CronError, to_croniter
-from workerd_config.dev_vars import load_dev_vars
-from workerd_config.durable_objects import MigrationError, classes_from_migrations
-from workerd_config.kinds import ConfigKind
-from workerd_config.model import (
+from groundflare.workerd_config.crons import CronError, to_croniter
+from groundflare.workerd_config.dev_vars import load_dev_vars
+from groundflare.workerd_config.durable_objects import MigrationError, classes_from_migrations
+from groundflare.workerd_config.kinds import ConfigKind
+from groundflare.workerd_config.model import (
     AssetsSettings,
     BindingModel,
     BundleSettings,
@@ -30,8 +30,8 @@ from workerd_config.model import (
     TextBinding,
     Worker,
 )
-from workerd_config.module_rules import collect_modules
-from workerd_config.wrangler_schema import (
+from groundflare.workerd_config.module_rules import collect_modules
+from groundflare.workerd_config.wrangler_schema import (
     IGNORED_QUIETLY,
     INHERITABLE,
     Section,

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import click
 
-from contracts.layout import DataDir
 from groundflare.build import BundleChoice, build
 from groundflare.bundler import BundleError
 from groundflare.commands.common import (
@@ -18,13 +17,14 @@ from groundflare.commands.common import (
     data_root,
     fail,
 )
+from groundflare.contracts.layout import DataDir
 from groundflare.native_tools import ToolNotFound, find_workerd
-from shim import registry
-from workerd_config import drift
-from workerd_config.model import RenderContext, ShimAddress
-from workerd_config.render import render_config
-from workerd_config.stack_loader import LoadedStack, load_stack
-from workerd_config.wrangler import ConfigError
+from groundflare.shim import registry
+from groundflare.workerd_config import drift
+from groundflare.workerd_config.model import RenderContext, ShimAddress
+from groundflare.workerd_config.render import render_config
+from groundflare.workerd_config.stack_loader import LoadedStack, load_stack
+from groundflare.workerd_config.wrangler import ConfigError
 
 
 def _load(configs: tuple[Path, ...], env: str | None, data_dir: Path | None) -> LoadedStack:

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from contracts.events import events_schema
+from groundflare.contracts.events import events_schema
 
 
 @click.command("events-schema")

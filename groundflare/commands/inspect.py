@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 from pydantic import ValidationError
 
-from contracts.layout import DataDir
 from groundflare.commands.common import DATA_DIR_OPTION, data_root, fail
+from groundflare.contracts.layout import DataDir
 from groundflare.dev import status_table
 from groundflare.runtime import Runtime
 

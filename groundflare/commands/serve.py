@@ -16,10 +16,6 @@ from typing import Any, NoReturn
 
 import click
 
-from contracts.events import FatalEvent
-from contracts.failures import FailureClass, StartFailure
-from contracts.layout import DataDir
-from contracts.proxy import parse_host_port
 from groundflare.build import BundleChoice, build
 from groundflare.bundler import BundleError
 from groundflare.commands.common import (
@@ -28,13 +24,17 @@ from groundflare.commands.common import (
     ENV_OPTION,
     data_root,
 )
+from groundflare.contracts.events import FatalEvent
+from groundflare.contracts.failures import FailureClass, StartFailure
+from groundflare.contracts.layout import DataDir
+from groundflare.contracts.proxy import parse_host_port
 from groundflare.events import emit
 from groundflare.lock import DataDirBusy, DataDirLock
 from groundflare.logs import RotatingLog
 from groundflare.native_tools import ToolNotFound, Workerd, find_workerd
-from shim import registry
-from workerd_config.stack_loader import LoadedStack, load_stack
-from workerd_config.wrangler import ConfigError
+from groundflare.shim import registry
+from groundflare.workerd_config.stack_loader import LoadedStack, load_stack
+from groundflare.workerd_config.wrangler import ConfigError
 
 log = logging.getLogger("groundflare")
 TEST_CLOCK_ENV = "GROUNDFLARE_TEST_CLOCK"

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import click
 
-from contracts.layout import DataDir
 from groundflare.commands.common import DATA_DIR_OPTION, data_root, fail
+from groundflare.contracts.layout import DataDir
 from groundflare.runtime import Runtime
-from shim.door import Door, DoorError
+from groundflare.shim.door import Door, DoorError
 
 WORKER_ENDPOINT = "worker:"
 

@@ -29,8 +29,8 @@ def vm() -> None:
 @CACHE_OPTION
 def vm_build(sandbox: Path | None, cache: Path | None) -> None:
     """Build (or reuse) the guest image; prints its folder. Progress goes to stderr."""
-    from vm import BuildError, build_image, default_cache
-    from vm.reference_sandbox import build_reference_sandbox
+    from groundflare.vm import BuildError, build_image, default_cache
+    from groundflare.vm.reference_sandbox import build_reference_sandbox
 
     cache = (cache or default_cache()).resolve()
     try:
@@ -46,7 +46,7 @@ def vm_build(sandbox: Path | None, cache: Path | None) -> None:
 @vm.command("accel")
 def vm_accel() -> None:
     """Which accelerator QEMU would use on this host (KVM or TCG), and why."""
-    from vm.accel import detect
+    from groundflare.vm.accel import detect
 
     found = detect()
     click.echo(f"{found.kind}: {found.reason}")

@@ -17,6 +17,6 @@ direct download rate. This package's own import stays light; the machinery
 loads in `__main__`.
 """
 
-from contracts.proxy import SANDBOX_HEADER, SURFACE_HEADER, ProxySecrets
+from groundflare.contracts.proxy import SANDBOX_HEADER, SURFACE_HEADER, ProxySecrets
 
 __all__ = ["SANDBOX_HEADER", "SURFACE_HEADER", "ProxySecrets"]

@@ -11,9 +11,9 @@ import signal
 import socket
 import sys
 
-from contracts.control import ListenEvent
-from contracts.proxy import ProxySecrets, parse_host_port
-from contracts.secrets_pipe import read_secrets
+from groundflare.contracts.control import ListenEvent
+from groundflare.contracts.proxy import ProxySecrets, parse_host_port
+from groundflare.contracts.secrets_pipe import read_secrets
 from groundflare.proxy.auth import Gate
 from groundflare.proxy.cors import Cors
 from groundflare.proxy.front import Front, Proxy

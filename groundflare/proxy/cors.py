@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contracts.proxy import SURFACE_HEADER
+from groundflare.contracts.proxy import SURFACE_HEADER
 from groundflare.proxy.headers import Header, Request, local_response
 
 ALLOW_METHODS = b"GET, POST, PUT, PATCH, DELETE, OPTIONS"

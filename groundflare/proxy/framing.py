@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 
-from contracts.proxy import SANDBOX_HEADER, SURFACE_HEADER
+from groundflare.contracts.proxy import SANDBOX_HEADER, SURFACE_HEADER
 from groundflare.proxy.headers import Request, connection_tokens
 
 # What a request's Connection header may not nominate as hop-by-hop: dropping them on the

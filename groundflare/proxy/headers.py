@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from http import HTTPStatus
 
-from contracts.proxy import SANDBOX_HEADER, SURFACE_HEADER
+from groundflare.contracts.proxy import SANDBOX_HEADER, SURFACE_HEADER
 
 Header = tuple[bytes, bytes]
 

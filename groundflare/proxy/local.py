@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from urllib.parse import parse_qs
 
-from contracts.proxy import SURFACE_HEADER
+from groundflare.contracts.proxy import SURFACE_HEADER
 from groundflare.proxy.auth import COOKIE, SESSION_MAX_SECONDS, Gate
 from groundflare.proxy.cors import Cors
 from groundflare.proxy.headers import Header, Request, local_response

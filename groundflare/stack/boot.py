@@ -9,12 +9,12 @@ import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from contracts.door import DoorAddress
-from contracts.events import ReadyEvent, ReloadedEvent, RestartedEvent
-from contracts.failures import FailureClass, StartFailure
-from contracts.layout import DataDir
-from contracts.proxy import ProxySecrets
-from contracts.shim_config import ShimConfig, ShimSecrets
+from groundflare.contracts.door import DoorAddress
+from groundflare.contracts.events import ReadyEvent, ReloadedEvent, RestartedEvent
+from groundflare.contracts.failures import FailureClass, StartFailure
+from groundflare.contracts.layout import DataDir
+from groundflare.contracts.proxy import ProxySecrets
+from groundflare.contracts.shim_config import ShimConfig, ShimSecrets
 from groundflare.events import emit
 from groundflare.native_tools import Workerd
 from groundflare.paths import write_private
@@ -28,8 +28,8 @@ from groundflare.stack.shim import shim_component, shim_config, write_shim_confi
 from groundflare.stack.vm import prepare_vm, vm_component
 from groundflare.stack.workerd import workerd_component, write_workerd_config
 from groundflare.supervisor import Component, ComponentSpec, Supervisor
-from workerd_config.model import Stack
-from workerd_config.stack_loader import LoadedStack
+from groundflare.workerd_config.model import Stack
+from groundflare.workerd_config.stack_loader import LoadedStack
 
 log = logging.getLogger("groundflare")
 

@@ -14,7 +14,7 @@ import signal
 from collections.abc import Coroutine
 from typing import Any
 
-from contracts.events import StoppedEvent
+from groundflare.contracts.events import StoppedEvent
 from groundflare.events import emit
 from groundflare.lock import DataDirLock
 from groundflare.stack.boot import Boot, Options

@@ -8,8 +8,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from contracts.layout import DataDir
 from groundflare.children import Child, ChildSpec
+from groundflare.contracts.layout import DataDir
 from groundflare.logs import RotatingLog
 
 READY_TIMEOUT_SECONDS = 60.0

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import socket
 
-from contracts.proxy import ProxySecrets
-from contracts.secrets_pipe import SECRETS_FD_PLACEHOLDER
+from groundflare.contracts.proxy import ProxySecrets
+from groundflare.contracts.secrets_pipe import SECRETS_FD_PLACEHOLDER
 from groundflare.stack.processes import ChildSpecs, announced_listening, base_env, python_module
 from groundflare.supervisor import ComponentSpec
 

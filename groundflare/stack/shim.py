@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import socket
 
-from contracts.layout import DataDir
-from contracts.secrets_pipe import SECRETS_FD_PLACEHOLDER
-from contracts.shim_config import CronTrigger, ShimConfig, ShimSecrets
+from groundflare.contracts.layout import DataDir
+from groundflare.contracts.secrets_pipe import SECRETS_FD_PLACEHOLDER
+from groundflare.contracts.shim_config import CronTrigger, ShimConfig, ShimSecrets
 from groundflare.paths import write_private
 from groundflare.stack.processes import ChildSpecs, announced_listening, base_env, python_module
 from groundflare.supervisor import ComponentSpec
-from workerd_config.model import Stack
+from groundflare.workerd_config.model import Stack
 
 
 def shim_config(
@@ -37,7 +37,7 @@ def shim_component(
 ) -> ComponentSpec:
     api_fd = api.fileno()
     argv = [
-        *python_module("shim"),
+        *python_module("groundflare.shim"),
         "--config",
         str(data_dir.shim_config),
         "--control-fd",

@@ -13,12 +13,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from contracts.failures import FailureClass, StartFailure
 from groundflare.children import Child, ChildSpec
+from groundflare.contracts.failures import FailureClass, StartFailure
 from groundflare.profile import Profile
 from groundflare.stack.processes import ChildSpecs
 from groundflare.supervisor import ComponentSpec
-from vm import (
+from groundflare.vm import (
     Backend,
     BuildError,
     LaunchSpec,
@@ -31,8 +31,8 @@ from vm import (
     default_cache,
     free_loopback_port,
 )
-from vm.accel import detect
-from vm.reference_sandbox import build_reference_sandbox
+from groundflare.vm.accel import detect
+from groundflare.vm.reference_sandbox import build_reference_sandbox
 
 log = logging.getLogger("groundflare")
 READY_TIMEOUT_SECONDS = 120.0

@@ -5,16 +5,16 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable
 
-from contracts.door import DOOR_SOCKET_NAME, DoorAddress
-from contracts.layout import DataDir
-from contracts.names import file_part
 from groundflare.children import Child
+from groundflare.contracts.door import DOOR_SOCKET_NAME, DoorAddress
+from groundflare.contracts.layout import DataDir
+from groundflare.contracts.names import file_part
 from groundflare.native_tools import Workerd
 from groundflare.paths import write_private
 from groundflare.stack.processes import READY_TIMEOUT_SECONDS, ChildSpecs, base_env
 from groundflare.supervisor import ComponentSpec
-from workerd_config.model import RenderContext, ShimAddress, Stack
-from workerd_config.render import render_config
+from groundflare.workerd_config.model import RenderContext, ShimAddress, Stack
+from groundflare.workerd_config.render import render_config
 
 
 def write_workerd_config(

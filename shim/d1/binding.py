@@ -7,11 +7,17 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from shim.d1.engine import NO_STATEMENTS_MESSAGE, Database, PreparedQuery, StatementResult, prepare
-from shim.d1.errors import D1Error
-from shim.d1.values import Query, QueryBody, dumps
-from shim.http import json_response, validation_summary
-from shim.messages import Request, Response
+from groundflare.shim.d1.engine import (
+    NO_STATEMENTS_MESSAGE,
+    Database,
+    PreparedQuery,
+    StatementResult,
+    prepare,
+)
+from groundflare.shim.d1.errors import D1Error
+from groundflare.shim.d1.values import Query, QueryBody, dumps
+from groundflare.shim.http import json_response, validation_summary
+from groundflare.shim.messages import Request, Response
 
 BOOKMARK_HEADER = "x-cf-d1-session-commit-token"
 ROWS_AND_COLUMNS = "ROWS_AND_COLUMNS"

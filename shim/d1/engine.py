@@ -15,14 +15,14 @@ from typing import Any, TypeVar
 
 import apsw
 
-from contracts.names import file_part
-from shim.d1 import statements
-from shim.d1.authorizer import Authorizer
-from shim.d1.errors import D1Error, from_sqlite
-from shim.d1.values import SqlValue
-from shim.inline_first import InlineFirst, RunOnThread
-from shim.serial import SerialExecutor
-from shim.sqlite import Checkpointer, open_wal
+from groundflare.contracts.names import file_part
+from groundflare.shim.d1 import statements
+from groundflare.shim.d1.authorizer import Authorizer
+from groundflare.shim.d1.errors import D1Error, from_sqlite
+from groundflare.shim.d1.values import SqlValue
+from groundflare.shim.inline_first import InlineFirst, RunOnThread
+from groundflare.shim.serial import SerialExecutor
+from groundflare.shim.sqlite import Checkpointer, open_wal
 
 # workerd's setupSecurity() limits; string/blob/row size is D1's documented 2,000,000 bytes.
 LIMITS = {

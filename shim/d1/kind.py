@@ -9,13 +9,13 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from contracts.resources import ResourceSpec
-from shim.clock import Clock
-from shim.d1 import binding, legacy
-from shim.d1.engine import Database, database_file
-from shim.kinds import Kind, Served
-from workerd_config.model import RenderContext, ResourceBinding
-from workerd_config.wrangler_schema import BINDING_NAME, ResourceName, Section
+from groundflare.contracts.resources import ResourceSpec
+from groundflare.shim.clock import Clock
+from groundflare.shim.d1 import binding, legacy
+from groundflare.shim.d1.engine import Database, database_file
+from groundflare.shim.kinds import Kind, Served
+from groundflare.workerd_config.model import RenderContext, ResourceBinding
+from groundflare.workerd_config.wrangler_schema import BINDING_NAME, ResourceName, Section
 
 
 class D1DatabaseEntry(Section):

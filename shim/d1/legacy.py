@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, StrictStr, TypeAdapter, ValidationError
 
-from shim.d1.binding import (
+from groundflare.shim.d1.binding import (
     INLINE_BODY_BYTES,
     MAX_BODY_BYTES,
     OBJECTS,
@@ -24,11 +24,11 @@ from shim.d1.binding import (
     prepare_all,
     result_element,
 )
-from shim.d1.engine import NO_STATEMENTS_MESSAGE, Database, prepare
-from shim.d1.errors import D1Error
-from shim.d1.values import Query, dumps
-from shim.http import json_response, validation_summary
-from shim.messages import Request, Response
+from groundflare.shim.d1.engine import NO_STATEMENTS_MESSAGE, Database, prepare
+from groundflare.shim.d1.errors import D1Error
+from groundflare.shim.d1.values import Query, dumps
+from groundflare.shim.http import json_response, validation_summary
+from groundflare.shim.messages import Request, Response
 
 
 class BatchBody(BaseModel):

@@ -14,13 +14,13 @@ import re
 
 import apsw
 
-from shim.blobs import INLINE_BYTES, Blob
-from shim.kv import bulk, listing, rules
-from shim.kv.keys import key_from_path
-from shim.kv.rules import KvError
-from shim.kv.store import KvStore
-from shim.messages import Body, Request, Response
-from shim.space import is_no_space
+from groundflare.shim.blobs import INLINE_BYTES, Blob
+from groundflare.shim.kv import bulk, listing, rules
+from groundflare.shim.kv.keys import key_from_path
+from groundflare.shim.kv.rules import KvError
+from groundflare.shim.kv.store import KvStore
+from groundflare.shim.messages import Body, Request, Response
+from groundflare.shim.space import is_no_space
 
 log = logging.getLogger("shim")
 

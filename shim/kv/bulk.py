@@ -13,14 +13,14 @@ import asyncio
 import orjson
 from pydantic import BaseModel, Field, ValidationError
 
-from shim.blobs import INLINE_BYTES
-from shim.http import json_response, validation_summary
-from shim.kv import rules
-from shim.kv.index import Entry
-from shim.kv.jsontext import is_json
-from shim.kv.rules import KvError
-from shim.kv.store import KvStore
-from shim.messages import Request, Response
+from groundflare.shim.blobs import INLINE_BYTES
+from groundflare.shim.http import json_response, validation_summary
+from groundflare.shim.kv import rules
+from groundflare.shim.kv.index import Entry
+from groundflare.shim.kv.jsontext import is_json
+from groundflare.shim.kv.rules import KvError
+from groundflare.shim.kv.store import KvStore
+from groundflare.shim.messages import Request, Response
 
 PATH = "/bulk/get"
 # Room for far more keys than allowed, so a Worker asking for too many still gets

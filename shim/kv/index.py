@@ -17,10 +17,10 @@ from typing import Any, NamedTuple, TypeVar
 
 import apsw
 
-from shim.inline_first import InlineFirst
-from shim.serial import SerialExecutor
-from shim.space import sqlite_no_space
-from shim.sqlite import Checkpointer, open_wal
+from groundflare.shim.inline_first import InlineFirst
+from groundflare.shim.serial import SerialExecutor
+from groundflare.shim.space import sqlite_no_space
+from groundflare.shim.sqlite import Checkpointer, open_wal
 
 T = TypeVar("T")
 # How long an operation on the thread waits for a lock before SQLITE_BUSY reaches the Worker.

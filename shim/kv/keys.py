@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote_to_bytes
 
-from shim.kv.rules import KvError
+from groundflare.shim.kv.rules import KvError
 
 _BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 

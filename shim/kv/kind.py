@@ -9,14 +9,14 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from contracts.names import file_part
-from contracts.resources import ResourceSpec
-from shim.clock import Clock
-from shim.kinds import Kind, Served
-from shim.kv import binding
-from shim.kv.store import KvStore
-from workerd_config.model import RenderContext, ResourceBinding
-from workerd_config.wrangler_schema import BINDING_NAME, ResourceName, Section
+from groundflare.contracts.names import file_part
+from groundflare.contracts.resources import ResourceSpec
+from groundflare.shim.clock import Clock
+from groundflare.shim.kinds import Kind, Served
+from groundflare.shim.kv import binding
+from groundflare.shim.kv.store import KvStore
+from groundflare.workerd_config.model import RenderContext, ResourceBinding
+from groundflare.workerd_config.wrangler_schema import BINDING_NAME, ResourceName, Section
 
 
 class KvNamespaceEntry(Section):

@@ -12,11 +12,11 @@ from typing import Any
 
 import orjson
 
-from shim.http import json_response
-from shim.kv import rules
-from shim.kv.rules import KvError
-from shim.kv.store import KvStore
-from shim.messages import Request, Response
+from groundflare.shim.http import json_response
+from groundflare.shim.kv import rules
+from groundflare.shim.kv.rules import KvError
+from groundflare.shim.kv.store import KvStore
+from groundflare.shim.messages import Request, Response
 
 
 def encode_cursor(key: bytes) -> str:

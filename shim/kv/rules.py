@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from shim.kv.jsontext import is_json
+from groundflare.shim.kv.jsontext import is_json
 
 MAX_KEY_BYTES = 512
 MAX_VALUE_BYTES = 25 * 1024 * 1024

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import apsw
 
-from shim.blobs import Blob, BlobDir, BlobWriter, PinnedRead
-from shim.clock import Clock
-from shim.kv.index import Entry, Index, Listed
-from shim.serial import SerialExecutor
-from shim.space import is_no_space
-from shim.sqlite import is_new
-from shim.sweep import sweep
+from groundflare.shim.blobs import Blob, BlobDir, BlobWriter, PinnedRead
+from groundflare.shim.clock import Clock
+from groundflare.shim.kv.index import Entry, Index, Listed
+from groundflare.shim.serial import SerialExecutor
+from groundflare.shim.space import is_no_space
+from groundflare.shim.sqlite import is_new
+from groundflare.shim.sweep import sweep
 
 log = logging.getLogger("shim")
 

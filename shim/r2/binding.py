@@ -14,10 +14,10 @@ from typing import Any
 import apsw
 from pydantic import ValidationError
 
-from shim.messages import Body, Request, Response
-from shim.r2 import errors, listing, multipart
-from shim.r2.errors import R2Error
-from shim.r2.messages import (
+from groundflare.shim.messages import Body, Request, Response
+from groundflare.shim.r2 import errors, listing, multipart
+from groundflare.shim.r2.errors import R2Error
+from groundflare.shim.r2.messages import (
     AbortMultipartUpload,
     CompleteMultipartUpload,
     CreateMultipartUpload,
@@ -29,9 +29,9 @@ from shim.r2.messages import (
     UploadPart,
     WriteRequest,
 )
-from shim.r2.objects import encode, metadata
-from shim.r2.store import R2Store
-from shim.space import is_no_space
+from groundflare.shim.r2.objects import encode, metadata
+from groundflare.shim.r2.store import R2Store
+from groundflare.shim.space import is_no_space
 
 log = logging.getLogger("shim")
 REQUEST_HEADER = "cf-r2-request"

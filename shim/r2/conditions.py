@@ -6,7 +6,7 @@ metadata, for a put the Worker sees `null`.
 
 from __future__ import annotations
 
-from shim.r2.messages import Conditional, Etag
+from groundflare.shim.r2.messages import Conditional, Etag
 
 
 def _listed(etags: list[Etag], etag: str, weak_matches: bool) -> bool:

@@ -18,10 +18,10 @@ from typing import TypeVar
 
 import apsw
 
-from shim.inline_first import InlineFirst
-from shim.serial import SerialExecutor
-from shim.space import sqlite_no_space
-from shim.sqlite import Checkpointer, open_wal
+from groundflare.shim.inline_first import InlineFirst
+from groundflare.shim.serial import SerialExecutor
+from groundflare.shim.space import sqlite_no_space
+from groundflare.shim.sqlite import Checkpointer, open_wal
 
 T = TypeVar("T")
 BUSY_TIMEOUT_MS = 5_000

@@ -17,9 +17,9 @@ from typing import Any
 import apsw
 import orjson
 
-from shim.r2 import errors, rows
-from shim.r2.messages import ListObjects
-from shim.r2.objects import metadata
+from groundflare.shim.r2 import errors, rows
+from groundflare.shim.r2.messages import ListObjects
+from groundflare.shim.r2.objects import metadata
 
 MAX_LIMIT = 1000
 HTTP_METADATA, CUSTOM_METADATA = 0, 1

@@ -17,18 +17,18 @@ from dataclasses import dataclass
 
 import apsw
 
-from shim.blobs import Blob, BlobWriter
-from shim.r2 import errors, rows
-from shim.r2.messages import (
+from groundflare.shim.blobs import Blob, BlobWriter
+from groundflare.shim.r2 import errors, rows
+from groundflare.shim.r2.messages import (
     AbortMultipartUpload,
     CompleteMultipartUpload,
     CreateMultipartUpload,
     PublishedPart,
     UploadPart,
 )
-from shim.r2.objects import ObjectMeta, ObjectRecord, check_key, object_meta
-from shim.r2.store import R2Store, new_version
-from shim.space import is_no_space
+from groundflare.shim.r2.objects import ObjectMeta, ObjectRecord, check_key, object_meta
+from groundflare.shim.r2.store import R2Store, new_version
+from groundflare.shim.space import is_no_space
 
 MIN_PART_BYTES = 5 * 1024 * 1024
 MAX_PART_BYTES = 5 * 1024**3

@@ -13,9 +13,9 @@ from typing import Any
 
 import orjson
 
-from shim.blobs import Blob
-from shim.r2 import errors
-from shim.r2.messages import HttpFields, NewObject, Record
+from groundflare.shim.blobs import Blob
+from groundflare.shim.r2 import errors
+from groundflare.shim.r2.messages import HttpFields, NewObject, Record
 
 MAX_KEY_BYTES = 1024
 MAX_CUSTOM_METADATA = 2048

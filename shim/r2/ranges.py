@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 
-from shim.r2 import errors
-from shim.r2.messages import Range
+from groundflare.shim.r2 import errors
+from groundflare.shim.r2.messages import Range
 
 _PREFIX = re.compile(r"^ *bytes *=", re.IGNORECASE)
 _SPEC = re.compile(r"^ *(\d+)? *- *(\d+)? *$")

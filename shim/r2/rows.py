@@ -7,8 +7,8 @@ from typing import Any
 
 import apsw
 
-from shim.blobs import Blob
-from shim.r2.objects import ObjectMeta, ObjectRecord
+from groundflare.shim.blobs import Blob
+from groundflare.shim.r2.objects import ObjectMeta, ObjectRecord
 
 # Metadata first, the value last: a listing reads rows without touching inline values.
 META_COLUMNS = (

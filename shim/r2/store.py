@@ -17,12 +17,12 @@ from pathlib import Path
 import apsw
 import orjson
 
-from shim.blobs import Blob, BlobDir, BlobWriter, PinnedRead
-from shim.clock import Clock
-from shim.r2 import conditions, errors, ranges, rows
-from shim.r2.index import Index
-from shim.r2.messages import Conditional, Get, Put
-from shim.r2.objects import (
+from groundflare.shim.blobs import Blob, BlobDir, BlobWriter, PinnedRead
+from groundflare.shim.clock import Clock
+from groundflare.shim.r2 import conditions, errors, ranges, rows
+from groundflare.shim.r2.index import Index
+from groundflare.shim.r2.messages import Conditional, Get, Put
+from groundflare.shim.r2.objects import (
     MAX_PUT_BYTES,
     ObjectRecord,
     check_key,
@@ -30,9 +30,9 @@ from shim.r2.objects import (
     metadata,
     object_meta,
 )
-from shim.space import is_no_space
-from shim.sqlite import is_new
-from shim.sweep import sweep
+from groundflare.shim.space import is_no_space
+from groundflare.shim.sqlite import is_new
+from groundflare.shim.sweep import sweep
 
 MAX_DELETE_KEYS = 1000
 # The hash each put option names, with its name in BadDigest messages.

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from vm.image import cpio, debs, kernel, modules, recipe
+from groundflare.vm.image import cpio, debs, kernel, modules, recipe
 
 Progress = Callable[[str], None]
 MANIFEST = "image.json"

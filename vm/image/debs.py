@@ -14,7 +14,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from vm.paths import REPO_ROOT
+from groundflare.vm.paths import REPO_ROOT
 
 FETCH_SCRIPT = REPO_ROOT / "scripts" / "vm-fetch-debs.sh"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import resources
 
-from vm.image.cpio import Entry
+from groundflare.vm.image.cpio import Entry
 
 SANDBOX_PATH = "opt/sandbox/sandbox"
 DIRECTORIES = (

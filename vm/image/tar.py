@@ -9,7 +9,7 @@ import tarfile
 import zlib
 from collections.abc import Iterator
 
-from vm.image.cpio import MAGIC, MTIME, TRAILER, Entry
+from groundflare.vm.image.cpio import MAGIC, MTIME, TRAILER, Entry
 
 
 def gzip_members(data: bytes) -> Iterator[bytes]:

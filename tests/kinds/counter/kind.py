@@ -10,13 +10,13 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from contracts.names import file_part
-from contracts.resources import ResourceSpec
-from shim.clock import Clock
-from shim.kinds import Kind, Served
-from shim.messages import Request, Response
-from workerd_config.model import RenderContext, ResourceBinding
-from workerd_config.wrangler_schema import BINDING_NAME, ResourceName, Section
+from groundflare.contracts.names import file_part
+from groundflare.contracts.resources import ResourceSpec
+from groundflare.shim.clock import Clock
+from groundflare.shim.kinds import Kind, Served
+from groundflare.shim.messages import Request, Response
+from groundflare.workerd_config.model import RenderContext, ResourceBinding
+from groundflare.workerd_config.wrangler_schema import BINDING_NAME, ResourceName, Section
 
 
 class CounterEntry(Section):
