@@ -16,7 +16,8 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator
 from typing import TypeVar
 
 import apsw
@@ -29,7 +30,18 @@ PROGRESS_STEPS = 1_000
 
 
 class RunOnThread(Exception):
-    """Inline work ran over its budget or met a lock before committing: rolled back."""
+    """Inline work met a lock before committing: rolled back."""
+
+
+class OverBudget(RunOnThread):
+    """Inline work ran over its budget: rolled back. Work of the same key goes to the thread
+    first for a while (KNOWN_SLOW_RUNS), so it is not started twice each time."""
+
+
+# How many runs work that overran the budget goes straight to the thread before it is tried
+# inline again (it may have been slow only once: a cold cache, a busy machine).
+KNOWN_SLOW_RUNS = 64
+KNOWN_SLOW_KEYS = 256
 
 
 class InlineFirst:
@@ -44,6 +56,10 @@ class InlineFirst:
         self._budget = budget_seconds
         self._deadline = math.inf
         self._connections: list[apsw.Connection] = []
+        # Keys of work that overran the budget -> thread runs left before an inline retry.
+        self._slow: OrderedDict[Hashable, int] = OrderedDict()
+        # Inline attempts that ran over their budget (each cost the budget in vain).
+        self.overruns = 0
 
     def attach(self, conn: apsw.Connection) -> None:
         """Run `conn`'s work through here: no lock waiting inline, the budget enforced."""
@@ -52,20 +68,41 @@ class InlineFirst:
             conn.set_progress_handler(self._over_budget, PROGRESS_STEPS)
         self._connections.append(conn)
 
-    async def run(self, fn: Callable[[], T], inline: bool = True) -> T:
+    async def run(self, fn: Callable[[], T], inline: bool = True, key: Hashable | None = None) -> T:
         """`fn()`, inline if it can be; `fn` raises RunOnThread or apsw.BusyError (having
-        left nothing behind) to be run again on the thread."""
-        if inline and self.executor.pending == 0:
+        left nothing behind) to be run again on the thread. `key`: what the work is (the
+        same key, the same work), so work that overran the budget is not tried inline again
+        at once."""
+        if inline and self.executor.pending == 0 and not self._known_slow(key):
             self._deadline = (
                 math.inf if self._budget is None else time.perf_counter() + self._budget
             )
             try:
                 return fn()
+            except OverBudget:
+                self.overruns += 1
+                if key is not None:
+                    self._remember_slow(key)
             except (RunOnThread, apsw.BusyError):
                 pass
             finally:
                 self._deadline = math.inf
         return await self.executor.run(self._patiently, fn)
+
+    def _known_slow(self, key: Hashable | None) -> bool:
+        if key is None or (left := self._slow.get(key)) is None:
+            return False
+        if left <= 1:
+            del self._slow[key]
+        else:
+            self._slow[key] = left - 1
+        return True
+
+    def _remember_slow(self, key: Hashable) -> None:
+        self._slow[key] = KNOWN_SLOW_RUNS
+        self._slow.move_to_end(key)
+        while len(self._slow) > KNOWN_SLOW_KEYS:
+            self._slow.popitem(last=False)
 
     @property
     def inline(self) -> bool:

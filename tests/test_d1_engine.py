@@ -76,6 +76,15 @@ async def test_an_interrupted_batch_is_applied_exactly_once(db):
     assert (count, low) == (SLOW_ROWS + 2, -2)
 
 
+async def test_a_query_that_overran_the_budget_goes_to_the_thread_at_once_next_time(db):
+    slow = f'{{"sql": "{SLOW} SELECT count(*) FROM n"}}'
+    queries = parse_queries(slow.encode())
+    key = tuple(queries[0].statements)
+    for _ in range(3):
+        await db.call(lambda: db.run_queries(queries), key=key)
+    assert db.runner.overruns == 1
+
+
 async def test_queries_keep_their_order_while_the_thread_is_busy(db):
     await run(db, '{"sql": "CREATE TABLE t (v)"}')
     slow = asyncio.ensure_future(run(db, f'{{"sql": "{SLOW} SELECT count(*) FROM n, t"}}'))

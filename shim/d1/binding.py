@@ -65,10 +65,13 @@ def result_element(result: StatementResult, results_format: str) -> dict[str, An
     return {"success": True, "meta": result.meta, "results": results}
 
 
-def answer(db: Database, body: bytes, results_format: str) -> tuple[int, bytes, str]:
-    """Runs on the database thread: parse, execute, serialise."""
+def answer(
+    db: Database, queries: list[PreparedQuery] | bytes, results_format: str
+) -> tuple[int, bytes, str]:
+    """Parse (when given the body), execute, serialise: inline or on the database thread."""
     try:
-        results = db.run_queries(parse_queries(body))
+        parsed = parse_queries(queries) if isinstance(queries, bytes) else queries
+        results = db.run_queries(parsed)
         payload = dumps([result_element(result, results_format) for result in results])
         return 200, payload, db.bookmark()
     except D1Error as exc:
@@ -88,7 +91,17 @@ async def handle(db: Database, request: Request) -> Response:
     if results_format not in RESULTS_FORMATS:
         results_format = OBJECTS
     body = await request.body.read(MAX_BODY_BYTES)
-    status, payload, bookmark = await db.call(
-        partial(answer, db, body, results_format), inline=len(body) <= INLINE_BODY_BYTES
-    )
+    if len(body) > INLINE_BODY_BYTES:
+        work = partial(answer, db, body, results_format)
+        status, payload, bookmark = await db.call(work, inline=False)
+    else:
+        try:
+            queries = parse_queries(body)
+        except D1Error as exc:
+            headers = {BOOKMARK_HEADER: db.bookmark()}
+            return json_response(exc.status, failure(exc.message), headers=headers)
+        # The SQL names the work: one that overran the budget goes to the thread at once.
+        key = tuple(sql for query in queries for sql in query.statements)
+        work = partial(answer, db, queries, results_format)
+        status, payload, bookmark = await db.call(work, key=key)
     return json_response(status, payload, headers={BOOKMARK_HEADER: bookmark})

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,7 +20,7 @@ from groundflare.shim.d1 import statements
 from groundflare.shim.d1.authorizer import Authorizer
 from groundflare.shim.d1.errors import D1Error, from_sqlite
 from groundflare.shim.d1.values import SqlValue
-from groundflare.shim.inline_first import InlineFirst, RunOnThread
+from groundflare.shim.inline_first import InlineFirst, OverBudget, RunOnThread
 from groundflare.shim.serial import SerialExecutor
 from groundflare.shim.sqlite import Checkpointer, open_wal
 
@@ -141,9 +141,12 @@ class Database:
 
     # ---- where work runs ----
 
-    async def call(self, fn: Callable[[], T], inline: bool = True) -> T:
-        """Run `fn` against the connection; `fn` must leave nothing behind on RunOnThread."""
-        return await self.runner.run(fn, inline)
+    async def call(
+        self, fn: Callable[[], T], inline: bool = True, key: Hashable | None = None
+    ) -> T:
+        """Run `fn` against the connection; `fn` must leave nothing behind on RunOnThread.
+        `key` names the work (its SQL) so work known to run long goes to the thread at once."""
+        return await self.runner.run(fn, inline, key)
 
     @property
     def conn(self) -> apsw.Connection:
@@ -204,6 +207,8 @@ class Database:
             if not self.runner.inline:
                 raise from_sqlite(exc) from exc
             conn.set_last_insert_rowid(rowid)
+            if isinstance(exc, apsw.InterruptError):
+                raise OverBudget from exc
             raise RunOnThread from exc
         return results
 
