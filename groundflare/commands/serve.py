@@ -9,6 +9,7 @@ import shutil
 import sys
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -104,21 +105,25 @@ def stack_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-def run(
-    configs: tuple[Path, ...],
-    data_dir: Path | None,
-    port: int,
-    env: str | None,
-    choice: BundleChoice,
-    sandbox_upstream: str | None,
-    vm: bool | None,
-    dev: bool,
-) -> NoReturn:
+@dataclass(frozen=True)
+class StackRequest:
+    """What `serve` or `dev` was asked to run."""
+
+    configs: tuple[Path, ...]
+    port: int
+    env: str | None
+    choice: BundleChoice
+    sandbox_upstream: str | None
+    vm: bool | None
+    dev: bool
+
+
+def run(request: StackRequest, data_dir: Path | None) -> NoReturn:
     """The failure boundary of the sidecar contract: every way a start can fail ends here
     as one `fatal` event on stdout, one line on stderr and its class's exit code."""
     root = data_root(data_dir)
     try:
-        code = start(configs, root, port, env, choice, sandbox_upstream, vm, dev)
+        code = start(request, root)
     except StartFailure as failure:
         report(failure)
     except Exception as exc:
@@ -127,21 +132,12 @@ def run(
     sys.exit(code)
 
 
-def start(
-    configs: tuple[Path, ...],
-    root: Path,
-    port: int,
-    env: str | None,
-    choice: BundleChoice,
-    sandbox_upstream: str | None,
-    vm: bool | None,
-    dev: bool,
-) -> int:
+def start(request: StackRequest, root: Path) -> int:
     from groundflare.stack.boot import Options
     from groundflare.stack.lifecycle import serve
 
-    if sandbox_upstream is not None:
-        check_upstream(sandbox_upstream)
+    if request.sandbox_upstream is not None:
+        check_upstream(request.sandbox_upstream)
     try:
         workerd = find_workerd()
     except ToolNotFound as exc:
@@ -149,7 +145,9 @@ def start(
     lock = own_data_dir(DataDir(root=root))
     try:
         plugins = registry.plugins_from_env()
-        reload = partial(load, configs, workerd, port, env, root, choice, plugins)
+        reload = partial(
+            load, request.configs, workerd, request.port, request.env, root, request.choice, plugins
+        )
         loaded = reload()
         options = Options(
             stack=loaded.stack,
@@ -158,10 +156,10 @@ def start(
             workerd=workerd,
             plugins=plugins,
             test_clock=os.environ.get(TEST_CLOCK_ENV) == "1",
-            sandbox_upstream=sandbox_upstream,
-            vm=dev_vm_default() if dev and vm is None else vm,
+            sandbox_upstream=request.sandbox_upstream,
+            vm=dev_vm_default() if request.dev and request.vm is None else request.vm,
         )
-        if dev:
+        if request.dev:
             from groundflare.dev import coloured_echo, dev_addon
 
             options.echo = coloured_echo
@@ -248,7 +246,7 @@ def stack_command(name: str, dev: bool, summary: str) -> click.Command:
         sandbox_upstream: str | None,
     ) -> None:
         choice = BundleChoice(disabled=no_bundle, prebuilt=prebuilt)
-        run(configs, data_dir, port, env, choice, sandbox_upstream, vm, dev=dev)
+        run(StackRequest(configs, port, env, choice, sandbox_upstream, vm, dev), data_dir)
 
     return command
 
