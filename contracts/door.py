@@ -32,6 +32,11 @@ def queue_path(worker: str) -> str:
     return f"/workers/{worker}/queue"
 
 
+def durable_objects_path(action: str) -> str:
+    """`abort` every Durable Object instance of the stack, or `delete` their storage too."""
+    return f"/durable-objects/{action}"
+
+
 def fetch_path(worker: str, path: str) -> str:
     """`path` (with its query) as the Worker will see it, on its default entrypoint."""
     return f"/workers/{worker}/fetch{path if path.startswith('/') else '/' + path}"

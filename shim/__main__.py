@@ -62,11 +62,10 @@ def api_limits_from_env() -> Limits:
     )
 
 
-def cron_triggers(config: ShimConfig, secrets: ShimSecrets, clock: Clock) -> CronScheduler | None:
+def cron_triggers(config: ShimConfig, door: Door | None, clock: Clock) -> CronScheduler | None:
     """The Workers' cron triggers, fired through the door; none without crons."""
-    if config.door_socket is None or not config.crons:
+    if door is None or not config.crons:
         return None
-    door = Door(DoorAddress(socket=config.door_socket, token=secrets.door_token))
     scheduler = CronScheduler(config.crons, door, clock)
     scheduler.start()
     return scheduler
@@ -79,7 +78,10 @@ async def serve(
     api_fd: int | None,
     api_limits: Limits = API_LIMITS,
 ) -> None:
-    shim = Shim(config, secrets.token)
+    door = None
+    if config.door_socket is not None:
+        door = Door(DoorAddress(socket=config.door_socket, token=secrets.door_token))
+    shim = Shim(config, secrets.token, door)
     try:
         await shim.open()
     except Refusal as refusal:
@@ -104,7 +106,7 @@ async def serve(
     if control_fd is not None:
         os.write(control_fd, ListenEvent(socket="shim").model_dump_json().encode() + b"\n")
         os.close(control_fd)
-    triggers = cron_triggers(config, secrets, shim.clock)
+    triggers = cron_triggers(config, door, shim.clock)
     await stop.wait()
     if triggers is not None:
         await triggers.stop()

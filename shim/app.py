@@ -4,25 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import time
+from collections.abc import Awaitable
 from pathlib import Path
 
 import orjson
 from pydantic import BaseModel, ValidationError
 
 from groundflare.contracts.failures import FailureClass
+from groundflare.contracts.layout import DataDir
 from groundflare.contracts.resources import RESOURCE_HEADER, TOKEN_HEADER
 from groundflare.contracts.shim_config import ShimConfig
 from groundflare.shim.clock import Clock
+from groundflare.shim.door import Door, DoorError
 from groundflare.shim.http import json_response
 from groundflare.shim.kinds import Handler, Served
 from groundflare.shim.messages import Request, Response
 from groundflare.shim.registry import kinds
 from groundflare.shim.resource import Resource
+from groundflare.shim.snapshots import SnapshotError, Snapshots, Snapshotted
 from groundflare.shim.space import is_no_space
 from groundflare.shim.sqlite import damage
 
 HEALTH_PATH = "/_groundflare/health"
 CLOCK_PATH = "/_groundflare/clock"
+SNAPSHOTS_PATH = "/_groundflare/snapshots/"
 
 
 def _error(status: int, message: str) -> Response:
@@ -70,6 +76,13 @@ def _refusal(what: str, path: Path, exc: Exception) -> str | None:
     )
 
 
+async def _timed(work: Awaitable[None]) -> Response:
+    started = time.perf_counter()
+    await work
+    elapsed = (time.perf_counter() - started) * 1000
+    return json_response(200, orjson.dumps({"ms": round(elapsed, 3)}))
+
+
 class ClockChange(BaseModel):
     advance: float
 
@@ -77,18 +90,21 @@ class ClockChange(BaseModel):
 class Shim:
     """Every resource the stack binds, opened before the socket serves."""
 
-    def __init__(self, config: ShimConfig, token: str) -> None:
+    def __init__(self, config: ShimConfig, token: str, door: Door | None = None) -> None:
         self._config = config
         self._token = token.encode("utf-8")
         self.clock = Clock()
         self._handlers: dict[str, Handler] = {}
         self._served: list[Served] = []
+        snapshotted = []
         registry = kinds(config.plugins)
         for spec in config.resources:
             kind = registry[spec.kind]
             served = kind.serve(spec, config.data_dir / kind.folder, self.clock)
             self._served.append(served)
             self._handlers.update(served.handlers)
+            snapshotted.append(Snapshotted(spec, served, kind.folder))
+        self.snapshots = Snapshots(DataDir(root=config.data_dir), snapshotted, door)
 
     async def open(self) -> None:
         await asyncio.gather(*(_open(s.resource, s.what, s.file) for s in self._served))
@@ -111,6 +127,8 @@ class Shim:
     async def _untagged(self, request: Request) -> Response:
         if request.path == HEALTH_PATH:
             return json_response(200, b'{"ok":true}')
+        if request.path.startswith(SNAPSHOTS_PATH) and request.method == "POST":
+            return await self._snapshot(request.path.removeprefix(SNAPSHOTS_PATH))
         if request.path == CLOCK_PATH and self._config.test_clock and request.method == "POST":
             try:
                 change = ClockChange.model_validate_json(await request.body.read(4096))
@@ -121,3 +139,15 @@ class Shim:
         return _error(
             400, f"missing {RESOURCE_HEADER} header: the shim only answers workerd bindings"
         )
+
+    async def _snapshot(self, rest: str) -> Response:
+        """`POST .../snapshots/NAME` takes it, `POST .../snapshots/NAME/restore` restores it."""
+        name, _, action = rest.partition("/")
+        try:
+            if action == "":
+                return await _timed(self.snapshots.take(name))
+            if action == "restore":
+                return await _timed(self.snapshots.restore(name))
+        except (SnapshotError, DoorError) as exc:
+            return _error(409, str(exc))
+        return _error(404, f"no snapshot action {action!r}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from typing import Literal
 
 import httptools
 import orjson
@@ -20,6 +21,7 @@ from groundflare.contracts.door import (
     QueueResult,
     ScheduledRequest,
     ScheduledResult,
+    durable_objects_path,
     fetch_path,
     queue_path,
     scheduled_path,
@@ -115,6 +117,11 @@ class Door:
         payload = QueueRequest(queue=queue, messages=messages)
         body = await self._call(queue_path(worker), payload.model_dump(mode="json"))
         return QueueResult.model_validate_json(body)
+
+    async def durable_objects(self, action: Literal["abort", "delete"]) -> None:
+        """Every Durable Object instance of the stack aborted (its memory gone, its file
+        closed), or also its storage deleted and its alarms cancelled."""
+        await self._call(durable_objects_path(action), {})
 
     async def fetch(
         self, worker: str, method: str, path: str, body: bytes = b""

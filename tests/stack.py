@@ -37,6 +37,7 @@ __all__ = [
     "run_serve",
     "run_steps",
     "runtime",
+    "shim_post",
     "start_stack",
     "step_error",
     "step_ok",
@@ -154,12 +155,20 @@ class _UnixHTTPConnection(http.client.HTTPConnection):
 def advance_clock(stack: RunningStack, seconds: float) -> float:
     """Move the shim's clock forward (the stack runs with GROUNDFLARE_TEST_CLOCK=1): KV
     expirations and cron triggers then happen as if that much time had passed."""
+    status, answer = shim_post(
+        stack, "/_groundflare/clock", json.dumps({"advance": seconds}).encode()
+    )
+    assert status == 200, answer
+    return answer["now"]
+
+
+def shim_post(stack: RunningStack, path: str, body: bytes = b"") -> tuple[int, Any]:
+    """A POST to the shim's own routes on its unix socket (same user only)."""
     conn = _UnixHTTPConnection(stack.data_dir / "run" / "shim.sock")
     try:
-        conn.request("POST", "/_groundflare/clock", body=json.dumps({"advance": seconds}))
+        conn.request("POST", path, body=body)
         response = conn.getresponse()
-        body = response.read()
+        payload = response.read()
     finally:
         conn.close()
-    assert response.status == 200, body
-    return json.loads(body)["now"]
+    return response.status, json.loads(payload)

@@ -13,6 +13,8 @@ DOOR_SERVICE = "groundflare-door"
 DOOR_WORKER = Path(__file__).resolve().parent / "assets" / "door.js"
 # Fetcher.scheduled() and .queue() on a service binding (workerd runs with --experimental).
 DOOR_FLAGS = ["service_binding_extra_handlers"]
+# And workerd:unsafe, to abort Durable Objects before a snapshot is taken or restored.
+DOOR_ONLY_FLAGS = ["unsafe_module"]
 
 
 def door_service(stack: Stack, ctx: RenderContext, door: DoorAddress) -> dict[str, Any]:
@@ -25,7 +27,7 @@ def door_service(stack: Stack, ctx: RenderContext, door: DoorAddress) -> dict[st
     bindings += [{"name": binding, "service": name} for name, binding in targets.items()]
     worker = {
         "compatibilityDate": stack.workers[0].compatibility_date.isoformat(),
-        "compatibilityFlags": DOOR_FLAGS,
+        "compatibilityFlags": DOOR_FLAGS + DOOR_ONLY_FLAGS,
         "modules": [Module(name="door.js", path=DOOR_WORKER).capnp(ctx)],
         "bindings": bindings,
     }

@@ -22,6 +22,7 @@ from groundflare.shim.d1.errors import D1Error, from_sqlite
 from groundflare.shim.d1.values import SqlValue
 from groundflare.shim.inline_first import InlineFirst, OverBudget, RunOnThread
 from groundflare.shim.serial import SerialExecutor
+from groundflare.shim.snapshot import backup_into, restore_from
 from groundflare.shim.sqlite import Checkpointer, open_wal
 
 # workerd's setupSecurity() limits; string/blob/row size is D1's documented 2,000,000 bytes.
@@ -40,6 +41,8 @@ LIMITS = {
     apsw.SQLITE_LIMIT_WORKER_THREADS: 0,
 }
 MAX_SQL_BYTES = LIMITS[apsw.SQLITE_LIMIT_SQL_LENGTH]
+# A snapshot's copy of the database (shim/snapshot.py).
+DATABASE_COPY = "database.sqlite"
 BUSY_TIMEOUT_MS = 5_000
 INLINE_BUDGET_SECONDS = 0.001
 
@@ -131,6 +134,17 @@ class Database:
         # Fixed for the file's life: Workers may not set it, and VACUUM is refused.
         ((self._page_size,),) = self._trusted("PRAGMA page_size")
         self._size = self._measure_size()
+
+    async def snapshot(self, into: Path) -> None:
+        await self.executor.run(backup_into, self.conn, into / DATABASE_COPY)
+
+    async def restore(self, source: Path) -> None:
+        await self.executor.run(self._restore, source / DATABASE_COPY)
+
+    def _restore(self, copy: Path) -> None:
+        restore_from(self.conn, copy)
+        self._size = self._measure_size()
+        self._commits += 1
 
     def _close(self) -> None:
         if self._checkpointer is not None:

@@ -22,6 +22,13 @@ from groundflare.shim.blobs import Blob, BlobDir, BlobWriter, PinnedRead
 from groundflare.shim.clock import Clock
 from groundflare.shim.kv.index import Entry, Index, Listed
 from groundflare.shim.serial import SerialExecutor
+from groundflare.shim.snapshot import (
+    INDEX_FILE,
+    backup_into,
+    link_blobs,
+    reconcile_blobs,
+    restore_from,
+)
 from groundflare.shim.space import is_no_space
 from groundflare.shim.sqlite import is_new
 from groundflare.shim.sweep import sweep
@@ -61,6 +68,22 @@ class KvStore:
     async def close(self) -> None:
         await self.executor.run(self.index.close)
         self.executor.close()
+
+    async def snapshot(self, into: Path) -> None:
+        await self.executor.run(self._snapshot, into)
+
+    def _snapshot(self, into: Path) -> None:
+        backup_into(self.index.conn, into / INDEX_FILE)
+        link_blobs(self.blobs, self.index.referenced_files(), into)
+
+    async def restore(self, source: Path) -> None:
+        files = await self.executor.run(self._restore_index, source)
+        reconcile_blobs(self.blobs, files, source)
+
+    def _restore_index(self, source: Path) -> list[str]:
+        restore_from(self.index.conn, source / INDEX_FILE)
+        self._next_expiration = self.index.next_expiration()
+        return self.index.referenced_files()
 
     # ---- reading ----
 

@@ -20,6 +20,7 @@ import apsw
 
 from groundflare.shim.inline_first import InlineFirst
 from groundflare.shim.serial import SerialExecutor
+from groundflare.shim.snapshot import INDEX_FILE, backup_into, restore_from
 from groundflare.shim.space import sqlite_no_space
 from groundflare.shim.sqlite import Checkpointer, open_wal
 
@@ -128,6 +129,17 @@ class Index:
     def _writing(self) -> apsw.Connection:
         assert self._writer is not None, "index used before open()"
         return self._writer
+
+    def snapshot(self, into: Path) -> list[str]:
+        """On the bucket's thread: the index copied into `into`; the blob files it names."""
+        backup_into(self._writing(), into / INDEX_FILE)
+        return self.referenced_files()
+
+    def restore(self, source: Path) -> list[str]:
+        """On the bucket's thread: the index becomes the copy in `source`; the blob files it
+        names (for the caller to put back in place)."""
+        restore_from(self._writing(), source / INDEX_FILE)
+        return self.referenced_files()
 
     def referenced_files(self) -> list[str]:
         """Every blob file a row points at (the start-up sweep keeps these)."""

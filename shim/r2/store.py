@@ -30,6 +30,7 @@ from groundflare.shim.r2.objects import (
     metadata,
     object_meta,
 )
+from groundflare.shim.snapshot import link_blobs, reconcile_blobs
 from groundflare.shim.space import is_no_space
 from groundflare.shim.sqlite import is_new
 from groundflare.shim.sweep import sweep
@@ -79,6 +80,17 @@ class R2Store:
 
     async def close(self) -> None:
         await self.index.close()
+
+    async def snapshot(self, into: Path) -> None:
+        await self.index.executor.run(self._snapshot, into)
+
+    def _snapshot(self, into: Path) -> None:
+        """One job on the bucket's thread: no write can discard a blob in between."""
+        link_blobs(self.blobs, self.index.snapshot(into), into)
+
+    async def restore(self, source: Path) -> None:
+        files = await self.index.executor.run(self.index.restore, source)
+        reconcile_blobs(self.blobs, files, source)
 
     def discard(self, blobs: list[Blob]) -> None:
         for blob in blobs:

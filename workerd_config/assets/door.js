@@ -5,6 +5,10 @@
 //   POST /workers/NAME/scheduled  {"cron", "scheduled_time"}  -> Fetcher.scheduled()
 //   POST /workers/NAME/queue      {"queue", "messages"}        -> Fetcher.queue()
 //   ANY  /workers/NAME/fetch/PATH                               -> Fetcher.fetch()
+//   POST /durable-objects/abort | /durable-objects/delete       -> workerd:unsafe, for
+//        snapshots: every instance aborted (memory gone, file closed), or storage deleted too
+
+import unsafe from "workerd:unsafe";
 
 const encoder = new TextEncoder();
 
@@ -24,6 +28,14 @@ export default {
       return problem(403, "missing or invalid door token");
     }
     const url = new URL(request.url);
+    if (url.pathname === "/durable-objects/abort" && request.method === "POST") {
+      await unsafe.abortAllDurableObjects();
+      return Response.json({});
+    }
+    if (url.pathname === "/durable-objects/delete" && request.method === "POST") {
+      await unsafe.deleteAllDurableObjects();
+      return Response.json({});
+    }
     const match = url.pathname.match(/^\/workers\/([^/]+)\/(scheduled|queue|fetch)(\/.*)?$/);
     if (match === null) return problem(404, `no door at ${url.pathname}`);
     const [, name, action, rest] = match;

@@ -44,6 +44,14 @@ class Counter:
     async def close(self) -> None:
         pass
 
+    async def snapshot(self, into: Path) -> None:
+        into.mkdir(parents=True, exist_ok=True)
+        (into / "count").write_text(str(self.value))
+
+    async def restore(self, source: Path) -> None:
+        self.value = int((source / "count").read_text())
+        self.path.write_text(str(self.value))
+
     def add_one(self) -> int:
         self.value += 1
         tmp = self.path.with_suffix(".tmp")

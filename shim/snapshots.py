@@ -1,0 +1,96 @@
+"""Named snapshots of a whole stack's data, taken and restored while it runs: what a test
+run seeds once and restores before each test (docs/testing.md).
+
+Every resource copies itself (`Resource.snapshot`/`restore`, shim/snapshot.py). Durable
+Objects live in workerd's own storage (`do/`): their instances are aborted through the
+door first, so none keeps state in memory or holds its file open, then their SQLite
+files are copied (never `metadata.sqlite`, which workerd keeps open for alarms).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from groundflare.contracts.layout import DataDir
+from groundflare.contracts.names import file_part
+from groundflare.contracts.resources import ResourceSpec
+from groundflare.shim.door import Door
+from groundflare.shim.kinds import Served
+
+SNAPSHOTS_FOLDER = "snapshots"
+DURABLE_OBJECTS_COPY = "do"
+# workerd's per-namespace index of alarms: open for the stack's life, never copied.
+WORKERD_METADATA = "metadata.sqlite"
+
+
+class SnapshotError(Exception):
+    """No such snapshot, or a name that cannot be one; the message says which."""
+
+
+@dataclass
+class Snapshotted:
+    """One resource: where its copies go under a snapshot's folder."""
+
+    spec: ResourceSpec
+    served: Served
+    kind_folder: str
+
+    def folder(self, snapshot: Path) -> Path:
+        return snapshot / self.kind_folder / file_part(self.spec.id)
+
+
+class Snapshots:
+    def __init__(self, data_dir: DataDir, resources: list[Snapshotted], door: Door | None) -> None:
+        self._data_dir = data_dir
+        self._resources = resources
+        self._door = door
+        self._lock = asyncio.Lock()
+
+    def folder(self, name: str) -> Path:
+        if not name or file_part(name) != name:
+            raise SnapshotError(f"{name!r} cannot name a snapshot: use [A-Za-z0-9_-]")
+        return self._data_dir.root / SNAPSHOTS_FOLDER / name
+
+    async def take(self, name: str) -> None:
+        """Copy everything into the snapshot `name`, replacing an older one of that name."""
+        target = self.folder(name)
+        async with self._lock:
+            staging = target.with_name(f".{name}.taking")
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.mkdir(parents=True, mode=0o700)
+            await asyncio.gather(
+                *(r.served.resource.snapshot(r.folder(staging)) for r in self._resources)
+            )
+            if self._door is not None:
+                await self._door.durable_objects("abort")
+                _copy_objects(self._data_dir.durable_objects, staging / DURABLE_OBJECTS_COPY)
+            shutil.rmtree(target, ignore_errors=True)
+            staging.rename(target)
+
+    async def restore(self, name: str) -> None:
+        """Make everything what it was when `name` was taken; nothing restarts."""
+        source = self.folder(name)
+        if not source.is_dir():
+            raise SnapshotError(f"no snapshot named {name!r} (take it first)")
+        async with self._lock:
+            if self._door is not None:
+                await self._door.durable_objects("delete")
+                _copy_objects(source / DURABLE_OBJECTS_COPY, self._data_dir.durable_objects)
+            await asyncio.gather(
+                *(r.served.resource.restore(r.folder(source)) for r in self._resources)
+            )
+
+
+def _copy_objects(source: Path, target: Path) -> None:
+    """Durable Objects' SQLite files under `source` to the same places under `target`."""
+    if not source.is_dir():
+        return
+    for path in source.rglob("*.sqlite"):
+        if path.name == WORKERD_METADATA:
+            continue
+        copy = target / path.relative_to(source)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, copy)
