@@ -59,16 +59,15 @@ class Snapshots:
         target = self.folder(name)
         async with self._lock:
             staging = target.with_name(f".{name}.taking")
-            shutil.rmtree(staging, ignore_errors=True)
-            staging.mkdir(parents=True, mode=0o700)
+            await asyncio.to_thread(_empty_folder, staging)
             await asyncio.gather(
                 *(r.served.resource.snapshot(r.folder(staging)) for r in self._resources)
             )
             if self._door is not None:
                 await self._door.durable_objects("abort")
-                _copy_objects(self._data_dir.durable_objects, staging / DURABLE_OBJECTS_COPY)
-            shutil.rmtree(target, ignore_errors=True)
-            staging.rename(target)
+                objects = staging / DURABLE_OBJECTS_COPY
+                await asyncio.to_thread(_copy_objects, self._data_dir.durable_objects, objects)
+            await asyncio.to_thread(_replace_folder, staging, target)
 
     async def restore(self, name: str) -> None:
         """Make everything what it was when `name` was taken; nothing restarts."""
@@ -78,10 +77,21 @@ class Snapshots:
         async with self._lock:
             if self._door is not None:
                 await self._door.durable_objects("delete")
-                _copy_objects(source / DURABLE_OBJECTS_COPY, self._data_dir.durable_objects)
+                objects = source / DURABLE_OBJECTS_COPY
+                await asyncio.to_thread(_copy_objects, objects, self._data_dir.durable_objects)
             await asyncio.gather(
                 *(r.served.resource.restore(r.folder(source)) for r in self._resources)
             )
+
+
+def _empty_folder(folder: Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True, mode=0o700)
+
+
+def _replace_folder(new: Path, old: Path) -> None:
+    shutil.rmtree(old, ignore_errors=True)
+    new.rename(old)
 
 
 def _copy_objects(source: Path, target: Path) -> None:

@@ -45,12 +45,11 @@ class Counter:
         pass
 
     async def snapshot(self, into: Path) -> None:
-        into.mkdir(parents=True, exist_ok=True)
-        (into / "count").write_text(str(self.value))
+        _save(into / "count", self.value)
 
     async def restore(self, source: Path) -> None:
-        self.value = int((source / "count").read_text())
-        self.path.write_text(str(self.value))
+        self.value = int(_load(source / "count"))
+        _save(self.path, self.value)
 
     def add_one(self) -> int:
         self.value += 1
@@ -58,6 +57,15 @@ class Counter:
         tmp.write_text(str(self.value))
         tmp.replace(self.path)
         return self.value
+
+
+def _save(path: Path, value: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(str(value))
+
+
+def _load(path: Path) -> str:
+    return path.read_text()
 
 
 async def handle(counter: Counter, request: Request) -> Response:
