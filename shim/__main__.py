@@ -95,7 +95,13 @@ async def serve(
     config.socket.chmod(0o600)
     if api_fd is not None:
         listener = socket.socket(fileno=api_fd)
-        rest = Api(secrets.api_token, config.runtime_json, local_hosts(*listener.getsockname()[:2]))
+        rest = Api(
+            secrets.api_token,
+            config.runtime_json,
+            local_hosts(*listener.getsockname()[:2]),
+            resources=shim.resources,
+            routes=shim.resources.routes(),
+        )
         await serve_socket(rest.dispatch, listener, api_limits)
     # Before readiness: a SIGTERM right after it is a clean stop, not a death by signal.
     stop = asyncio.Event()

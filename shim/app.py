@@ -18,7 +18,8 @@ from groundflare.contracts.shim_config import ShimConfig
 from groundflare.shim.clock import Clock
 from groundflare.shim.door import Door, DoorError
 from groundflare.shim.http import json_response
-from groundflare.shim.kinds import Handler, Served
+from groundflare.shim.kinds import Handler
+from groundflare.shim.live import LiveResources
 from groundflare.shim.messages import Request, Response
 from groundflare.shim.registry import kinds
 from groundflare.shim.resource import Resource
@@ -94,23 +95,25 @@ class Shim:
         self._config = config
         self._token = token.encode("utf-8")
         self.clock = Clock()
-        self._handlers: dict[str, Handler] = {}
-        self._served: list[Served] = []
-        snapshotted = []
-        registry = kinds(config.plugins)
-        for spec in config.resources:
-            kind = registry[spec.kind]
-            served = kind.serve(spec, config.data_dir / kind.folder, self.clock)
-            self._served.append(served)
-            self._handlers.update(served.handlers)
-            snapshotted.append(Snapshotted(spec, served, kind.folder))
+        # The config's resources and those the v4 API created (shim/live.py); the REST
+        # routes reach the same store objects.
+        self.resources = LiveResources(
+            config.data_dir, kinds(config.plugins), self.clock, config.resources
+        )
+        self._handlers: dict[str, Handler] = self.resources.handlers
+        snapshotted = [
+            Snapshotted(live.entry.spec, live.served, live.kind.folder)
+            for live in self.resources.all()
+        ]
         self.snapshots = Snapshots(DataDir(root=config.data_dir), snapshotted, door)
 
     async def open(self) -> None:
-        await asyncio.gather(*(_open(s.resource, s.what, s.file) for s in self._served))
+        served = [live.served for live in self.resources.all()]
+        await asyncio.gather(*(_open(s.resource, s.what, s.file) for s in served))
 
     async def close(self) -> None:
-        await asyncio.gather(*(served.resource.close() for served in self._served))
+        await asyncio.gather(*(live.served.resource.close() for live in self.resources.all()))
+        self.resources.close_catalogue()
 
     async def dispatch(self, request: Request) -> Response:
         tag = request.headers.get(RESOURCE_HEADER)

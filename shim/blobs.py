@@ -234,12 +234,13 @@ class BlobWriter:
             self._handle = (self._blobs.tmp / self._file_id).open("wb")
         self._handle.write(data)
 
-    async def consume(self, payload: AsyncIterable[bytes], size: int) -> Blob:
-        """Write a whole body and finish; a body of another size than declared is an error."""
+    async def consume(self, payload: AsyncIterable[bytes], size: int | None) -> Blob:
+        """Write a whole body and finish; a body of another size than declared is an error
+        (None: a body of unknown size, e.g. a chunked upload to the v4 API)."""
         async for chunk in payload:
             await self.write(chunk)
         blob = await self.finish()
-        if blob.size != size:
+        if size is not None and blob.size != size:
             raise OSError(f"body ended at {blob.size} of {size} declared bytes")
         return blob
 

@@ -7,8 +7,9 @@ add one, is docs/architecture.md.
 
 from __future__ import annotations
 
+import shutil
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -16,6 +17,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel
 
 from groundflare.contracts.resources import ResourceSpec
+from groundflare.shim.api.routes import Route
 from groundflare.shim.clock import Clock
 from groundflare.shim.messages import Request, Response
 from groundflare.shim.resource import Resource
@@ -52,3 +54,26 @@ class Kind(ABC):
     @abstractmethod
     def serve(self, spec: ResourceSpec, folder: Path, clock: Clock) -> Served:
         """The store for one resource under `folder` (the shim side), not yet opened."""
+
+    def routes(self) -> Sequence[Route]:
+        """The kind's Cloudflare v4 REST routes (shim/api/routes.py); none by default.
+        The REST listener, the data CLI, the explorer and the test plugin all use these."""
+        return ()
+
+    def location(self, spec: ResourceSpec, folder: Path) -> Path:
+        """The file or folder holding the resource's data under `folder`: what deleting the
+        resource removes. A kind whose resources cannot be deleted leaves this unset."""
+        raise NotImplementedError(f"{self.name} resources cannot be deleted")
+
+    def discard(self, spec: ResourceSpec, folder: Path) -> None:
+        """Delete the (closed) resource's data."""
+        where = self.location(spec, folder)
+        if where.is_dir():
+            shutil.rmtree(where)
+        else:
+            for path in (
+                where,
+                where.with_name(where.name + "-wal"),
+                where.with_name(where.name + "-shm"),
+            ):
+                path.unlink(missing_ok=True)

@@ -10,8 +10,9 @@ from typing import Any, Literal
 from pydantic import Field
 
 from groundflare.contracts.resources import ResourceSpec
+from groundflare.shim.api.routes import Route
 from groundflare.shim.clock import Clock
-from groundflare.shim.d1 import binding, legacy
+from groundflare.shim.d1 import binding, legacy, rest
 from groundflare.shim.d1.engine import Database, database_file
 from groundflare.shim.kinds import Kind, Served
 from groundflare.workerd_config.model import RenderContext, ResourceBinding
@@ -63,6 +64,12 @@ class D1Kind(Kind):
             f"d1-http:{spec.id}": partial(legacy.handle, db),
         }
         return Served(resource=db, handlers=handlers, file=db.path, what="d1 database")
+
+    def routes(self) -> list[Route]:
+        return rest.routes()
+
+    def location(self, spec: ResourceSpec, folder: Path) -> Path:
+        return database_file(folder, spec.name, spec.id)
 
 
 KIND = D1Kind()

@@ -106,12 +106,12 @@ async def _put(store: KvStore, request: Request) -> Response:
     length = None if declared is None else int(declared)
     if length is not None and length > rules.MAX_VALUE_BYTES:
         raise rules.value_too_large(length)
-    blob = await _receive(store, request.body, length)
+    blob = await receive(store, request.body, length)
     await store.put(key, blob, metadata, expiration)
     return Response()
 
 
-async def _receive(store: KvStore, body: Body, length: int | None) -> bytes | Blob:
+async def receive(store: KvStore, body: Body, length: int | None) -> bytes | Blob:
     """The value: bytes when its declared length fits an index row (a BlobWriter would cost
     ~5 µs more per small put), else streamed into a blob. Past the limit it is dropped and
     only counted, so the message names the whole length, as production's does."""

@@ -11,9 +11,10 @@ from pydantic import Field
 
 from groundflare.contracts.names import file_part
 from groundflare.contracts.resources import ResourceSpec
+from groundflare.shim.api.routes import Route
 from groundflare.shim.clock import Clock
 from groundflare.shim.kinds import Kind, Served
-from groundflare.shim.kv import binding
+from groundflare.shim.kv import binding, rest
 from groundflare.shim.kv.store import KvStore
 from groundflare.workerd_config.model import RenderContext, ResourceBinding
 from groundflare.workerd_config.wrangler_schema import BINDING_NAME, ResourceName, Section
@@ -42,13 +43,20 @@ class KvKind(Kind):
 
     def binding(self, entry: KvNamespaceEntry) -> KvBinding:
         """Locally, a missing id falls back to the binding name, as wrangler does."""
-        namespace = ResourceSpec(kind=self.name, id=entry.id or entry.binding)
+        # The binding name is the namespace's title in the v4 API until it is renamed there.
+        namespace = ResourceSpec(kind=self.name, id=entry.id or entry.binding, name=entry.binding)
         return KvBinding(name=entry.binding, resource=namespace)
 
     def serve(self, spec: ResourceSpec, folder: Path, clock: Clock) -> Served:
         store = KvStore(folder / file_part(spec.id), clock)
         handlers = {spec.tag: partial(binding.handle, store)}
         return Served(resource=store, handlers=handlers, file=store.index.path, what="kv index")
+
+    def routes(self) -> list[Route]:
+        return rest.routes()
+
+    def location(self, spec: ResourceSpec, folder: Path) -> Path:
+        return folder / file_part(spec.id)
 
 
 KIND = KvKind()

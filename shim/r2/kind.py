@@ -11,9 +11,10 @@ from pydantic import Field
 
 from groundflare.contracts.names import file_part
 from groundflare.contracts.resources import ResourceSpec
+from groundflare.shim.api.routes import Route
 from groundflare.shim.clock import Clock
 from groundflare.shim.kinds import Kind, Served
-from groundflare.shim.r2 import binding
+from groundflare.shim.r2 import binding, rest
 from groundflare.shim.r2.store import R2Store
 from groundflare.workerd_config.model import RenderContext, ResourceBinding
 from groundflare.workerd_config.wrangler_schema import BINDING_NAME, ResourceName, Section
@@ -50,6 +51,12 @@ class R2Kind(Kind):
         store = R2Store(folder / file_part(spec.id), clock)
         handlers = {spec.tag: partial(binding.handle, store)}
         return Served(resource=store, handlers=handlers, file=store.index.path, what="r2 index")
+
+    def routes(self) -> list[Route]:
+        return rest.routes()
+
+    def location(self, spec: ResourceSpec, folder: Path) -> Path:
+        return folder / file_part(spec.id)
 
 
 KIND = R2Kind()

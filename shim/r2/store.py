@@ -129,9 +129,12 @@ class R2Store:
 
     # ---- writes ----
 
-    async def put(self, request: Put, payload: AsyncIterable[bytes], size: int) -> ObjectRecord:
+    async def put(
+        self, request: Put, payload: AsyncIterable[bytes], size: int | None
+    ) -> ObjectRecord:
+        """Store an object; `size` None: not declared (a chunked upload), checked once read."""
         meta = object_meta(request)
-        if size > MAX_PUT_BYTES:
+        if size is not None and size > MAX_PUT_BYTES:
             raise errors.entity_too_large()
         wanted = {n: getattr(request, n) for n in HASHES if getattr(request, n) is not None}
         writer = BlobWriter(self.blobs, ["md5", *(name for name in wanted if name != "md5")])
@@ -142,6 +145,8 @@ class R2Store:
                 if is_no_space(exc):
                     raise  # the binding answers and logs it
                 raise errors.internal_error() from exc
+            if blob.size > MAX_PUT_BYTES:
+                raise errors.entity_too_large()
             checksums = _verified(wanted, blob.digests)
             record = ObjectRecord(
                 key=request.object,
