@@ -7,10 +7,18 @@ from pathlib import Path
 from typing import Any
 
 from groundflare.contracts.door import DOOR_HEADER, DOOR_SOCKET_NAME, DoorAddress
-from groundflare.workerd_config.model import Module, RenderContext, Stack
+from groundflare.workerd_config.model import (
+    DurableObjectBinding,
+    Module,
+    RenderContext,
+    SecretBinding,
+    Stack,
+    Worker,
+)
 
 DOOR_SERVICE = "groundflare-door"
 DOOR_WORKER = Path(__file__).resolve().parent / "assets" / "door.js"
+BINDINGS_WORKER = Path(__file__).resolve().parent / "assets" / "bindings.js"
 # Fetcher.scheduled() and .queue() on a service binding (workerd runs with --experimental).
 DOOR_FLAGS = ["service_binding_extra_handlers"]
 # And workerd:unsafe, to abort Durable Objects before a snapshot is taken or restored.
@@ -25,6 +33,16 @@ def door_service(stack: Stack, ctx: RenderContext, door: DoorAddress) -> dict[st
         {"name": "WORKERS", "json": json.dumps(targets)},
     ]
     bindings += [{"name": binding, "service": name} for name, binding in targets.items()]
+    proxies = {worker.name: f"BINDINGS_{index}" for index, worker in enumerate(stack.workers)}
+    listing = {worker.name: proxied_kinds(worker) for worker in stack.workers}
+    bindings += [
+        {"name": "BINDING_PROXIES", "json": json.dumps(proxies)},
+        {"name": "BINDINGS", "json": json.dumps(listing)},
+    ]
+    bindings += [
+        {"name": binding, "service": bindings_service_name(name)}
+        for name, binding in proxies.items()
+    ]
     worker = {
         "compatibilityDate": stack.workers[0].compatibility_date.isoformat(),
         "compatibilityFlags": DOOR_FLAGS + DOOR_ONLY_FLAGS,
@@ -41,3 +59,34 @@ def door_socket(door: DoorAddress) -> dict[str, Any]:
         "http": {},
         "service": DOOR_SERVICE,
     }
+
+
+def bindings_service_name(worker: str) -> str:
+    return f"groundflare-bindings-{worker}"
+
+
+def proxied_kinds(worker: Worker) -> dict[str, str]:
+    """The bindings Python reaches through the door, by name: every one but secrets, which
+    stay with the Worker."""
+    return {b.name: b.kind for b in worker.bindings if not isinstance(b, SecretBinding)}
+
+
+def bindings_service(worker: Worker, ctx: RenderContext) -> dict[str, Any]:
+    """A Worker holding `worker`'s bindings under the same compatibility date and flags
+    (assets/bindings.js): Python's binding calls get exactly what the Worker's code gets.
+    A Durable Object namespace names its Worker, which defines the class."""
+    kinds = proxied_kinds(worker)
+    bindings = [{"name": "KINDS", "json": json.dumps(kinds)}]
+    for binding in worker.bindings:
+        if binding.name not in kinds:
+            continue
+        if isinstance(binding, DurableObjectBinding) and binding.worker is None:
+            binding = binding.model_copy(update={"worker": worker.name})
+        bindings.append(binding.capnp_binding(ctx))
+    proxy = {
+        "compatibilityDate": worker.compatibility_date.isoformat(),
+        "compatibilityFlags": worker.compatibility_flags,
+        "modules": [Module(name="bindings.js", path=BINDINGS_WORKER).capnp(ctx)],
+        "bindings": bindings,
+    }
+    return {"name": bindings_service_name(worker.name), "worker": proxy}

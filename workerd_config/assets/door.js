@@ -5,6 +5,8 @@
 //   POST /workers/NAME/scheduled  {"cron", "scheduled_time"}  -> Fetcher.scheduled()
 //   POST /workers/NAME/queue      {"queue", "messages"}        -> Fetcher.queue()
 //   ANY  /workers/NAME/fetch/PATH                               -> Fetcher.fetch()
+//   POST /workers/NAME/bindings/BINDING/OP                      -> the Worker's binding
+//        (bindings.js, for groundflare.bindings); GET /bindings lists them by Worker
 //   POST /durable-objects/abort | /durable-objects/delete       -> workerd:unsafe, for
 //        snapshots: every instance aborted (memory gone, file closed), or storage deleted too
 
@@ -35,6 +37,17 @@ export default {
     if (url.pathname === "/durable-objects/delete" && request.method === "POST") {
       await unsafe.deleteAllDurableObjects();
       return Response.json({});
+    }
+    if (url.pathname === "/bindings" && request.method === "GET") {
+      return Response.json(env.BINDINGS);
+    }
+    const proxied = url.pathname.match(/^\/workers\/([^/]+)\/bindings(\/.*)$/);
+    if (proxied !== null) {
+      const proxy = env.BINDING_PROXIES[decodeURIComponent(proxied[1])];
+      if (proxy === undefined) return problem(404, `no Worker named ${proxied[1]} in this stack`);
+      const inner = new Request(new URL(proxied[2], "http://bindings"), request);
+      inner.headers.delete(env.HEADER);
+      return env[proxy].fetch(inner);
     }
     const match = url.pathname.match(/^\/workers\/([^/]+)\/(scheduled|queue|fetch)(\/.*)?$/);
     if (match === null) return problem(404, `no door at ${url.pathname}`);

@@ -1,0 +1,84 @@
+"""`env.DB` from Python: the Worker's D1 binding, run through the door (bindings.js)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from groundflare.bindings.channel import Channel
+
+Statement = str | tuple[str, Sequence[Any]]
+# wrangler's tracking table for `d1 migrations apply`, so a database moves between the two.
+MIGRATIONS_TABLE = "d1_migrations"
+
+
+class D1Database:
+    def __init__(self, channel: Channel, worker: str, name: str) -> None:
+        self._channel = channel
+        self.worker = worker
+        self.name = name
+
+    def _prepare(self, sql: str, params: Sequence[Any], method: str, **extra: Any) -> Any:
+        args = {"sql": sql, "params": list(params), "method": method, **extra}
+        return self._channel.call(self.worker, self.name, "d1.prepare", args)
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any]:
+        """`prepare(sql).bind(...params).all()`: `{"success", "meta", "results"}`."""
+        result: dict[str, Any] = self._prepare(sql, params, "all")
+        return result
+
+    def all(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any]:
+        return self.execute(sql, params)
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any]:
+        result: dict[str, Any] = self._prepare(sql, params, "run")
+        return result
+
+    def first(self, sql: str, params: Sequence[Any] = (), column: str | None = None) -> Any:
+        """The first row (or one column of it), None when there is none."""
+        extra = {} if column is None else {"column": column}
+        return self._prepare(sql, params, "first", **extra)
+
+    def raw(
+        self, sql: str, params: Sequence[Any] = (), column_names: bool = False
+    ) -> list[list[Any]]:
+        rows: list[list[Any]] = self._prepare(sql, params, "raw", columnNames=column_names)
+        return rows
+
+    def batch(self, statements: Iterable[Statement]) -> list[dict[str, Any]]:
+        """`db.batch([...])`: one transaction; a failing statement rolls back them all."""
+        prepared = [
+            {"sql": s, "params": []} if isinstance(s, str) else {"sql": s[0], "params": list(s[1])}
+            for s in statements
+        ]
+        results: list[dict[str, Any]] = self._channel.call(
+            self.worker, self.name, "d1.batch", {"statements": prepared}
+        )
+        return results
+
+    def exec(self, sql: str) -> dict[str, Any]:
+        """`db.exec(sql)`: several statements, no parameters: `{"count", "duration"}`."""
+        result: dict[str, Any] = self._channel.call(self.worker, self.name, "d1.exec", {"sql": sql})
+        return result
+
+    def execute_file(self, path: Path) -> dict[str, Any]:
+        """Every statement of a .sql file, as `db.exec` runs them."""
+        return self.exec(Path(path).read_text(encoding="utf-8"))
+
+    def migrate(self, folder: Path, table: str = MIGRATIONS_TABLE) -> list[str]:
+        """Apply the folder's `*.sql` files not applied yet, in name order, recording each in
+        wrangler's tracking table (`id, name, applied_at`); the names applied now."""
+        self.exec(
+            f"CREATE TABLE IF NOT EXISTS {table} (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+            "name TEXT UNIQUE, applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL)"
+        )
+        done = {row[0] for row in self.raw(f"SELECT name FROM {table}")}
+        applied = []
+        for path in sorted(Path(folder).glob("*.sql")):
+            if path.name in done:
+                continue
+            self.exec(path.read_text(encoding="utf-8"))
+            self.run(f"INSERT INTO {table} (name) VALUES (?)", [path.name])
+            applied.append(path.name)
+        return applied
