@@ -20,6 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from groundflare.paths import write_private
 from groundflare.secret_store import SecretStore, SecretStoreError, new_secret, open_store
 from groundflare.vm.resources import Mount, VmResources
+from groundflare.workerd_config.model import OutboundPolicy
+from groundflare.workerd_config.outbound import DEFAULT_OUTBOUND
 
 SCHEMA_VERSION = 1
 PROFILE_FILE = "profile.json"
@@ -51,6 +53,12 @@ class Profile(Strict):
     ports: Ports = Ports()
     cors_origins: list[str] = Field(
         [], description="Origins allowed to call the sandbox proxy from a browser; none by default."
+    )
+    outbound: OutboundPolicy = Field(
+        DEFAULT_OUTBOUND,
+        description="Where Workers' own fetch() and connect() may go: `all` (public, private "
+        "and loopback addresses, as Miniflare), `private` (not loopback) or `public` (as "
+        "production). `serve --outbound` overrides it.",
     )
 
     @classmethod

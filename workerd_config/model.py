@@ -296,8 +296,13 @@ class Worker(Model):
         ]
 
 
+# Where the Workers' own fetch() and connect() may go (workerd_config/outbound.py).
+OutboundPolicy = Literal["public", "private", "all"]
+
+
 class Stack(Model):
     workers: list[Worker] = Field(min_length=1)
+    outbound: OutboundPolicy = "all"
 
     def resources(self) -> list[ResourceSpec]:
         """Every shim resource some binding reaches, once each, in order of appearance."""

@@ -19,9 +19,11 @@ from groundflare.commands.common import (
 )
 from groundflare.contracts.layout import DataDir
 from groundflare.native_tools import ToolNotFound, find_workerd
+from groundflare.profile import Installation, ProfileError
 from groundflare.shim import registry
 from groundflare.workerd_config import drift
 from groundflare.workerd_config.model import RenderContext, ShimAddress
+from groundflare.workerd_config.outbound import DEFAULT_OUTBOUND
 from groundflare.workerd_config.render import render_config
 from groundflare.workerd_config.stack_loader import LoadedStack, load_stack
 from groundflare.workerd_config.wrangler import ConfigError
@@ -53,17 +55,24 @@ def config() -> None:
 @ENV_OPTION
 @DATA_DIR_OPTION
 def render(configs: tuple[Path, ...], env: str | None, data_dir: Path | None) -> None:
-    """Print the capnp workerd would run; secrets appear only as environment variable names."""
+    """Print the capnp workerd would run; secrets appear only as environment variable names
+    (the outbound rule is the data dir's profile's, if it has one)."""
     loaded = _load(configs, env, data_dir)
     for warning in loaded.warnings:
         click.echo(f"warning: {warning}", err=True)
     layout = DataDir(root=data_root(data_dir))
+    install = Installation(layout.root)
+    try:
+        outbound = install.load().outbound if install.exists() else DEFAULT_OUTBOUND
+    except ProfileError as exc:
+        fail("profile", str(exc), code=2)
     ctx = RenderContext(
         shim=ShimAddress(socket=layout.shim_socket),
         config_dir=layout.run,
         do_dir=layout.root / "do",
     )
-    click.echo(render_config(loaded.stack, ctx), nl=False)
+    stack = loaded.stack.model_copy(update={"outbound": outbound})
+    click.echo(render_config(stack, ctx), nl=False)
 
 
 @config.command("check")

@@ -34,6 +34,8 @@ from groundflare.lock import DataDirBusy, DataDirLock
 from groundflare.logs import RotatingLog
 from groundflare.native_tools import ToolNotFound, Workerd, find_workerd
 from groundflare.shim import registry
+from groundflare.workerd_config.model import OutboundPolicy
+from groundflare.workerd_config.outbound import OUTBOUND_POLICIES
 from groundflare.workerd_config.stack_loader import LoadedStack, load_stack
 from groundflare.workerd_config.wrangler import ConfigError
 
@@ -99,6 +101,13 @@ def stack_options(command: Callable[..., Any]) -> Callable[..., Any]:
             metavar="HOST:PORT",
             help="Where the sandbox proxy forwards (a sandbox outside the VM, e.g. in tests).",
         ),
+        click.option(
+            "--outbound",
+            type=click.Choice(OUTBOUND_POLICIES),
+            help="Where Workers' own fetch() and connect() may go: all (public, private and "
+            "loopback addresses; the default), private (not loopback) or public (as production). "
+            "Default: the profile's outbound.",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -116,6 +125,7 @@ class StackRequest:
     sandbox_upstream: str | None
     vm: bool | None
     dev: bool
+    outbound: OutboundPolicy | None = None
 
 
 def run(request: StackRequest, data_dir: Path | None) -> NoReturn:
@@ -158,6 +168,7 @@ def start(request: StackRequest, root: Path) -> int:
             test_clock=os.environ.get(TEST_CLOCK_ENV) == "1",
             sandbox_upstream=request.sandbox_upstream,
             vm=dev_vm_default() if request.dev and request.vm is None else request.vm,
+            outbound=request.outbound,
         )
         if request.dev:
             from groundflare.dev import coloured_echo, dev_addon
@@ -244,9 +255,11 @@ def stack_command(name: str, dev: bool, summary: str) -> click.Command:
         no_bundle: bool,
         vm: bool | None,
         sandbox_upstream: str | None,
+        outbound: OutboundPolicy | None,
     ) -> None:
         choice = BundleChoice(disabled=no_bundle, prebuilt=prebuilt)
-        run(StackRequest(configs, port, env, choice, sandbox_upstream, vm, dev), data_dir)
+        request = StackRequest(configs, port, env, choice, sandbox_upstream, vm, dev, outbound)
+        run(request, data_dir)
 
     return command
 

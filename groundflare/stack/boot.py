@@ -28,7 +28,8 @@ from groundflare.stack.shim import shim_component, shim_config, write_shim_confi
 from groundflare.stack.vm import prepare_vm, vm_component
 from groundflare.stack.workerd import workerd_component, write_workerd_config
 from groundflare.supervisor import Component, ComponentSpec, Supervisor
-from groundflare.workerd_config.model import Stack
+from groundflare.workerd_config.model import OutboundPolicy, Stack
+from groundflare.workerd_config.outbound import DEFAULT_OUTBOUND, RULE_TEXT
 from groundflare.workerd_config.stack_loader import LoadedStack
 
 log = logging.getLogger("groundflare")
@@ -53,6 +54,8 @@ class Options:
     sandbox_upstream: str | None = None
     # Boot the sandbox microVM; None: as the profile says.
     vm: bool | None = None
+    # Where Workers' own fetch() may go (--outbound); None: as the profile says.
+    outbound: OutboundPolicy | None = None
     # How a child's output lines reach stderr.
     echo: Echo = plain_echo
     addon: Addon | None = None
@@ -85,6 +88,7 @@ class Boot:
         self.specs = ChildSpecs(options.data_dir, options.echo)
         self.ready_sent = False
         self.supervisor: Supervisor | None = None
+        self.outbound: OutboundPolicy = options.outbound or DEFAULT_OUTBOUND
 
     # ---- files ----
 
@@ -94,7 +98,8 @@ class Boot:
 
     def write_configs(self) -> None:
         write_shim_config(self.shim_config(), self.data_dir)
-        write_workerd_config(self.options.stack, self.data_dir, self.shim_token, self.door)
+        stack = self.options.stack.model_copy(update={"outbound": self.outbound})
+        write_workerd_config(stack, self.data_dir, self.shim_token, self.door)
 
     # ---- state reporting ----
 
@@ -160,6 +165,8 @@ class Boot:
             install_secrets = install.secrets(profile)
         except SecretStoreError as exc:
             raise StartFailure("secrets", str(exc), FailureClass.CONFIG) from exc
+        self.outbound = self.options.outbound or profile.outbound
+        log.info("outbound: %s", RULE_TEXT[self.outbound])
         stack = self.options.stack
         for worker in stack.workers:
             self.listeners.workers[worker.name] = listen_loopback(worker.port, "workerd")
