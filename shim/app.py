@@ -15,6 +15,7 @@ from groundflare.contracts.failures import FailureClass
 from groundflare.contracts.layout import DataDir
 from groundflare.contracts.resources import RESOURCE_HEADER, TOKEN_HEADER
 from groundflare.contracts.shim_config import ShimConfig
+from groundflare.shim.calls import Recorder
 from groundflare.shim.clock import Clock
 from groundflare.shim.door import Door, DoorError
 from groundflare.shim.http import json_response
@@ -30,6 +31,8 @@ from groundflare.shim.sqlite import damage
 HEALTH_PATH = "/_groundflare/health"
 CLOCK_PATH = "/_groundflare/clock"
 SNAPSHOTS_PATH = "/_groundflare/snapshots/"
+# POST .../start records every binding call from then on; POST .../stop answers them.
+CALLS_PATH = "/_groundflare/calls/"
 
 
 def _error(status: int, message: str) -> Response:
@@ -95,6 +98,7 @@ class Shim:
         self._config = config
         self._token = token.encode("utf-8")
         self.clock = Clock()
+        self.calls = Recorder()
         # The config's resources and those the v4 API created (shim/live.py); the REST
         # routes reach the same store objects.
         self.resources = LiveResources(
@@ -125,11 +129,15 @@ class Shim:
         handler = self._handlers.get(tag)
         if handler is None:
             return _error(404, f"unknown resource {tag!r}")
+        if self.calls.calls is not None:
+            return await self.calls.record(tag, request, handler)
         return await handler(request)
 
     async def _untagged(self, request: Request) -> Response:
         if request.path == HEALTH_PATH:
             return json_response(200, b'{"ok":true}')
+        if request.path.startswith(CALLS_PATH) and request.method == "POST":
+            return self._calls(request.path.removeprefix(CALLS_PATH))
         if request.path.startswith(SNAPSHOTS_PATH) and request.method == "POST":
             return await self._snapshot(request.path.removeprefix(SNAPSHOTS_PATH))
         if request.path == CLOCK_PATH and self._config.test_clock and request.method == "POST":
@@ -154,3 +162,11 @@ class Shim:
         except (SnapshotError, DoorError) as exc:
             return _error(409, str(exc))
         return _error(404, f"no snapshot action {action!r}")
+
+    def _calls(self, action: str) -> Response:
+        if action == "start":
+            self.calls.start()
+            return json_response(200, b"{}")
+        if action == "stop":
+            return json_response(200, orjson.dumps({"calls": self.calls.stop()}))
+        return _error(404, f"no calls action {action!r}")

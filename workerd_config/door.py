@@ -38,6 +38,7 @@ def door_service(stack: Stack, ctx: RenderContext, door: DoorAddress) -> dict[st
     bindings += [
         {"name": "BINDING_PROXIES", "json": json.dumps(proxies)},
         {"name": "BINDINGS", "json": json.dumps(listing)},
+        {"name": "RESOURCES", "json": json.dumps(resource_bindings(stack))},
     ]
     bindings += [
         {"name": binding, "service": bindings_service_name(name)}
@@ -69,6 +70,17 @@ def proxied_kinds(worker: Worker) -> dict[str, str]:
     """The bindings Python reaches through the door, by name: every one but secrets, which
     stay with the Worker."""
     return {b.name: b.kind for b in worker.bindings if not isinstance(b, SecretBinding)}
+
+
+def resource_bindings(stack: Stack) -> dict[str, list[str]]:
+    """The bindings (`worker.NAME`) that reach each shim resource, by its tag: how a test
+    report names the binding calls the shim recorded."""
+    found: dict[str, list[str]] = {}
+    for worker in stack.workers:
+        for binding in worker.bindings:
+            for resource in binding.resources():
+                found.setdefault(resource.tag, []).append(f"{worker.name}.{binding.name}")
+    return found
 
 
 def bindings_service(worker: Worker, ctx: RenderContext) -> dict[str, Any]:

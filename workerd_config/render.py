@@ -5,7 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from groundflare.workerd_config import capnp
-from groundflare.workerd_config.door import DOOR_SERVICE, door_service, door_socket
+from groundflare.workerd_config.door import (
+    DOOR_SERVICE,
+    bindings_service,
+    door_service,
+    door_socket,
+)
 from groundflare.workerd_config.edge import edge_service
 from groundflare.workerd_config.model import RenderContext, Stack
 from groundflare.workerd_config.outbound import OUTBOUND_SERVICE, outbound_services
@@ -39,6 +44,9 @@ def render_config(stack: Stack, ctx: RenderContext) -> str:
         )
     if ctx.door is not None:
         services[DOOR_SERVICE] = door_service(stack, ctx, ctx.door)
+        for worker in stack.workers:
+            proxy = bindings_service(worker, ctx)
+            services[proxy["name"]] = proxy
         sockets.append(door_socket(ctx.door))
     for service in outbound_services(stack, ctx):
         services[service["name"]] = service

@@ -6,7 +6,10 @@
 //   POST /workers/NAME/queue      {"queue", "messages"}        -> Fetcher.queue()
 //   ANY  /workers/NAME/fetch/PATH                               -> Fetcher.fetch()
 //   POST /workers/NAME/bindings/BINDING/OP                      -> the Worker's binding
-//        (bindings.js, for groundflare.bindings); GET /bindings lists them by Worker
+//        (bindings.js, for groundflare.bindings); GET /bindings lists them by Worker,
+//        GET /resources names the bindings behind each shim resource tag
+//   POST /log  TEXT                                             -> console.log(TEXT): a mark
+//        in workerd's log, so a test harness knows all output before it has been written
 //   POST /durable-objects/abort | /durable-objects/delete       -> workerd:unsafe, for
 //        snapshots: every instance aborted (memory gone, file closed), or storage deleted too
 
@@ -40,6 +43,13 @@ export default {
     }
     if (url.pathname === "/bindings" && request.method === "GET") {
       return Response.json(env.BINDINGS);
+    }
+    if (url.pathname === "/resources" && request.method === "GET") {
+      return Response.json(env.RESOURCES);
+    }
+    if (url.pathname === "/log" && request.method === "POST") {
+      console.log(await request.text());
+      return Response.json({});
     }
     const proxied = url.pathname.match(/^\/workers\/([^/]+)\/bindings(\/.*)$/);
     if (proxied !== null) {

@@ -1,10 +1,8 @@
-"""Run a groundflare stack from Python: for integration tests and benchmarks.
+"""A real `groundflare serve` subprocess, started and stopped as a desktop host or CI
+harness would: its ready line, its stderr, its events.
 
     with running_stack([Path("wrangler.toml")], data_dir) as stack:
         urllib.request.urlopen(stack.url)
-
-The stack is a real `groundflare serve` subprocess, started and stopped
-exactly as a desktop host or CI harness would.
 """
 
 from __future__ import annotations
