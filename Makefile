@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXAMPLE := examples/controlplane/wrangler.toml
 
-.PHONY: setup dev test lint format bench clean vm-host vm-image
+.PHONY: setup dev test test-clients lint format bench clean vm-host vm-image
 
 setup: $(STAMP)
 	@$(BIN)/groundflare tools install >/dev/null
@@ -19,8 +19,15 @@ $(STAMP): pyproject.toml
 dev: setup
 	$(BIN)/groundflare dev -c $(EXAMPLE) --data-dir .data/dev
 
-test: lint vm-host
+test: lint vm-host test-clients
 	$(BIN)/pytest
+
+# The real clients the v4 API tests drive: wrangler from npm into tests/clients (the
+# `cloudflare` SDK and boto3 are dev dependencies). For tests only; never at runtime.
+test-clients:
+	@test tests/clients/node_modules/.installed -nt tests/clients/package.json || \
+		{ npm install --no-audit --no-fund --prefix tests/clients && \
+		  touch tests/clients/node_modules/.installed; }
 
 # ruff, the type checker, and the layers (import-linter: contracts <- workerd_config <- shim, vm
 # <- groundflare; a wrong arrow fails here).
@@ -50,4 +57,4 @@ vm-image: setup vm-host
 	$(BIN)/groundflare vm build
 
 clean:
-	rm -rf $(VENV) .workerd .data bench/node_modules
+	rm -rf $(VENV) .workerd .data bench/node_modules tests/clients/node_modules

@@ -46,3 +46,6 @@ class ShimSecrets(BaseModel):
     api_token: str
     # The door's token (contracts/door.py), for cron triggers and queue consumers.
     door_token: str
+    # R2's S3 API on the REST listener: the SigV4 credentials clients sign with.
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = ""

@@ -8,6 +8,7 @@ import sys
 import click
 
 from groundflare.commands.config import config
+from groundflare.commands.env import env
 from groundflare.commands.events import events_schema_command
 from groundflare.commands.inspect import logs, status
 from groundflare.commands.profile import profile
@@ -37,5 +38,6 @@ for command in (
     vm,
     trigger,
     events_schema_command,
+    env,
 ):
     main.add_command(command)

@@ -25,8 +25,17 @@ from groundflare.workerd_config.outbound import DEFAULT_OUTBOUND
 
 SCHEMA_VERSION = 1
 PROFILE_FILE = "profile.json"
-SecretName = Literal["api_token", "secrets_key", "sandbox_token"]
-SECRET_NAMES: tuple[SecretName, ...] = ("api_token", "secrets_key", "sandbox_token")
+SecretName = Literal[
+    "api_token", "secrets_key", "sandbox_token", "s3_access_key_id", "s3_secret_access_key"
+]
+SECRET_NAMES: tuple[SecretName, ...] = (
+    "api_token",
+    "secrets_key",
+    "sandbox_token",
+    # R2's S3 API on the REST listener (SigV4): the key id is shown, the secret on request.
+    "s3_access_key_id",
+    "s3_secret_access_key",
+)
 
 
 class ProfileError(Exception):

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 from pydantic import ValidationError
 
+from groundflare.commands.api_client import secrets_of
 from groundflare.commands.common import DATA_DIR_OPTION, data_root, fail
 from groundflare.contracts.layout import DataDir
 from groundflare.dev import status_table
@@ -31,6 +32,12 @@ def status(data_dir: Path | None) -> None:
         fail("status", f"supervisor pid {runtime.pid} is gone; the stack is not running")
     click.echo(f"supervisor pid {runtime.pid}, data dir {layout.root}\n")
     click.echo(status_table(runtime))
+    api = runtime.endpoints.get("api")
+    if api is not None:
+        # Where tools reach the data (`groundflare env` prints it all, the secrets included).
+        _, values = secrets_of(layout.root)
+        click.echo(f"\nv4 API       {api}/client/v4")
+        click.echo(f"S3 endpoint  {api} (access key id {values['s3_access_key_id']})")
 
 
 @click.command()

@@ -43,16 +43,27 @@ def profile_init(data_dir: Path | None) -> None:
 
 
 @profile.command("show")
+@click.option(
+    "--secrets",
+    "reveal",
+    is_flag=True,
+    help="Print the secrets' values too (the API token, the S3 secret access key, ...).",
+)
 @DATA_DIR_OPTION
-def profile_show(data_dir: Path | None) -> None:
-    """Print the profile as JSON, secrets redacted."""
+def profile_show(reveal: bool, data_dir: Path | None) -> None:
+    """Print the profile as JSON, secrets redacted unless --secrets; the S3 access key id
+    (R2's S3 API on the REST listener) is shown either way."""
     install = installation(data_dir)
     try:
         loaded = install.load()
         store = install.store(loaded)
-        shown = redacted(loaded, install.secrets(loaded), store.kind)
+        values = install.secrets(loaded)
+        shown = redacted(loaded, values, store.kind)
     except (ProfileError, SecretStoreError) as exc:
         fail("profile", str(exc))
+    shown["s3"] = {"access_key_id": values["s3_access_key_id"]}
+    if reveal:
+        shown["secrets"] = values
     click.echo(json.dumps(shown, indent=2))
 
 

@@ -177,6 +177,8 @@ class Boot:
             token=self.shim_token,
             api_token=install_secrets["api_token"],
             door_token=self.door.token,
+            s3_access_key_id=install_secrets["s3_access_key_id"],
+            s3_secret_access_key=install_secrets["s3_secret_access_key"],
         )
         components: list[ComponentSpec] = [
             shim_component(self.data_dir, self.specs, self.listeners.api, shim_secrets),

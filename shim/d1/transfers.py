@@ -15,7 +15,6 @@ folder, and the URLs point at the REST listener, signed with a per-boot key.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import re
@@ -106,8 +105,7 @@ def _etag(value: str | None) -> str:
 
 async def _state(db: Database, job: Job, wait: float = POLL_WAIT_SECONDS) -> dict[str, Any]:
     """The flow's answer for `job`: active, complete (with its result) or error."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(asyncio.shield(job.task), wait)
+    await asyncio.wait({job.task}, timeout=wait)
     answer: dict[str, Any] = {"success": True, "type": job.kind, "at_bookmark": db.bookmark()}
     if not job.task.done():
         what = "Executed" if job.kind == "import" else "Exported"
