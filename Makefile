@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXAMPLE := examples/controlplane/wrangler.toml
 
-.PHONY: setup dev test test-clients lint format bench clean vm-host vm-image
+.PHONY: setup dev test test-clients lint format bench clean vm-host vm-image dist bundle
 
 setup: $(STAMP)
 	@$(BIN)/groundflare tools install >/dev/null
@@ -52,9 +52,21 @@ bench: setup vm-host
 vm-host:
 	@sh scripts/vm-host-packages.sh
 
-# The guest image with the reference sandbox, in the git-ignored .cache/vm/.
+# The guest image with the reference sandbox, in the user cache dir (~/.cache/groundflare/vm).
 vm-image: setup vm-host
 	$(BIN)/groundflare vm build
+
+# The distribution: an sdist and a wheel in dist/ (`pip install dist/groundflare-*.whl`).
+dist: setup
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+
+# The sidecar bundle for this OS and architecture (docs/desktop.md); `make bundle
+# BUNDLE_ARGS=--with-vm` ships the VM image too.
+BUNDLE_OUT ?= dist/bundle
+bundle: setup
+	rm -rf $(BUNDLE_OUT)
+	$(BIN)/groundflare bundle --out $(BUNDLE_OUT) $(BUNDLE_ARGS)
 
 clean:
 	rm -rf $(VENV) .workerd .data bench/node_modules tests/clients/node_modules

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import json
 import logging
 import os
-import signal
 import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +19,7 @@ from typing import Any
 
 from groundflare.contracts.control import RefusedEvent
 from groundflare.contracts.failures import FailureClass, StartFailure
+from groundflare.contracts.host import ask_group_to_stop, child_start_options, kill_group
 from groundflare.contracts.secrets_pipe import SECRETS_FD_PLACEHOLDER, secrets_pipe
 from groundflare.logs import RotatingLog
 from groundflare.output import ChildOutput
@@ -31,15 +29,7 @@ log = logging.getLogger("groundflare")
 STOP_GRACE_SECONDS = 5.0
 # After a child exits, how long its pipes may stay open (a grandchild holding them).
 OUTPUT_GRACE_SECONDS = 2.0
-PR_SET_PDEATHSIG = 1
 PRIVATE_UMASK = 0o077
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: SIGKILL us when the supervisor dies (Linux)."""
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 @dataclass
@@ -55,6 +45,8 @@ class ChildSpec:
     pass_fds: tuple[int, ...] = ()
     # Handed over a pipe whose fd replaces `{secrets_fd}` in argv: never in environ.
     secrets: dict[str, str] = field(default_factory=dict)
+    # PR_SET_PDEATHSIG on Linux; off only to show that stdin's EOF alone ends a stack.
+    die_with_parent: bool = True
 
 
 class _ChildProtocol(asyncio.SubprocessProtocol):
@@ -119,8 +111,7 @@ class Child:
                 env=self.spec.env,
                 cwd=self.spec.cwd,
                 pass_fds=(write_fd, *extra, *self.spec.pass_fds),
-                start_new_session=True,
-                preexec_fn=_die_with_parent,
+                **child_start_options(self.spec.die_with_parent),
                 # What a child creates in the data dir (databases, DO storage) is private.
                 umask=PRIVATE_UMASK,
             )
@@ -207,23 +198,18 @@ class Child:
         self.transport.close()
 
     async def stop(self) -> None:
-        """SIGTERM the process group, wait, then SIGKILL it."""
+        """Ask the process group to stop (SIGTERM; CTRL_BREAK on Windows), wait, then kill it."""
         if self.transport is None:
             return
         if self.transport.get_returncode() is None:
-            self._signal_group(signal.SIGTERM)
+            assert self.pid is not None
+            ask_group_to_stop(self.pid)
             try:
                 await asyncio.wait_for(self.exited(), STOP_GRACE_SECONDS)
             except TimeoutError:
                 log.warning(
                     "%s did not stop within %.0f s; killing it", self.spec.name, STOP_GRACE_SECONDS
                 )
-                self._signal_group(signal.SIGKILL)
+                kill_group(self.pid)
                 await self.exited()
         await self._settle()
-
-    def _signal_group(self, signum: int) -> None:
-        pid = self.pid
-        assert pid is not None
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signum)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
 from pathlib import Path
+
+from groundflare.contracts.host import try_lock
 
 
 class DataDirBusy(Exception):
@@ -25,12 +26,10 @@ class DataDirLock:
 
     def acquire(self) -> None:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not try_lock(fd):
             content = os.read(fd, 32).decode("ascii", "replace").strip()
             os.close(fd)
-            raise DataDirBusy(self.path, int(content) if content.isdigit() else None) from None
+            raise DataDirBusy(self.path, int(content) if content.isdigit() else None)
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd

@@ -1,32 +1,55 @@
 """Native binaries from the npm registry: workerd and esbuild.
 
-Both ship as one npm package per platform holding a native executable; we use
-the executable directly, so no Node.js is needed at run time. `make setup`
-installs the pinned versions into the repository's git-ignored `.workerd/`;
-`$GROUNDFLARE_WORKERD` / `$GROUNDFLARE_ESBUILD` or PATH may point elsewhere.
+Both ship as one npm package per platform holding a native executable; we use the executable
+directly, so neither Node.js nor npm is needed: the package's tarball is downloaded from the
+registry over HTTPS, checked against the registry's sha512 integrity, and unpacked into the
+user cache dir (`groundflare tools install`, or on first use). Where a binary comes from, in
+order: `$GROUNDFLARE_WORKERD` / `$GROUNDFLARE_ESBUILD`, the sidecar bundle's own `bin/`,
+the cache, PATH, then a download.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import os
 import platform
 import re
 import shutil
 import subprocess
 import sys
+import tarfile
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from http.client import HTTPResponse
 from pathlib import Path
+from typing import cast
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-INSTALL_DIR = REPO_ROOT / ".workerd"
+import platformdirs
+
+from groundflare.bundle.layout import installed as installed_bundle
+from groundflare.paths import APP_NAME
+
+REGISTRY_ENV = "GROUNDFLARE_NPM_REGISTRY"
+DEFAULT_REGISTRY = "https://registry.npmjs.org"
+DOWNLOAD_TIMEOUT_SECONDS = 60
+CHUNK_BYTES = 1 << 20
+
+Progress = Callable[[str], None]
 
 
 class ToolNotFound(RuntimeError):
     """No usable binary; the message says how to get one."""
 
 
-def _platform() -> tuple[str, str]:
+def npm_platform() -> tuple[str, str]:
+    """(os, cpu) as npm names them: linux/darwin/windows, x64/arm64."""
     machine = platform.machine().lower()
     arch = "arm64" if machine in ("arm64", "aarch64") else "x64"
     if sys.platform.startswith("linux"):
@@ -38,6 +61,14 @@ def _platform() -> tuple[str, str]:
     raise ToolNotFound(f"no native tools are published for {sys.platform}/{machine}")
 
 
+def tools_cache() -> Path:
+    return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False)) / "tools"
+
+
+def stderr_progress(message: str) -> None:
+    print(f"[tools] {message}", file=sys.stderr, flush=True)
+
+
 @dataclass(frozen=True)
 class NativeTool:
     name: str
@@ -45,17 +76,24 @@ class NativeTool:
     env_override: str
 
     def package(self) -> str:
-        system, arch = _platform()
+        system, arch = npm_platform()
         if self.name == "workerd":
             return f"@cloudflare/workerd-{system}-{'64' if arch == 'x64' else arch}"
         return f"@esbuild/{'win32' if system == 'windows' else system}-{arch}"
 
-    def installed_path(self, install_dir: Path = INSTALL_DIR) -> Path:
-        exe = f"{self.name}.exe" if sys.platform == "win32" else self.name
-        return install_dir / "node_modules" / self.package() / "bin" / exe
+    def folder(self, cache: Path) -> Path:
+        """The unpacked package: one folder per package and version."""
+        return cache / f"{self.package().replace('/', '+')}@{self.version}"
 
-    def locate(self) -> Path:
-        """$GROUNDFLARE_<TOOL>, then the repository's .workerd/, then PATH."""
+    def installed_path(self, cache: Path) -> Path:
+        exe = f"{self.name}.exe" if sys.platform == "win32" else self.name
+        return self.folder(cache) / "package" / "bin" / exe
+
+    def installed(self, cache: Path) -> bool:
+        return self.installed_path(cache).is_file()
+
+    def locate(self, fetch_missing: bool = True) -> Path:
+        """$GROUNDFLARE_<TOOL>, the bundle's bin/, the cache, PATH, then a download."""
         override = os.environ.get(self.env_override)
         if override:
             path = Path(override)
@@ -64,21 +102,19 @@ class NativeTool:
                     f"${self.env_override} points at {path}, which is not an executable"
                 )
             return path
-        installed = self.installed_path()
-        if installed.is_file():
-            return installed
+        bundle = installed_bundle()
+        shipped = bundle.tool(self.name) if bundle is not None else None
+        if shipped is not None:
+            return shipped
+        cache = tools_cache()
+        if self.installed(cache):
+            return self.installed_path(cache)
         on_path = shutil.which(self.name)
         if on_path:
             return Path(on_path)
-        raise ToolNotFound(
-            f"{self.name} not found: run `make setup` (or `groundflare tools install`), "
-            f"set ${self.env_override} to a {self.name} binary, or put {self.name} on PATH"
-        )
-
-    def installed(self, install_dir: Path = INSTALL_DIR) -> bool:
-        target = self.installed_path(install_dir)
-        manifest = target.parent.parent / "package.json"
-        return target.is_file() and f'"version": "{self.version}"' in manifest.read_text("utf-8")
+        if not fetch_missing:
+            raise ToolNotFound(f"{self.name} {self.version} is not installed")
+        return fetch(self, cache)
 
 
 WORKERD = NativeTool("workerd", "1.20261117.1", "GROUNDFLARE_WORKERD")
@@ -86,38 +122,94 @@ ESBUILD = NativeTool("esbuild", "0.28.1", "GROUNDFLARE_ESBUILD")
 TOOLS = (WORKERD, ESBUILD)
 
 
-def install(install_dir: Path = INSTALL_DIR) -> list[Path]:
-    """Install every pinned tool from the npm registry; a no-op when all are there.
+@dataclass(frozen=True)
+class Dist:
+    """What the registry says about one package version: where its tarball is, its hash."""
 
-    One npm call for all of them: npm removes packages a later `--no-save` install
-    does not name.
-    """
-    if all(tool.installed(install_dir) for tool in TOOLS):
-        return [tool.installed_path(install_dir) for tool in TOOLS]
-    npm = shutil.which("npm")
-    if npm is None:
-        raise ToolNotFound("npm is needed once to download workerd and esbuild; install Node.js")
-    install_dir.mkdir(parents=True, exist_ok=True)
-    specs = [f"{tool.package()}@{tool.version}" for tool in TOOLS]
-    print(f"[tools] installing {' '.join(specs)} into {install_dir}", file=sys.stderr)
-    subprocess.run(
-        [
-            npm,
-            "install",
-            "--no-save",
-            "--no-package-lock",
-            "--no-audit",
-            "--no-fund",
-            "--prefix",
-            str(install_dir),
-            *specs,
-        ],
-        check=True,
-    )
-    missing = [tool.name for tool in TOOLS if not tool.installed(install_dir)]
-    if missing:
-        raise ToolNotFound(f"npm finished but {', '.join(missing)} is missing in {install_dir}")
-    return [tool.installed_path(install_dir) for tool in TOOLS]
+    tarball: str
+    integrity: str  # "sha512-<base64>"
+    license: str
+
+    def check(self, digest: bytes) -> None:
+        algorithm, _, expected = self.integrity.partition("-")
+        if algorithm != "sha512" or base64.b64decode(expected) != digest:
+            raise ToolNotFound(
+                f"the downloaded tarball does not match the registry's {algorithm} integrity "
+                "value: not installed (a proxy or mirror changed it?)"
+            )
+
+
+def registry() -> str:
+    return os.environ.get(REGISTRY_ENV, DEFAULT_REGISTRY).rstrip("/")
+
+
+def _get(url: str) -> HTTPResponse:
+    try:
+        return cast(HTTPResponse, urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_SECONDS))
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ToolNotFound(
+            f"cannot reach the npm registry ({url}: {reason}); set ${REGISTRY_ENV} to a mirror, "
+            "or point $GROUNDFLARE_WORKERD / $GROUNDFLARE_ESBUILD at the binaries"
+        ) from exc
+
+
+def package_dist(tool: NativeTool) -> Dist:
+    package = urllib.parse.quote(tool.package(), safe="@")
+    with _get(f"{registry()}/{package}/{tool.version}") as response:
+        meta = json.load(response)
+    dist = meta.get("dist", {})
+    if "integrity" not in dist or "tarball" not in dist:
+        raise ToolNotFound(f"the registry gave no tarball and integrity for {tool.package()}")
+    return Dist(dist["tarball"], dist["integrity"], str(meta.get("license", "unknown")))
+
+
+def fetch(tool: NativeTool, cache: Path, progress: Progress = stderr_progress) -> Path:
+    """Download, verify and unpack one tool into the cache; its executable."""
+    dist = package_dist(tool)
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache, prefix=".fetch-") as tmp:
+        archive = Path(tmp) / "package.tgz"
+        _download(dist, archive, f"{tool.package()}@{tool.version}", progress)
+        unpacked = Path(tmp) / "unpacked"
+        with tarfile.open(archive) as tar:
+            tar.extractall(unpacked, filter="data")
+        (unpacked / "npm-integrity").write_text(dist.integrity + "\n", encoding="ascii")
+        target = tool.folder(cache)
+        shutil.rmtree(target, ignore_errors=True)
+        unpacked.rename(target)
+    path = tool.installed_path(cache)
+    if not path.is_file():
+        raise ToolNotFound(f"{tool.package()}@{tool.version} holds no {path.name} binary")
+    path.chmod(0o755)
+    progress(f"{tool.name} {tool.version}: {path}")
+    return path
+
+
+def _download(dist: Dist, dest: Path, what: str, progress: Progress) -> None:
+    digest = hashlib.sha512()
+    with _get(dist.tarball) as response, dest.open("wb") as out:
+        total = int(response.headers.get("content-length") or 0)
+        size = f" ({total / 1e6:.1f} MB)" if total else ""
+        progress(f"downloading {what}{size} from {urllib.parse.urlsplit(dist.tarball).netloc}")
+        done, shown = 0, 0
+        while chunk := response.read(CHUNK_BYTES):
+            digest.update(chunk)
+            out.write(chunk)
+            done += len(chunk)
+            if total and done * 4 // total > shown:
+                shown = done * 4 // total
+                progress(f"  {what}: {done * 100 // total}%")
+    dist.check(digest.digest())
+
+
+def install(cache: Path | None = None, progress: Progress = stderr_progress) -> list[Path]:
+    """Every pinned tool in the cache; a no-op for those already there."""
+    cache = cache or tools_cache()
+    return [
+        tool.installed_path(cache) if tool.installed(cache) else fetch(tool, cache, progress)
+        for tool in TOOLS
+    ]
 
 
 @dataclass(frozen=True)

@@ -15,14 +15,13 @@ import asyncio
 import dataclasses
 import logging
 import os
-import resource
-import signal
 import socket
 import sys
 from pathlib import Path
 
 from groundflare.contracts.control import ListenEvent, RefusedEvent
 from groundflare.contracts.door import DoorAddress
+from groundflare.contracts.host import on_stop_signals, raise_open_file_limit
 from groundflare.contracts.secrets_pipe import read_secrets
 from groundflare.contracts.shim_config import ShimConfig, ShimSecrets
 from groundflare.shim.api import API_LIMITS, Api, local_hosts
@@ -35,20 +34,6 @@ from groundflare.shim.server import Limits, serve_socket, serve_unix
 log = logging.getLogger("shim")
 
 TEST_API_TIMEOUT_ENV = "GROUNDFLARE_TEST_API_TIMEOUT"
-# macOS reports an unlimited hard limit but refuses a soft limit above OPEN_MAX.
-MACOS_OPEN_MAX = 10240
-
-
-def raise_fd_limit() -> None:
-    """Soft RLIMIT_NOFILE up to the hard limit: each binding call in flight holds a socket,
-    and the common soft default (1,024; 256 on macOS) is a few busy Workers away."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = MACOS_OPEN_MAX if hard == resource.RLIM_INFINITY else hard
-    if soft != resource.RLIM_INFINITY and soft < target:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-        except (ValueError, OSError) as exc:
-            log.warning("cannot raise the open-file limit from %d: %s", soft, exc)
 
 
 def api_limits_from_env() -> Limits:
@@ -105,9 +90,7 @@ async def serve(
         await serve_socket(rest.dispatch, listener, api_limits)
     # Before readiness: a SIGTERM right after it is a clean stop, not a death by signal.
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+    on_stop_signals(asyncio.get_running_loop(), stop.set)
     log.info("listening on %s (%d resources)", config.socket, len(config.resources))
     if control_fd is not None:
         os.write(control_fd, ListenEvent(socket="shim").model_dump_json().encode() + b"\n")
@@ -136,7 +119,7 @@ def main() -> None:
     except (OSError, ValueError) as exc:
         sys.exit(f"shim: cannot read the tokens from --secrets-fd: {exc}")
     config = ShimConfig.model_validate_json(args.config.read_bytes())
-    raise_fd_limit()
+    raise_open_file_limit()
     main_task = serve(config, secrets, args.control_fd, args.api_fd, api_limits_from_env())
     try:
         import uvloop

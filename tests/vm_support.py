@@ -1,7 +1,7 @@
 """Shared by the VM tests: one image per test run (cached on disk too), booting helpers.
 
-The image lives in the repository's git-ignored .cache/vm/, so a second `make test` reuses
-it; a fresh CI clone builds it once (about 20 s, apt downloads included).
+The image lives in the user cache dir (groundflare.vm.default_cache), so a second `make test`
+reuses it; a fresh machine builds it once (about 20 s, apt downloads included).
 """
 
 from __future__ import annotations

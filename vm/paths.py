@@ -1,4 +1,4 @@
-"""Where the VM code finds the repository's scripts and keeps its build cache."""
+"""Where the VM code keeps its build cache."""
 
 from __future__ import annotations
 
@@ -6,11 +6,7 @@ from pathlib import Path
 
 import platformdirs
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
 
 def default_cache() -> Path:
-    """`.cache/vm/` in a source checkout (git-ignored), else the user cache dir."""
-    if (REPO_ROOT / ".git").exists():
-        return REPO_ROOT / ".cache" / "vm"
+    """The user cache dir's `vm/` (`~/.cache/groundflare/vm` on Linux), checkout or not."""
     return Path(platformdirs.user_cache_dir("groundflare", appauthor=False)) / "vm"

@@ -1,6 +1,6 @@
 """The reference sandbox (vm/sandbox/sandbox.c): a test fixture and demo, built on demand.
 
-Built by scripts/vm-build-sandbox.sh (gcc -static) into the cache, keyed by the hash of its
+Built by vm/sandbox/build.sh (gcc -static) into the cache, keyed by the hash of its
 source and the script, so tests and `groundflare vm build` share one binary.
 """
 
@@ -11,10 +11,9 @@ import subprocess
 from pathlib import Path
 
 from groundflare.vm.image import BuildError
-from groundflare.vm.paths import REPO_ROOT
 
 SOURCE = Path(__file__).resolve().parent / "sandbox" / "sandbox.c"
-BUILD_SCRIPT = REPO_ROOT / "scripts" / "vm-build-sandbox.sh"
+BUILD_SCRIPT = SOURCE.parent / "build.sh"
 
 
 def source_key() -> str:
@@ -30,7 +29,7 @@ def build_reference_sandbox(cache: Path) -> Path:
     if out.is_file():
         return out
     if not BUILD_SCRIPT.is_file():
-        raise BuildError(f"{BUILD_SCRIPT} is missing: build from a groundflare checkout")
+        raise BuildError(f"{BUILD_SCRIPT} is missing: reinstall groundflare")
     result = subprocess.run(
         ["sh", str(BUILD_SCRIPT), str(out)], capture_output=True, text=True, check=False
     )

@@ -18,9 +18,9 @@ from typing import Any, NoReturn
 import click
 
 from groundflare.build import BundleChoice, build
+from groundflare.bundle.layout import installed
 from groundflare.bundler import BundleError
 from groundflare.commands.common import (
-    CONFIGS_OPTION,
     DATA_DIR_OPTION,
     ENV_OPTION,
     data_root,
@@ -41,6 +41,17 @@ from groundflare.workerd_config.wrangler import ConfigError
 
 log = logging.getLogger("groundflare")
 TEST_CLOCK_ENV = "GROUNDFLARE_TEST_CLOCK"
+# Tests only: children without PR_SET_PDEATHSIG, to show that stdin's EOF alone ends a stack.
+TEST_NO_PDEATHSIG_ENV = "GROUNDFLARE_TEST_NO_PDEATHSIG"
+CONFIGS_OPTION = click.option(
+    "-c",
+    "--config",
+    "configs",
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="wrangler.toml or wrangler.jsonc of a Worker (in a sidecar bundle that embeds an "
+    "app, default: that app's).",
+)
 
 
 def load(
@@ -102,6 +113,12 @@ def stack_options(command: Callable[..., Any]) -> Callable[..., Any]:
             help="Where the sandbox proxy forwards (a sandbox outside the VM, e.g. in tests).",
         ),
         click.option(
+            "--exit-on-stdin-eof/--no-exit-on-stdin-eof",
+            default=None,
+            help="Stop when stdin reaches its end, as it does when a sidecar's host dies "
+            "(default: on in a sidecar bundle, off otherwise).",
+        ),
+        click.option(
             "--outbound",
             type=click.Choice(OUTBOUND_POLICIES),
             help="Where Workers' own fetch() and connect() may go: all (public, private and "
@@ -126,6 +143,7 @@ class StackRequest:
     vm: bool | None
     dev: bool
     outbound: OutboundPolicy | None = None
+    exit_on_stdin_eof: bool | None = None
 
 
 def run(request: StackRequest, data_dir: Path | None) -> NoReturn:
@@ -169,6 +187,12 @@ def start(request: StackRequest, root: Path) -> int:
             sandbox_upstream=request.sandbox_upstream,
             vm=dev_vm_default() if request.dev and request.vm is None else request.vm,
             outbound=request.outbound,
+            exit_on_stdin_eof=(
+                installed() is not None
+                if request.exit_on_stdin_eof is None
+                else request.exit_on_stdin_eof
+            ),
+            die_with_parent=os.environ.get(TEST_NO_PDEATHSIG_ENV) != "1",
         )
         if request.dev:
             from groundflare.dev import coloured_echo, dev_addon
@@ -256,12 +280,30 @@ def stack_command(name: str, dev: bool, summary: str) -> click.Command:
         vm: bool | None,
         sandbox_upstream: str | None,
         outbound: OutboundPolicy | None,
+        exit_on_stdin_eof: bool | None,
     ) -> None:
+        configs, prebuilt = embedded_app(configs, prebuilt)
         choice = BundleChoice(disabled=no_bundle, prebuilt=prebuilt)
-        request = StackRequest(configs, port, env, choice, sandbox_upstream, vm, dev, outbound)
+        request = StackRequest(
+            configs, port, env, choice, sandbox_upstream, vm, dev, outbound, exit_on_stdin_eof
+        )
         run(request, data_dir)
 
     return command
+
+
+def embedded_app(
+    configs: tuple[Path, ...], prebuilt: Path | None
+) -> tuple[tuple[Path, ...], Path | None]:
+    """No -c: the app a sidecar bundle embeds (`groundflare bundle --worker-bundle`)."""
+    if configs:
+        return configs, prebuilt
+    bundle = installed()
+    app = bundle.app() if bundle is not None else None
+    if app is None:
+        raise click.UsageError("Missing option '-c' / '--config'.")
+    config, worker_bundle = app
+    return (config,), prebuilt or worker_bundle
 
 
 serve = stack_command(

@@ -11,7 +11,7 @@ from groundflare.commands.common import fail
 CACHE_OPTION = click.option(
     "--cache",
     type=click.Path(path_type=Path, file_okay=False),
-    help="Build cache (default: .cache/vm/ in a checkout, else the user cache dir).",
+    help="Build cache (default: vm/ in the user cache dir).",
 )
 
 

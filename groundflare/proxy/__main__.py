@@ -7,11 +7,11 @@ import asyncio
 import ctypes
 import logging
 import os
-import signal
 import socket
 import sys
 
 from groundflare.contracts.control import ListenEvent
+from groundflare.contracts.host import on_stop_signals
 from groundflare.contracts.proxy import ProxySecrets, parse_host_port
 from groundflare.contracts.secrets_pipe import read_secrets
 from groundflare.proxy.auth import Gate
@@ -71,8 +71,7 @@ async def serve(args: argparse.Namespace, surface: str, sandbox: str) -> None:
         os.close(args.control_fd)
     log.info("forwarding to %s:%d", host, port)
     stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+    on_stop_signals(loop, stop.set)
     await stop.wait()
     server.close()
     proxy.close()

@@ -59,6 +59,10 @@ class Options:
     # How a child's output lines reach stderr.
     echo: Echo = plain_echo
     addon: Addon | None = None
+    # Stop when stdin reaches its end (the sidecar host died or closed it): docs/desktop.md.
+    exit_on_stdin_eof: bool = False
+    # Children die with the supervisor (PR_SET_PDEATHSIG, Linux); off only in a test.
+    die_with_parent: bool = True
 
 
 @dataclass
@@ -85,7 +89,7 @@ class Boot:
             socket=options.data_dir.door_socket, token=secrets.token_urlsafe(32)
         )
         self.listeners = Listeners()
-        self.specs = ChildSpecs(options.data_dir, options.echo)
+        self.specs = ChildSpecs(options.data_dir, options.echo, options.die_with_parent)
         self.ready_sent = False
         self.supervisor: Supervisor | None = None
         self.outbound: OutboundPolicy = options.outbound or DEFAULT_OUTBOUND

@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
-from collections.abc import Coroutine
+import os
+import threading
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from groundflare.contracts.events import StoppedEvent
+from groundflare.contracts.host import on_stop_signals
 from groundflare.events import emit
 from groundflare.lock import DataDirLock
 from groundflare.stack.boot import Boot, Options
@@ -33,9 +35,9 @@ async def run(options: Options, lock: DataDirLock) -> int:
         exits.callback(lock.release)
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stopping.set)
-            exits.callback(loop.remove_signal_handler, signum)
+        exits.callback(on_stop_signals(loop, stopping.set))
+        if options.exit_on_stdin_eof:
+            watch_stdin(lambda: loop.call_soon_threadsafe(stopping.set))
         boot = Boot(options)
         exits.push_async_callback(boot.stop)
         if not await _until_first(_start(boot), stopping):
@@ -61,6 +63,21 @@ async def run(options: Options, lock: DataDirLock) -> int:
         component = fatal.result()
         assert component.failure is not None
         raise component.failure
+
+
+def watch_stdin(on_eof: Callable[[], object]) -> None:
+    """Call `on_eof` when our stdin reaches its end: a sidecar's host holds the other end of
+    that pipe, and the OS closes it however the host dies, on every OS (PR_SET_PDEATHSIG is
+    Linux's only). A thread, because Windows' event loop cannot wait on a pipe's handle."""
+
+    def read_to_eof() -> None:
+        with contextlib.suppress(OSError):
+            while os.read(0, 65536):
+                pass
+        log.info("stdin reached its end: stopping (the host is gone or asked for it)")
+        on_eof()
+
+    threading.Thread(target=read_to_eof, name="stdin-eof", daemon=True).start()
 
 
 async def _start(boot: Boot) -> None:

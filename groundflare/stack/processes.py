@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from groundflare.bundle.entry import CHILD_COMMAND
 from groundflare.children import Child, ChildSpec
 from groundflare.contracts.layout import DataDir
 from groundflare.logs import RotatingLog
@@ -21,7 +22,10 @@ Echo = Callable[[str, str], None]
 
 def python_module(module: str) -> list[str]:
     """`python -m module`, isolated: neither the working directory (the data dir's `run/`,
-    where anything may be planted) nor PYTHON* variables decide what it imports."""
+    where anything may be planted) nor PYTHON* variables decide what it imports. A frozen
+    bundle has no `python -m`: its own executable runs the module (groundflare/bundle/entry.py)."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, CHILD_COMMAND, module]
     return [sys.executable, "-I", "-u", "-m", module]
 
 
@@ -42,9 +46,10 @@ def plain_echo(component: str, line: str) -> None:
 class ChildSpecs:
     """Builds each component's ChildSpec: its log file (kept across restarts), its echo."""
 
-    def __init__(self, data_dir: DataDir, echo: Echo) -> None:
+    def __init__(self, data_dir: DataDir, echo: Echo, die_with_parent: bool = True) -> None:
         self._data_dir = data_dir
         self._echo = echo
+        self._die_with_parent = die_with_parent
         self.logs: dict[str, RotatingLog] = {}
 
     def __call__(
@@ -66,6 +71,7 @@ class ChildSpecs:
             echo=self._echo,
             pass_fds=fds,
             secrets=secrets or {},
+            die_with_parent=self._die_with_parent,
         )
 
     def close(self) -> None:

@@ -13,6 +13,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from groundflare.bundle.layout import installed
 from groundflare.children import Child, ChildSpec
 from groundflare.contracts.failures import FailureClass, StartFailure
 from groundflare.profile import Profile
@@ -21,6 +22,7 @@ from groundflare.supervisor import ComponentSpec
 from groundflare.vm import (
     Backend,
     BuildError,
+    Image,
     LaunchSpec,
     Network,
     NotReady,
@@ -63,8 +65,7 @@ class SandboxVm:
 def prepare_vm(profile: Profile, run_dir: Path, token: str, controlplane_url: str) -> SandboxVm:
     """Build (or reuse) the image and the QEMU command; StartFailure says what is missing."""
     try:
-        sandbox = profile.vm.sandbox or build_reference_sandbox(default_cache())
-        image = build_image(sandbox, default_cache(), progress=_progress)
+        image = _image(profile)
         backend = backend_for_host()
         port = free_loopback_port()
         network = Network(sandbox_host_port=port, controlplane_url=controlplane_url)
@@ -76,6 +77,17 @@ def prepare_vm(profile: Profile, run_dir: Path, token: str, controlplane_url: st
     if launch.accel is not None:
         log.info("sandbox VM uses %s: %s", launch.accel.kind, launch.accel.reason)
     return SandboxVm(backend=backend, launch=launch, port=port, token=token)
+
+
+def _image(profile: Profile) -> Image:
+    """The image a sidecar bundle ships (`groundflare bundle --with-vm`), unless the profile
+    names its own sandbox; otherwise built (or found in the cache)."""
+    bundle = installed()
+    shipped = bundle.vm_image if bundle is not None else None
+    if shipped is not None and profile.vm.sandbox is None:
+        return Image.load(shipped)
+    sandbox = profile.vm.sandbox or build_reference_sandbox(default_cache())
+    return build_image(sandbox, default_cache(), progress=_progress)
 
 
 def vm_component(vm: SandboxVm, specs: ChildSpecs) -> ComponentSpec:

@@ -1,6 +1,6 @@
 """The guest image: `build(sandbox, cache) -> Image`, cached by the hash of its inputs.
 
-Inputs: the kernel and busybox-static .debs (fetched with apt by scripts/vm-fetch-debs.sh),
+Inputs: the kernel and busybox-static .debs (fetched with apt by fetch-debs.sh),
 the sandbox binary, and this recipe's own source (vm/image/*.py, vm/config/*). The same
 inputs give the same bytes (vm/image/cpio.py), so the hash names the result.
 """
@@ -8,7 +8,6 @@ inputs give the same bytes (vm/image/cpio.py), so the hash names the result.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -19,6 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from groundflare.contracts.host import lock
 from groundflare.vm.image import cpio, debs, kernel, modules, recipe
 
 Progress = Callable[[str], None]
@@ -91,7 +91,7 @@ def _locked(cache: Path) -> Iterator[None]:
     """One build at a time per cache (a test run and `groundflare vm build` may race)."""
     cache.mkdir(parents=True, exist_ok=True)
     with (cache / ".lock").open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        lock(handle.fileno())
         yield
 
 

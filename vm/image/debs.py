@@ -1,7 +1,8 @@
-"""The Debian packages the image is made of: fetched by scripts/vm-fetch-debs.sh, unpacked here.
+"""The Debian packages the image is made of: fetched by fetch-debs.sh (beside this file, in the
+wheel too), unpacked here.
 
-The download (apt) is the repository's own script so CI and `make vm-image` run the same
-step; nothing is installed on the host: packages are unpacked with `dpkg-deb -x`.
+The download is apt's (`apt-get download`); nothing is installed on the host: packages are
+unpacked with `dpkg-deb -x`.
 """
 
 from __future__ import annotations
@@ -14,9 +15,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from groundflare.vm.paths import REPO_ROOT
-
-FETCH_SCRIPT = REPO_ROOT / "scripts" / "vm-fetch-debs.sh"
+FETCH_SCRIPT = Path(__file__).resolve().parent / "fetch-debs.sh"
 
 
 class FetchError(Exception):
@@ -53,14 +52,12 @@ class Debs:
 def fetch(dest: Path) -> Debs:
     """Download (or reuse) the kernel and busybox-static .debs into dest."""
     if not FETCH_SCRIPT.is_file():
-        raise FetchError(f"{FETCH_SCRIPT} is missing: build images from a groundflare checkout")
+        raise FetchError(f"{FETCH_SCRIPT} is missing: reinstall groundflare")
     result = subprocess.run(
         ["sh", str(FETCH_SCRIPT), str(dest)], capture_output=True, text=True, check=False
     )
     if result.returncode != 0:
-        raise FetchError(
-            f"vm-fetch-debs.sh failed: {result.stderr.strip() or result.stdout.strip()}"
-        )
+        raise FetchError(f"fetch-debs.sh failed: {result.stderr.strip() or result.stdout.strip()}")
     found: dict[str, Deb] = {}
     for line in result.stdout.splitlines():
         package, version, path = line.split(" ", 2)

@@ -2,9 +2,9 @@
 # Download the Debian packages the guest image is made of, without installing them:
 #   the kernel (the package linux-image-amd64 currently depends on, or $VM_KERNEL_PACKAGE)
 #   and busybox-static. Prints one line per package: NAME VERSION PATH-TO-.deb
-# Usage: scripts/vm-fetch-debs.sh DEST_DIR   (already-downloaded .debs are reused)
+# Usage: fetch-debs.sh DEST_DIR (run by vm/image/debs.py; ships in the wheel)   (already-downloaded .debs are reused)
 set -eu
-DEST=${1:?usage: vm-fetch-debs.sh DEST_DIR}
+DEST=${1:?usage: fetch-debs.sh DEST_DIR}
 mkdir -p "$DEST"
 
 kernel_package() {
