@@ -109,7 +109,7 @@ class Shim:
             Snapshotted(live.entry.spec, live.served, live.kind.folder)
             for live in self.resources.all()
         ]
-        self.snapshots = Snapshots(DataDir(root=config.data_dir), snapshotted, door)
+        self.snapshots = Snapshots(DataDir(root=config.data_dir), snapshotted, door, self.clock)
 
     async def open(self) -> None:
         served = [live.served for live in self.resources.all()]

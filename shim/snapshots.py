@@ -10,6 +10,7 @@ files are copied (never `metadata.sqlite`, which workerd keeps open for alarms).
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 from groundflare.contracts.layout import DataDir
 from groundflare.contracts.names import file_part
 from groundflare.contracts.resources import ResourceSpec
+from groundflare.shim.clock import Clock
 from groundflare.shim.door import Door
 from groundflare.shim.kinds import Served
 
@@ -24,6 +26,9 @@ SNAPSHOTS_FOLDER = "snapshots"
 DURABLE_OBJECTS_COPY = "do"
 # workerd's per-namespace index of alarms: open for the stack's life, never copied.
 WORKERD_METADATA = "metadata.sqlite"
+# Where the test clock stood: a restore sets it back, so a test that moved time forward
+# leaves the next one's KV expirations and crons as they were.
+CLOCK_FILE = "clock.json"
 
 
 class SnapshotError(Exception):
@@ -43,10 +48,17 @@ class Snapshotted:
 
 
 class Snapshots:
-    def __init__(self, data_dir: DataDir, resources: list[Snapshotted], door: Door | None) -> None:
+    def __init__(
+        self,
+        data_dir: DataDir,
+        resources: list[Snapshotted],
+        door: Door | None,
+        clock: Clock | None = None,
+    ) -> None:
         self._data_dir = data_dir
         self._resources = resources
         self._door = door
+        self._clock = clock
         self._lock = asyncio.Lock()
 
     def folder(self, name: str) -> Path:
@@ -67,6 +79,9 @@ class Snapshots:
                 await self._door.durable_objects("abort")
                 objects = staging / DURABLE_OBJECTS_COPY
                 await asyncio.to_thread(_copy_objects, self._data_dir.durable_objects, objects)
+            if self._clock is not None:
+                clock = json.dumps({"offset": self._clock.offset})
+                await asyncio.to_thread((staging / CLOCK_FILE).write_text, clock)
             await asyncio.to_thread(_replace_folder, staging, target)
 
     async def restore(self, name: str) -> None:
@@ -82,6 +97,10 @@ class Snapshots:
             await asyncio.gather(
                 *(r.served.resource.restore(r.folder(source)) for r in self._resources)
             )
+            clock_file = source / CLOCK_FILE
+            if self._clock is not None and clock_file.exists():
+                offset = json.loads(await asyncio.to_thread(clock_file.read_text))["offset"]
+                self._clock.advance(offset - self._clock.offset)
 
 
 def _empty_folder(folder: Path) -> None:

@@ -23,6 +23,9 @@ from tests.stack import (
     step_ok,
 )
 
+# pytester runs real test files in a subprocess: the pytest plugin's own tests.
+pytest_plugins = ["pytester"]
+
 _names = itertools.count()
 
 
