@@ -39,11 +39,12 @@ class Stack:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = Path(data_dir)
         self._layout = DataDir(root=self.data_dir)
-        self._channel = Channel(self._layout)
+        self.channel = Channel(self._layout)
         self._bindings: dict[str, dict[str, str]] | None = None
+        self._resources: dict[str, list[str]] | None = None
 
     def close(self) -> None:
-        self._channel.close()
+        self.channel.close()
 
     def __enter__(self) -> Stack:
         return self
@@ -71,8 +72,14 @@ class Stack:
     def bindings(self) -> dict[str, dict[str, str]]:
         """Every Worker's bindings reachable from Python: `{worker: {binding: kind}}`."""
         if self._bindings is None:
-            self._bindings = self._channel.door_json("GET", "/bindings")
+            self._bindings = self.channel.door_json("GET", "/bindings")
         return self._bindings
+
+    def resource_bindings(self) -> dict[str, list[str]]:
+        """The bindings (`worker.NAME`) behind each shim resource, by its tag (`kv:<id>`)."""
+        if self._resources is None:
+            self._resources = self.channel.door_json("GET", "/resources")
+        return self._resources
 
     def _worker_with(self, binding: str, kinds: tuple[str, ...], worker: str | None) -> str:
         listing = self.bindings()
@@ -87,17 +94,17 @@ class Stack:
     # ---- bindings ----
 
     def d1(self, binding: str, worker: str | None = None) -> D1Database:
-        return D1Database(self._channel, self._worker_with(binding, ("d1",), worker), binding)
+        return D1Database(self.channel, self._worker_with(binding, ("d1",), worker), binding)
 
     def kv(self, binding: str, worker: str | None = None) -> KvNamespace:
-        return KvNamespace(self._channel, self._worker_with(binding, ("kv",), worker), binding)
+        return KvNamespace(self.channel, self._worker_with(binding, ("kv",), worker), binding)
 
     def r2(self, binding: str, worker: str | None = None) -> R2Bucket:
-        return R2Bucket(self._channel, self._worker_with(binding, ("r2",), worker), binding)
+        return R2Bucket(self.channel, self._worker_with(binding, ("r2",), worker), binding)
 
     def queue(self, binding: str, worker: str | None = None) -> Queue:
         owner = self._worker_with(binding, ("queue", "queue-producer"), worker)
-        return Queue(self._channel, owner, binding)
+        return Queue(self.channel, owner, binding)
 
     def durable_object(
         self,
@@ -112,7 +119,7 @@ class Stack:
             raise ValueError("give the object's name or its id")
         which = {"name": name} if name is not None else {"id": str(id)}
         owner = self._worker_with(binding, ("durable-object",), worker)
-        return DurableObjectStub(self._channel, owner, binding, which)
+        return DurableObjectStub(self.channel, owner, binding, which)
 
     # ---- triggers ----
 
@@ -122,7 +129,7 @@ class Stack:
         """Run `scheduled()` as the cron trigger `cron` firing at `when` (default: now)."""
         moment = when or datetime.now(UTC)
         payload = ScheduledRequest(cron=cron, scheduled_time=int(moment.timestamp() * 1000))
-        answer = self._channel.door_json(
+        answer = self.channel.door_json(
             "POST", scheduled_path(worker or next(iter(self.workers))), payload.model_dump()
         )
         return ScheduledResult.model_validate(answer)
@@ -140,7 +147,7 @@ class Stack:
                 QueueMessage(id=uuid.uuid4().hex, timestamp=now, body=body) for body in messages
             ],
         )
-        answer = self._channel.door_json(
+        answer = self.channel.door_json(
             "POST", queue_path(worker or next(iter(self.workers))), batch.model_dump(mode="json")
         )
         return QueueResult.model_validate(answer)
@@ -151,17 +158,17 @@ class Stack:
         """Move the stack's clock forward (it runs with GROUNDFLARE_TEST_CLOCK=1, as the
         pytest plugin starts it): KV expirations and cron triggers happen as if that much
         time had passed. The stack's new now, in seconds since the epoch."""
-        now: float = self._channel.shim_post(CLOCK_PATH, {"advance": seconds})["now"]
+        now: float = self.channel.shim_post(CLOCK_PATH, {"advance": seconds})["now"]
         return now
 
     def snapshot(self, name: str) -> float:
         """Copy all the stack's data (D1, KV, R2, Durable Objects, ...) as `name`; ms taken."""
-        ms: float = self._channel.shim_post(f"{SNAPSHOTS_PATH}/{name}")["ms"]
+        ms: float = self.channel.shim_post(f"{SNAPSHOTS_PATH}/{name}")["ms"]
         return ms
 
     def restore(self, name: str) -> float:
         """Make all the data what it was at `snapshot(name)`, nothing restarted; ms taken."""
-        ms: float = self._channel.shim_post(f"{SNAPSHOTS_PATH}/{name}/restore")["ms"]
+        ms: float = self.channel.shim_post(f"{SNAPSHOTS_PATH}/{name}/restore")["ms"]
         return ms
 
 

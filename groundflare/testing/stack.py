@@ -15,7 +15,7 @@ from typing import Any
 from groundflare.bindings.stack import Stack
 from groundflare.testing.clients import WorkerClient, Workers
 from groundflare.testing.logs import TestLogs
-from groundflare.testing.process import RunningStack, start_stack
+from groundflare.testing.process import RunningStack, StackFailed, start_stack
 
 Seed = Callable[["TestStack"], Any]
 # The stacks run with the movable clock; their secrets stay in the session's own folder,
@@ -80,6 +80,7 @@ class SessionStacks:
     def __init__(self) -> None:
         self._root: Path | None = None
         self._stacks: dict[StackKey, TestStack] = {}
+        self._failed: dict[StackKey, StackFailed] = {}
         self._seeded: dict[tuple[StackKey, Hashable], str] = {}
         self._names = itertools.count()
 
@@ -90,13 +91,19 @@ class SessionStacks:
 
     def stack(self, key: StackKey) -> TestStack:
         """The stack of `key`, started on first use."""
+        if key in self._failed:  # once is enough: every test after it would wait again
+            raise self._failed[key]
         if key not in self._stacks:
             n = next(self._names)
             root = self._folder()
             extra = ["--no-vm"] + (["--env", key.env] if key.env else [])
             env = {**SERVE_ENV, "XDG_CONFIG_HOME": str(root / "config")}
             began = time.perf_counter()
-            running = start_stack(list(key.configs), root / f"s{n}", extra=extra, env=env)
+            try:
+                running = start_stack(list(key.configs), root / f"s{n}", extra=extra, env=env)
+            except StackFailed as exc:
+                self._failed[key] = exc
+                raise
             started = (time.perf_counter() - began) * 1000
             self._stacks[key] = TestStack(running, started)
             self._stacks[key].snapshot(EMPTY)
