@@ -19,8 +19,10 @@ $(STAMP): pyproject.toml
 dev: setup
 	$(BIN)/groundflare dev -c $(EXAMPLE) --data-dir .data/dev
 
+# The suite, then the example's own tests through the pytest plugin (docs/testing.md).
 test: lint vm-host test-clients
 	$(BIN)/pytest
+	$(BIN)/pytest examples/controlplane
 
 # The real clients the v4 API tests drive: wrangler from npm into tests/clients (the
 # `cloudflare` SDK and boto3 are dev dependencies). For tests only; never at runtime.
