@@ -18,7 +18,7 @@ from pathlib import Path
 from bench.backend import progress
 from bench.report import SectionReport
 
-SECTIONS = ("d1", "kv", "r2", "do", "cold-start", "proxy", "proxy-vm", "vm")
+SECTIONS = ("d1", "kv", "r2", "do", "cold-start", "testing", "proxy", "proxy-vm", "vm")
 
 
 def parse_args() -> argparse.Namespace:
@@ -58,6 +58,10 @@ def section_runner(name: str, args: argparse.Namespace) -> Callable[[Path], Sect
         from bench import cold_start
 
         return lambda work: cold_start.run(args.boots, work)
+    if name == "testing":
+        from bench import testing
+
+        return lambda work: testing.run(args.reps, work)
     if name == "proxy":
         from bench import proxy
 
