@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from groundflare.contracts.resources import ResourceSpec
+from groundflare.contracts.traces import TraceSettings
 
 
 class CronTrigger(BaseModel):
@@ -30,6 +31,8 @@ class ShimConfig(BaseModel):
     plugins: list[str] = []
     # Tests may move the shim's clock forward (POST /_groundflare/clock); never in production use.
     test_clock: bool = False
+    # The request log (contracts/traces.py); None: invocations are not recorded.
+    traces: TraceSettings | None = None
 
     @property
     def runtime_json(self) -> Path:

@@ -17,6 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from groundflare.contracts.traces import TraceRetention
 from groundflare.paths import write_private
 from groundflare.secret_store import SecretStore, SecretStoreError, new_secret, open_store
 from groundflare.vm.resources import Mount, VmResources
@@ -53,6 +54,20 @@ class Ports(Strict):
     sandbox: int = Field(0, ge=0, le=65535, description="The sandbox proxy for the frontend.")
 
 
+class Traces(Strict):
+    """The explorer's request log (docs/explorer.md): every Worker invocation, its console
+    lines, exceptions and binding calls, kept within both bounds."""
+
+    enabled: bool = Field(
+        True, description="Record invocations (`serve --traces/--no-traces` overrides it)."
+    )
+    max_age_hours: float = Field(24.0, gt=0, description="Invocations older than this go.")
+    max_mb: int = Field(64, ge=1, description="The log's file is kept under this size (MiB).")
+
+    def retention(self) -> TraceRetention:
+        return TraceRetention(max_age_hours=self.max_age_hours, max_mb=self.max_mb)
+
+
 class Profile(Strict):
     schema_version: Literal[1] = 1
     install_id: str = Field(description="Random per install; names the credential-store entry.")
@@ -69,6 +84,7 @@ class Profile(Strict):
         "and loopback addresses, as Miniflare), `private` (not loopback) or `public` (as "
         "production). `serve --outbound` overrides it.",
     )
+    traces: Traces = Traces()
 
     @classmethod
     def fresh(cls) -> Profile:

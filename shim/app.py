@@ -6,6 +6,7 @@ import asyncio
 import hmac
 import time
 from collections.abc import Awaitable
+from functools import partial
 from pathlib import Path
 
 import orjson
@@ -15,6 +16,7 @@ from groundflare.contracts.failures import FailureClass
 from groundflare.contracts.layout import DataDir
 from groundflare.contracts.resources import RESOURCE_HEADER, TOKEN_HEADER
 from groundflare.contracts.shim_config import ShimConfig
+from groundflare.contracts.traces import TRACES_ID, TRACES_KIND
 from groundflare.shim.calls import Recorder
 from groundflare.shim.clock import Clock
 from groundflare.shim.door import Door, DoorError
@@ -27,12 +29,15 @@ from groundflare.shim.resource import Resource
 from groundflare.shim.snapshots import SnapshotError, Snapshots, Snapshotted
 from groundflare.shim.space import is_no_space
 from groundflare.shim.sqlite import damage
+from groundflare.shim.traces.recorder import Traces
 
 HEALTH_PATH = "/_groundflare/health"
 CLOCK_PATH = "/_groundflare/clock"
 SNAPSHOTS_PATH = "/_groundflare/snapshots/"
 # POST .../start records every binding call from then on; POST .../stop answers them.
 CALLS_PATH = "/_groundflare/calls/"
+# What the request log's tail Worker posts invocations as (contracts/traces.py).
+TRACES_TAG = f"{TRACES_KIND}:{TRACES_ID}"
 
 
 def _error(status: int, message: str) -> Response:
@@ -110,13 +115,19 @@ class Shim:
             for live in self.resources.all()
         ]
         self.snapshots = Snapshots(DataDir(root=config.data_dir), snapshotted, door, self.clock)
+        # The request log (docs/explorer.md): every invocation's binding calls as spans.
+        self.traces = None if config.traces is None else Traces(config.traces, config.data_dir)
 
     async def open(self) -> None:
         served = [live.served for live in self.resources.all()]
         await asyncio.gather(*(_open(s.resource, s.what, s.file) for s in served))
+        if self.traces is not None:
+            await self.traces.open()
 
     async def close(self) -> None:
         await asyncio.gather(*(live.served.resource.close() for live in self.resources.all()))
+        if self.traces is not None:
+            await self.traces.close()
         self.resources.close_catalogue()
 
     async def dispatch(self, request: Request) -> Response:
@@ -126,9 +137,13 @@ class Shim:
         presented = request.headers.get(TOKEN_HEADER, "").encode("utf-8")
         if not hmac.compare_digest(presented, self._token):
             return _error(403, f"missing or invalid {TOKEN_HEADER}")
+        if tag == TRACES_TAG and self.traces is not None:
+            return await self.traces.receive(request)
         handler = self._handlers.get(tag)
         if handler is None:
             return _error(404, f"unknown resource {tag!r}")
+        if self.traces is not None:
+            handler = partial(self.traces.calls.serve, tag, handler)
         if self.calls.calls is not None:
             return await self.calls.record(tag, request, handler)
         return await handler(request)

@@ -125,6 +125,12 @@ def stack_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "loopback addresses; the default), private (not loopback) or public (as production). "
             "Default: the profile's outbound.",
         ),
+        click.option(
+            "--traces/--no-traces",
+            default=None,
+            help="Record every Worker invocation for the explorer's request log, or not "
+            "(default: the profile's traces.enabled, on unless changed).",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -144,6 +150,7 @@ class StackRequest:
     dev: bool
     outbound: OutboundPolicy | None = None
     exit_on_stdin_eof: bool | None = None
+    traces: bool | None = None
 
 
 def run(request: StackRequest, data_dir: Path | None) -> NoReturn:
@@ -187,6 +194,7 @@ def start(request: StackRequest, root: Path) -> int:
             sandbox_upstream=request.sandbox_upstream,
             vm=dev_vm_default() if request.dev and request.vm is None else request.vm,
             outbound=request.outbound,
+            traces=request.traces,
             exit_on_stdin_eof=(
                 installed() is not None
                 if request.exit_on_stdin_eof is None
@@ -281,11 +289,21 @@ def stack_command(name: str, dev: bool, summary: str) -> click.Command:
         sandbox_upstream: str | None,
         outbound: OutboundPolicy | None,
         exit_on_stdin_eof: bool | None,
+        traces: bool | None,
     ) -> None:
         configs, prebuilt = embedded_app(configs, prebuilt)
         choice = BundleChoice(disabled=no_bundle, prebuilt=prebuilt)
         request = StackRequest(
-            configs, port, env, choice, sandbox_upstream, vm, dev, outbound, exit_on_stdin_eof
+            configs,
+            port,
+            env,
+            choice,
+            sandbox_upstream,
+            vm,
+            dev,
+            outbound,
+            exit_on_stdin_eof,
+            traces,
         )
         run(request, data_dir)
 

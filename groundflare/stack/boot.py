@@ -15,6 +15,7 @@ from groundflare.contracts.failures import FailureClass, StartFailure
 from groundflare.contracts.layout import DataDir
 from groundflare.contracts.proxy import ProxySecrets
 from groundflare.contracts.shim_config import ShimConfig, ShimSecrets
+from groundflare.contracts.traces import TraceRetention
 from groundflare.events import emit
 from groundflare.native_tools import Workerd
 from groundflare.paths import write_private
@@ -56,6 +57,8 @@ class Options:
     vm: bool | None = None
     # Where Workers' own fetch() may go (--outbound); None: as the profile says.
     outbound: OutboundPolicy | None = None
+    # Record invocations for the request log (--traces/--no-traces); None: as the profile says.
+    traces: bool | None = None
     # How a child's output lines reach stderr.
     echo: Echo = plain_echo
     addon: Addon | None = None
@@ -93,17 +96,23 @@ class Boot:
         self.ready_sent = False
         self.supervisor: Supervisor | None = None
         self.outbound: OutboundPolicy = options.outbound or DEFAULT_OUTBOUND
+        # The request log's retention, or None when invocations are not recorded.
+        self.traces: TraceRetention | None = TraceRetention() if options.traces else None
 
     # ---- files ----
 
     def shim_config(self) -> ShimConfig:
         options = self.options
-        return shim_config(options.stack, self.data_dir, options.plugins, options.test_clock)
+        return shim_config(
+            options.stack, self.data_dir, options.plugins, options.test_clock, self.traces
+        )
 
     def write_configs(self) -> None:
         write_shim_config(self.shim_config(), self.data_dir)
         stack = self.options.stack.model_copy(update={"outbound": self.outbound})
-        write_workerd_config(stack, self.data_dir, self.shim_token, self.door)
+        write_workerd_config(
+            stack, self.data_dir, self.shim_token, self.door, traces=self.traces is not None
+        )
 
     # ---- state reporting ----
 
@@ -170,6 +179,8 @@ class Boot:
         except SecretStoreError as exc:
             raise StartFailure("secrets", str(exc), FailureClass.CONFIG) from exc
         self.outbound = self.options.outbound or profile.outbound
+        traced = profile.traces.enabled if self.options.traces is None else self.options.traces
+        self.traces = profile.traces.retention() if traced else None
         log.info("outbound: %s", RULE_TEXT[self.outbound])
         stack = self.options.stack
         for worker in stack.workers:

@@ -8,14 +8,20 @@ import socket
 from groundflare.contracts.layout import DataDir
 from groundflare.contracts.secrets_pipe import SECRETS_FD_PLACEHOLDER
 from groundflare.contracts.shim_config import CronTrigger, ShimConfig, ShimSecrets
+from groundflare.contracts.traces import TraceRetention, TraceSettings
 from groundflare.paths import write_private
 from groundflare.stack.processes import ChildSpecs, announced_listening, base_env, python_module
 from groundflare.supervisor import ComponentSpec
 from groundflare.workerd_config.model import Stack
+from groundflare.workerd_config.traces import traced_workers
 
 
 def shim_config(
-    stack: Stack, data_dir: DataDir, plugins: list[str], test_clock: bool
+    stack: Stack,
+    data_dir: DataDir,
+    plugins: list[str],
+    test_clock: bool,
+    traces: TraceRetention | None = None,
 ) -> ShimConfig:
     return ShimConfig(
         socket=data_dir.shim_socket,
@@ -25,6 +31,9 @@ def shim_config(
         door_socket=data_dir.door_socket,
         plugins=plugins,
         test_clock=test_clock,
+        traces=None
+        if traces is None
+        else TraceSettings(retention=traces, workers=traced_workers(stack)),
     )
 
 

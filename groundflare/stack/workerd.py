@@ -18,7 +18,7 @@ from groundflare.workerd_config.render import render_config
 
 
 def write_workerd_config(
-    stack: Stack, data_dir: DataDir, shim_token: str, door: DoorAddress
+    stack: Stack, data_dir: DataDir, shim_token: str, door: DoorAddress, traces: bool = False
 ) -> None:
     ctx = RenderContext(
         shim=ShimAddress(socket=data_dir.shim_socket, token=shim_token),
@@ -29,7 +29,8 @@ def write_workerd_config(
     for worker in stack.workers:
         if worker.durable_objects:
             (ctx.do_dir / file_part(worker.name)).mkdir(mode=0o700, exist_ok=True)
-    write_private(data_dir.workerd_config, render_config(stack, ctx).encode("utf-8"))
+    config = render_config(stack, ctx, traces)
+    write_private(data_dir.workerd_config, config.encode("utf-8"))
 
 
 def workerd_component(
