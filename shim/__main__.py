@@ -18,6 +18,7 @@ import os
 import socket
 import sys
 from pathlib import Path
+from secrets import token_urlsafe
 
 from groundflare.contracts.control import ListenEvent, RefusedEvent
 from groundflare.contracts.door import DoorAddress
@@ -29,6 +30,8 @@ from groundflare.shim.app import Refusal, Shim
 from groundflare.shim.clock import Clock
 from groundflare.shim.cron import CronScheduler
 from groundflare.shim.door import Door
+from groundflare.shim.r2.s3.service import S3
+from groundflare.shim.r2.s3.sigv4 import Credentials
 from groundflare.shim.server import Limits, serve_socket, serve_unix
 
 log = logging.getLogger("shim")
@@ -45,6 +48,14 @@ def api_limits_from_env() -> Limits:
     return dataclasses.replace(
         API_LIMITS, head_timeout=timeout, idle_timeout=timeout, stall_timeout=timeout
     )
+
+
+def s3_credentials(secrets: ShimSecrets) -> Credentials:
+    """R2's S3 API signs with the install's pair; a random one (no client knows it) when the
+    supervisor sent none."""
+    if secrets.s3_access_key_id and secrets.s3_secret_access_key:
+        return Credentials(secrets.s3_access_key_id, secrets.s3_secret_access_key)
+    return Credentials(token_urlsafe(32), token_urlsafe(32))
 
 
 def cron_triggers(config: ShimConfig, door: Door | None, clock: Clock) -> CronScheduler | None:
@@ -86,6 +97,7 @@ async def serve(
             local_hosts(*listener.getsockname()[:2]),
             resources=shim.resources,
             routes=shim.resources.routes(),
+            fallback=S3(shim.resources, s3_credentials(secrets)).handle,
         )
         await serve_socket(rest.dispatch, listener, api_limits)
     # Before readiness: a SIGTERM right after it is a clean stop, not a death by signal.

@@ -1,0 +1,1 @@
+"""R2's S3-compatible API (docs/api.md)."""
