@@ -57,9 +57,15 @@ def pytest_configure(config: pytest.Config) -> None:
         "the stack of these configs (started once per session), reset before it to what "
         "seed(stack) wrote.",
     )
-    from groundflare.testing.stack import SessionStacks
 
-    config.stash[STACKS] = SessionStacks()
+
+def _stacks(config: pytest.Config) -> SessionStacks:
+    """The process's stacks; made (and httpx imported) only when a test needs one."""
+    if STACKS not in config.stash:
+        from groundflare.testing.stack import SessionStacks
+
+        config.stash[STACKS] = SessionStacks()
+    return config.stash[STACKS]
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -104,7 +110,7 @@ def _marker_key(config: pytest.Config, marker: pytest.Mark, path: Path) -> Stack
 def groundflare_stack(request: pytest.FixtureRequest) -> TestStack:
     """The session's stack of the configured Workers, started once (not reset: use the
     `groundflare` fixture for that)."""
-    return request.config.stash[STACKS].stack(_default_key(request.config))
+    return _stacks(request.config).stack(_default_key(request.config))
 
 
 @pytest.fixture(scope="session")
@@ -124,7 +130,7 @@ def groundflare(request: pytest.FixtureRequest) -> Iterator[TestStack]:
     """The stack, with all its storage (D1, KV, R2, Durable Objects and every kind that
     snapshots) reset to the seed before the test; its Workers' output and binding calls
     recorded (`groundflare.logs`) and shown if the test fails."""
-    stacks = request.config.stash[STACKS]
+    stacks = _stacks(request.config)
     marker = request.node.get_closest_marker(MARKER)
     seed: Callable[[], Any]
     if marker is None:
