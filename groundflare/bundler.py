@@ -1,10 +1,13 @@
 """Bundling a Worker with esbuild, the way wrangler does, without Node.js.
 
 wrangler's esbuild options (workers-sdk `deployment-bundle/bundle.ts`): ES module
-output, target es2024, JSX loader for .js, conditions workerd/worker/browser,
-`cloudflare:*` and Node built-ins external, NODE_ENV defined. Files a module
-rule claims (text, data, wasm) stay separate modules, as wrangler keeps them:
-esbuild leaves their imports external and we point them at module names.
+output, target es2024, JSX loader for .js, conditions workerd/worker/browser, run in the
+project's folder, `cloudflare:*` external, NODE_ENV and the config's `define`, `alias`,
+`minify`, `keep_names`, `tsconfig`, `jsx_*`, a linked source map. Node built-ins follow
+the Worker's Node.js compatibility mode (workerd_config/node_compat.py). Every import a
+module rule claims (text, data, wasm; custom suffixes; outside the project folder; by
+package name) becomes a separate module named as wrangler names it
+(groundflare/bundle_output.py).
 """
 
 from __future__ import annotations
@@ -16,26 +19,47 @@ import re
 import subprocess
 import time
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path, PurePosixPath
 
-from groundflare.workerd_config.model import BundleSettings, Module, Worker
-from groundflare.workerd_config.module_rules import module_type
+from groundflare.bundle_output import (
+    ASSET_PREFIX,
+    RuleModule,
+    link_rule_modules,
+    prepend,
+    require_shim,
+    rule_modules,
+    source_of,
+)
+from groundflare.workerd_config.model import Module, ModuleType, Worker
+from groundflare.workerd_config.module_rules import (
+    BUNDLE_DEFAULT_RULES,
+    JAVASCRIPT_RULES,
+    ParsedRules,
+    RuleError,
+    parse_rules,
+    specifier_type,
+    suffix_of,
+)
+from groundflare.workerd_config.node_compat import (
+    NODE_BUILTINS,
+    NodeCompatMode,
+    builtin_name,
+    missing_builtin_note,
+    node_compat_mode,
+)
 
 log = logging.getLogger("groundflare")
 
 BUNDLE_SUFFIXES = {".ts", ".mts", ".cts", ".tsx", ".jsx"}
-NODE_BUILTINS = (
-    "assert async_hooks buffer child_process cluster console constants crypto dgram "
-    "diagnostics_channel dns domain events fs http http2 https inspector module net os path "
-    "perf_hooks process punycode querystring readline repl stream string_decoder sys timers tls "
-    "trace_events tty url util v8 vm wasi worker_threads zlib"
-).split()
+# Suffixes esbuild must keep compiling: a rule naming them cannot take the import over.
+SCRIPT_SUFFIXES = BUNDLE_SUFFIXES | {".js", ".mjs", ".cjs", ".json"}
 _IMPORT = re.compile(
     r"""(?:^|[;\s])(?:import|export)\s[^;]*?from\s*["']([^"']+)["']|import\s*\(\s*["']([^"']+)["']"""
     r"""|^\s*import\s*["']([^"']+)["']|require\s*\(\s*["']([^"']+)["']""",
     re.MULTILINE,
 )
+# What esbuild's `file` loader names a rule-claimed import (groundflare/bundle_output.py).
+ASSET_NAMES = ASSET_PREFIX + "[hash]-[name]"
 
 
 class BundleError(Exception):
@@ -47,11 +71,6 @@ class Bundle:
     modules: list[Module]
     # The Worker's own source files esbuild read (node_modules excluded): for reloads and drift.
     inputs: list[Path]
-
-
-def _relative(name: str, match: re.Match[str]) -> str:
-    """The import `match` found, pointing at ./name instead."""
-    return f"{match.group(1)}{match.group(2)}./{name}{match.group(2)}"
 
 
 def main_and_base(worker: Worker) -> tuple[Path, Path]:
@@ -80,18 +99,51 @@ def needs_bundle(worker: Worker) -> bool:
     return False
 
 
-def _externals(worker: Worker) -> list[str]:
-    suffixes = {".txt", ".html", ".sql", ".bin", ".wasm"}
-    suffixes |= {m.path.suffix for m in worker.modules if m.type in ("text", "data", "wasm")}
-    patterns = ["cloudflare:*", "node:*", "workerd:*", "__STATIC_CONTENT_MANIFEST"]
-    patterns += [name for builtin in NODE_BUILTINS for name in (builtin, f"{builtin}/*")]
-    patterns += [f"*{suffix}" for suffix in sorted(suffixes)]
+def rule_suffixes(parsed: ParsedRules) -> tuple[list[str], list[str]]:
+    """The suffixes esbuild's `file` loader takes for us, and warnings about globs we
+    cannot hand to esbuild by suffix."""
+    suffixes: list[str] = []
+    warnings = []
+    for rule in [*parsed.rules, *parsed.removed]:
+        if rule.type in JAVASCRIPT_RULES:
+            continue
+        for glob in rule.globs:
+            suffix = suffix_of(glob)
+            if suffix is None or suffix in SCRIPT_SUFFIXES:
+                warnings.append(
+                    f"module rule glob {glob!r}: groundflare applies rules to bundled imports by "
+                    "file suffix, and this glob has none it can use; its imports are bundled"
+                )
+            elif suffix not in suffixes:
+                suffixes.append(suffix)
+    return suffixes, warnings
+
+
+def _externals(mode: NodeCompatMode) -> list[str]:
+    patterns = ["cloudflare:*", "workerd:*", "__STATIC_CONTENT_MANIFEST", "node:*"]
+    if mode == "v2":
+        patterns += [name for builtin in NODE_BUILTINS for name in (builtin, f"{builtin}/*")]
     return patterns
 
 
+def _defines(worker: Worker) -> dict[str, str]:
+    defines = {
+        f"{prefix}process.env.NODE_ENV": '"development"'
+        for prefix in ("", "global.", "globalThis.")
+    }
+    flags = worker.compatibility_flags
+    navigator = "global_navigator" in flags or (
+        worker.compatibility_date.isoformat() >= "2022-03-21" and "no_global_navigator" not in flags
+    )
+    if navigator:
+        defines["navigator.userAgent"] = '"Cloudflare-Workers"'
+    return defines | worker.bundling.define
+
+
 def esbuild_argv(
-    esbuild: Path, worker: Worker, main: Path, out_file: Path, meta: Path, settings: BundleSettings
+    esbuild: Path, worker: Worker, main: Path, out_file: Path, meta: Path, suffixes: list[str]
 ) -> list[str]:
+    settings = worker.bundling
     argv = [
         str(esbuild),
         str(main),
@@ -106,26 +158,40 @@ def esbuild_argv(
         "--platform=browser",
         f"--outfile={out_file}",
         f"--metafile={meta}",
+        "--sourcemap",
         "--log-level=error",
         "--color=false",
-        '--define:process.env.NODE_ENV="development"',
-        '--define:global.process.env.NODE_ENV="development"',
-        '--define:globalThis.process.env.NODE_ENV="development"',
+        f"--asset-names={ASSET_NAMES}",
     ]
-    argv += [f"--external:{pattern}" for pattern in _externals(worker)]
-    argv += [f"--define:{name}={value}" for name, value in sorted(settings.define.items())]
+    mode = node_compat_mode(worker.compatibility_date, worker.compatibility_flags)
+    argv += [f"--external:{pattern}" for pattern in _externals(mode)]
+    argv += [f"--loader:{suffix}=file" for suffix in suffixes]
+    argv += [f"--define:{name}={value}" for name, value in sorted(_defines(worker).items())]
+    argv += [f"--alias:{name}={value}" for name, value in sorted(settings.alias.items())]
+    if settings.keep_names:
+        argv.append("--keep-names")
     if settings.minify:
         argv.append("--minify")
+    if settings.tsconfig is not None:
+        argv.append(f"--tsconfig={settings.tsconfig}")
+    if settings.jsx_factory:
+        argv.append(f"--jsx-factory={settings.jsx_factory}")
+    if settings.jsx_fragment:
+        argv.append(f"--jsx-fragment={settings.jsx_fragment}")
     return argv
 
 
-def _error_message(stderr: str, cwd: Path) -> str:
-    """esbuild's first error as `<file>:<line>:<column>: <message>`."""
+def _error_message(stderr: str, cwd: Path, mode: NodeCompatMode) -> str:
+    """esbuild's first error as `<file>:<line>:<column>: <message>`, with wrangler's note
+    for a Node built-in the Worker's compatibility mode cannot serve."""
     lines = stderr.splitlines()
     for index, line in enumerate(lines):
         if "[ERROR]" not in line:
             continue
         message = line.split("[ERROR]", 1)[1].strip()
+        unresolved = re.fullmatch(r'Could not resolve "([^"]+)"', message)
+        if unresolved and builtin_name(unresolved.group(1)) is not None:
+            message += ". " + missing_builtin_note(unresolved.group(1), mode)
         for follow in lines[index + 1 : index + 4]:
             where = re.match(r"^\s+(.+):(\d+):(\d+):$", follow)
             if where:
@@ -135,51 +201,89 @@ def _error_message(stderr: str, cwd: Path) -> str:
     return stderr.strip() or "esbuild failed"
 
 
-def _rewrite_rule_imports(code: str, meta: dict, cwd: Path, base: Path) -> tuple[str, list[Path]]:
-    """Point external imports of rule-claimed files at module names relative to base_dir."""
-    found: list[Path] = []
-    for importer, info in meta["inputs"].items():
+def _specifiers(meta: dict) -> dict[str, list[str]]:
+    """Each input (as esbuild names it) -> the specifiers it was imported by."""
+    found: dict[str, list[str]] = {}
+    for info in meta["inputs"].values():
         for record in info.get("imports", []):
-            specifier = record.get("original") or record["path"]
-            if not record.get("external") or not specifier.startswith("."):
-                continue
-            target = ((cwd / importer).parent / specifier).resolve()
-            if not target.is_file():
-                raise BundleError(f"{cwd / importer}: imports {specifier!r}, which does not exist")
-            name = PurePosixPath(target.relative_to(base)).as_posix()
-            pattern = re.compile(
-                r"""(from\s*|import\s*\(\s*|require\s*\(\s*|import\s*)(["'])"""
-                + re.escape(specifier)
-                + r"\2"
-            )
-            code = pattern.sub(partial(_relative, name), code)
-            found.append(target)
-    return code, found
+            if not record.get("external"):
+                found.setdefault(record["path"], []).append(record.get("original", record["path"]))
+    return found
 
 
-def bundle(worker: Worker, esbuild: Path, out_dir: Path, settings: BundleSettings) -> Bundle:
+def _check_rule_imports(meta: dict, parsed: ParsedRules, cwd: Path) -> dict[str, ModuleType]:
+    """Each file a rule took (esbuild's input name) -> its module type, judged on the
+    specifiers it was imported by, as wrangler judges them."""
+    types: dict[str, ModuleType] = {}
+    specifiers = _specifiers(meta)
+    for output, info in meta["outputs"].items():
+        if not PurePosixPath(output).name.startswith(ASSET_PREFIX):
+            continue
+        for name in info.get("inputs", {}):
+            for specifier in specifiers.get(name, [name]):
+                try:
+                    kind = specifier_type(specifier, parsed)
+                except RuleError as exc:
+                    raise BundleError(str(exc)) from exc
+                if kind is None:
+                    raise BundleError(
+                        f'{source_of(name, cwd)}: No loader is configured for "'
+                        f'{Path(name.split("?")[0]).suffix}" files (no module rule matches '
+                        f'"{specifier}")'
+                    )
+                types[name] = kind
+    return types
+
+
+def _required_builtins(meta: dict) -> list[str]:
+    return sorted(
+        {
+            record["path"]
+            for info in meta["inputs"].values()
+            for record in info.get("imports", [])
+            if record.get("kind") == "require-call"
+            and record.get("external")
+            and builtin_name(record["path"]) is not None
+        }
+    )
+
+
+def bundle(worker: Worker, esbuild: Path, out_dir: Path) -> Bundle:
+    settings = worker.bundling
     main, base = main_and_base(worker)
+    cwd = settings.project_root or base
+    parsed = parse_rules(settings.rules, BUNDLE_DEFAULT_RULES)
+    suffixes, warnings = rule_suffixes(parsed)
     out_dir.mkdir(parents=True, exist_ok=True)
     out_file = out_dir / f"{main.stem}.js"
     meta_file = out_dir / "meta.json"
-    argv = esbuild_argv(esbuild, worker, main, out_file, meta_file, settings)
-    key = hashlib.sha256("\0".join(argv).encode()).hexdigest()
+    argv = esbuild_argv(esbuild, worker, main, out_file, meta_file, suffixes)
+    key = hashlib.sha256("\0".join([*argv, str(cwd)]).encode()).hexdigest()
     cached = _cached(out_dir, key)
     if cached is not None:
         return cached
+    for warning in parsed.warnings + warnings:
+        log.warning("%s: %s", worker.name, warning)
     log.info("bundling %s (%s) with esbuild", worker.name, main)
     started = time.perf_counter()
-    done = subprocess.run(argv, cwd=base, capture_output=True, text=True, timeout=300)
+    for stale in out_dir.glob(f"{ASSET_PREFIX}*"):
+        stale.unlink()
+    done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=300)
+    mode = node_compat_mode(worker.compatibility_date, worker.compatibility_flags)
     if done.returncode != 0:
-        raise BundleError(_error_message(done.stderr, base))
+        raise BundleError(_error_message(done.stderr, cwd, mode))
     meta = json.loads(meta_file.read_text())
-    code, rule_files = _rewrite_rule_imports(out_file.read_text("utf-8"), meta, base, base)
+    types = _check_rule_imports(meta, parsed, cwd)
+    modules = rule_modules(meta, cwd)
+    code, imports = link_rule_modules(out_file.read_text("utf-8"), modules)
+    source_map = out_file.with_name(out_file.name + ".map")
+    shim = require_shim(_required_builtins(meta)) if mode == "v2" else []
+    code = prepend(code, imports + shim, source_map)
     out_file.write_text(code, encoding="utf-8")
-    inputs = sorted(
-        {(base / name).resolve() for name in meta["inputs"] if "node_modules" not in name}
-        | set(rule_files)
-    )
-    result = _assemble(worker, out_file, base, inputs, rule_files)
+    for asset in out_dir.glob(f"{ASSET_PREFIX}*"):
+        asset.unlink()
+    inputs = sorted({source_of(name, cwd) for name in meta["inputs"] if "node_modules" not in name})
+    result = Bundle(modules=_assemble(out_file, modules, types, cwd), inputs=inputs)
     _remember(out_dir, key, result)
     log.info(
         "bundled %s: %d source files, %d KiB in %.0f ms",
@@ -192,15 +296,15 @@ def bundle(worker: Worker, esbuild: Path, out_dir: Path, settings: BundleSetting
 
 
 def _assemble(
-    worker: Worker, out_file: Path, base: Path, inputs: list[Path], rule_files: list[Path]
-) -> Bundle:
-    by_path = {m.path: m for m in worker.modules}
-    extra = []
-    for path in sorted(set(rule_files)):
-        name = PurePosixPath(path.relative_to(base)).as_posix()
-        known = by_path.get(path)
-        extra.append(known or Module(name=name, path=path, type=module_type(name, []) or "data"))
-    return Bundle(modules=[Module(name=out_file.name, path=out_file), *extra], inputs=inputs)
+    out_file: Path, modules: dict[str, RuleModule], types: dict[str, ModuleType], cwd: Path
+) -> list[Module]:
+    """The bundle first, then each rule module once (by wrangler's name)."""
+    kinds = {source_of(name, cwd): kind for name, kind in types.items()}
+    found = {m.name: Module(name=m.name, path=m.path, type=kinds[m.path]) for m in modules.values()}
+    return [
+        Module(name=out_file.name, path=out_file),
+        *sorted(found.values(), key=lambda m: m.name),
+    ]
 
 
 def _stamp(paths: list[Path]) -> dict[str, int]:

@@ -94,7 +94,8 @@ class Reloader:
                 continue
             self._seen = now
             try:
-                loaded = self._load()
+                # Off the event loop: a `[build] command` may take a while.
+                loaded = await asyncio.to_thread(self._load)
             except StartFailure as exc:
                 log.error("not reloading: %s", exc.reason)
                 continue

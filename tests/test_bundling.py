@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -43,8 +44,10 @@ def test_a_typescript_worker_with_modules_and_an_npm_package_is_bundled_and_runs
         "bad": "not a number: seven",
     }
     assert "bundling typed" in stack.stderr() and "bundled typed: 4 source files" in stack.stderr()
+    # The text module under wrangler's name for it: the content's sha1, then the file name.
+    banner = hashlib.sha1((project / "src" / "banner.txt").read_bytes()).hexdigest()
     rendered = (tmp_data / "run" / "workerd.capnp").read_text()
-    assert 'name = "index.js"' in rendered and 'name = "banner.txt"' in rendered
+    assert 'name = "index.js"' in rendered and f'name = "{banner}-banner.txt"' in rendered
 
 
 def test_a_syntax_error_names_the_file_and_line(project, tmp_path, tmp_data):

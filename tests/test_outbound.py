@@ -9,6 +9,7 @@ import json
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -192,7 +193,7 @@ def test_outbound_private_reaches_private_addresses(tmp_data, stacks):
 def test_the_profile_sets_the_rule_and_the_option_overrides_it(loopback, tmp_path, stacks):
     data = tmp_path / "data"
     subprocess.run(
-        [str(REPO / ".venv" / "bin" / "groundflare"), "profile", "init", "--data-dir", str(data)],
+        [sys.executable, "-m", "groundflare", "profile", "init", "--data-dir", str(data)],
         check=True,
         capture_output=True,
     )

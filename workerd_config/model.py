@@ -20,6 +20,7 @@ from groundflare.contracts.resources import (
     service_name,
 )
 from groundflare.workerd_config import capnp
+from groundflare.workerd_config.wrangler_schema import ModuleRule
 
 REDACTED_TOKEN = "<per-boot shim token>"
 
@@ -166,12 +167,31 @@ class ServiceBinding(BindingModel):
     kind: Literal["service"] = "service"
     service: str
     entrypoint: str | None = None
+    # The target's assets router, when it has [assets]: production sends the default
+    # entrypoint's fetch() through it (RPC still reaches the Worker; assets/router.js).
+    router: str | None = None
 
     def capnp_binding(self, ctx: RenderContext) -> dict[str, Any]:
         target: dict[str, Any] = {"name": self.service}
         if self.entrypoint is not None:
             target["entrypoint"] = self.entrypoint
+        elif self.router is not None:
+            target = {"name": self.router, "entrypoint": "ServiceBinding"}
         return {"name": self.name, "service": target}
+
+
+class VersionMetadataBinding(BindingModel):
+    """`env.CF_VERSION_METADATA` ([version_metadata]): production's `{id, tag, timestamp}`
+    of the running version; groundflare/build.py derives them from the modules."""
+
+    kind: Literal["version-metadata"] = "version-metadata"
+    id: str = ""
+    tag: str = ""
+    timestamp: str = ""
+
+    def capnp_binding(self, ctx: RenderContext) -> dict[str, Any]:
+        value = {"id": self.id, "tag": self.tag, "timestamp": self.timestamp}
+        return {"name": self.name, "json": json.dumps(value)}
 
 
 class DurableObjectClass(Model):
@@ -213,11 +233,20 @@ class AssetsSettings(Model):
 
 
 class BundleSettings(Model):
-    """wrangler's bundling fields: `no_bundle`, `minify`, `define`."""
+    """wrangler's bundling fields: `no_bundle`, `minify`, `define`, `alias`, `keep_names`,
+    `tsconfig`, `jsx_*`, and the `[[rules]]` every bundled import is matched against."""
 
     enabled: bool = True
     minify: bool = False
     define: dict[str, str] = {}
+    alias: dict[str, str] = {}
+    keep_names: bool = True
+    tsconfig: Path | None = None
+    jsx_factory: str | None = None
+    jsx_fragment: str | None = None
+    rules: list[ModuleRule] = []
+    # Where esbuild runs and aliases resolve from (wrangler's project root: the config's folder).
+    project_root: Path | None = None
 
 
 class Worker(Model):

@@ -98,7 +98,8 @@ ModuleRuleType = Literal["ESModule", "CommonJS", "CompiledWasm", "Text", "Data",
 class ModuleRule(Section):
     type: ModuleRuleType
     globs: list[str]
-    fallthrough: bool = False
+    # Unset and false differ: wrangler warns about the rules a rule ends unless it is false.
+    fallthrough: bool | None = None
 
 
 class Assets(Section):
@@ -113,6 +114,18 @@ class Assets(Section):
 
 class Triggers(Section):
     crons: list[str] = []
+
+
+class Build(Section):
+    """[build]: a command wrangler runs before bundling (`watch_dir`: what dev watches)."""
+
+    command: str | None = None
+    cwd: str | None = None
+    watch_dir: str | list[str] = "./src"
+
+
+class VersionMetadata(Section):
+    binding: str = Field(pattern=BINDING_NAME)
 
 
 class WorkerSettings(Section):
@@ -134,10 +147,18 @@ class WorkerSettings(Section):
     define: dict[str, str] | None = None
     assets: Assets | None = None
     triggers: Triggers | None = None
+    build: Build | None = None
+    keep_names: bool | None = None
+    tsconfig: str | None = None
+    jsx_factory: str | None = None
+    jsx_fragment: str | None = None
+    version_metadata: VersionMetadata | None = None
 
 
 class WranglerFile(WorkerSettings):
     env: dict[str, WorkerSettings] = {}
+    # Top level only, as in wrangler: import specifiers replaced while bundling.
+    alias: dict[str, str] | None = None
 
 
 @cache
@@ -151,8 +172,14 @@ def settings_models(
         for field, entry in kinds
     }
     settings = create_model("KindSettings", __base__=WorkerSettings, **fields)
-    # Shaped as WranglerFile (the settings plus `env`), with the kinds' fields at both levels.
-    file = create_model("KindWranglerFile", __base__=settings, env=(dict[str, settings], {}))
+    # Shaped as WranglerFile (the settings plus `env` and `alias`), with the kinds' fields at
+    # both levels.
+    file = create_model(
+        "KindWranglerFile",
+        __base__=settings,
+        env=(dict[str, settings], {}),
+        alias=(Optional[dict[str, str]], None),  # noqa: UP045
+    )
     return settings, cast(type[WranglerFile], file)
 
 
@@ -172,6 +199,11 @@ INHERITABLE = frozenset(
         "minify",
         "assets",
         "triggers",
+        "build",
+        "keep_names",
+        "tsconfig",
+        "jsx_factory",
+        "jsx_fragment",
     }
 )
 # Fields that have no local meaning: accepted without a warning.

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from groundflare.build import BundleChoice, build
+from groundflare.build import BuildFailed, BundleChoice, build, run_custom_build
 from groundflare.bundler import BundleError
 from groundflare.commands.common import (
     CONFIGS_OPTION,
@@ -37,10 +37,14 @@ def _load(configs: tuple[Path, ...], env: str | None, data_dir: Path | None) -> 
     try:
         kinds = list(registry.kinds(registry.plugins_from_env()).values())
         today = datetime.now(UTC).date()
-        loaded = load_stack(configs, newest, today, kinds, env, require_references=False)
+        loaded = load_stack(
+            configs, newest, today, kinds, env, require_references=False, run_build=run_custom_build
+        )
         return build(loaded, data_root(data_dir), BundleChoice())
     except (ConfigError, registry.KindError) as exc:
         fail("config", str(exc), code=2)
+    except BuildFailed as exc:
+        fail("build", str(exc), code=2)
     except BundleError as exc:
         fail("bundle", str(exc), code=2)
 

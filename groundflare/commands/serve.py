@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 import click
 
-from groundflare.build import BundleChoice, build
+from groundflare.build import BuildFailed, BundleChoice, build, run_custom_build
 from groundflare.bundle.layout import installed
 from groundflare.bundler import BundleError
 from groundflare.commands.common import (
@@ -63,13 +63,24 @@ def load(
     choice: BundleChoice,
     plugins: list[str],
 ) -> LoadedStack:
-    """Read the configs, then bundle; StartFailure (config) says what is wrong."""
+    """Read the configs (running their `[build] command`s), then bundle; StartFailure
+    (config) says what is wrong."""
     try:
         kinds = registry.kinds(plugins).values()
         today = datetime.now(UTC).date()
-        loaded = load_stack(configs, workerd.max_compat_date, today, list(kinds), env, port)
+        loaded = load_stack(
+            configs,
+            workerd.max_compat_date,
+            today,
+            list(kinds),
+            env,
+            port,
+            run_build=run_custom_build,
+        )
     except (ConfigError, registry.KindError) as exc:
         raise StartFailure("config", str(exc), FailureClass.CONFIG) from exc
+    except BuildFailed as exc:
+        raise StartFailure("build", str(exc), FailureClass.CONFIG) from exc
     for warning in loaded.warnings:
         log.warning("%s", warning)
     try:

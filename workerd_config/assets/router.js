@@ -5,15 +5,17 @@
 // the AssetsBinding entrypoint: assets only, never the Worker.
 import { WorkerEntrypoint } from "cloudflare:workers";
 
+// Production's types (the `mime` package's database, charset added to text/*).
 const TYPES = {
   html: "text/html; charset=utf-8", htm: "text/html; charset=utf-8", css: "text/css; charset=utf-8",
   js: "text/javascript; charset=utf-8", mjs: "text/javascript; charset=utf-8",
-  json: "application/json; charset=utf-8", txt: "text/plain; charset=utf-8",
-  xml: "application/xml; charset=utf-8", svg: "image/svg+xml", png: "image/png",
-  jpg: "image/jpeg", jpeg: "image/jpeg", gif: "image/gif", webp: "image/webp", avif: "image/avif",
-  ico: "image/x-icon", woff: "font/woff", woff2: "font/woff2", ttf: "font/ttf", otf: "font/otf",
-  wasm: "application/wasm", pdf: "application/pdf", mp4: "video/mp4", webm: "video/webm",
-  mp3: "audio/mpeg", wav: "audio/wav", map: "application/json; charset=utf-8",
+  json: "application/json", map: "application/json", webmanifest: "application/manifest+json",
+  txt: "text/plain; charset=utf-8", md: "text/markdown; charset=utf-8", csv: "text/csv; charset=utf-8",
+  xml: "application/xml", svg: "image/svg+xml", png: "image/png", jpg: "image/jpeg",
+  jpeg: "image/jpeg", gif: "image/gif", webp: "image/webp", avif: "image/avif",
+  ico: "image/vnd.microsoft.icon", woff: "font/woff", woff2: "font/woff2", ttf: "font/ttf",
+  otf: "font/otf", wasm: "application/wasm", pdf: "application/pdf", zip: "application/zip",
+  mp4: "video/mp4", webm: "video/webm", mp3: "audio/mpeg", wav: "audio/wav", ogg: "audio/ogg",
 };
 
 function contentType(path) {
@@ -102,17 +104,41 @@ export class AssetsBinding extends WorkerEntrypoint {
   }
 }
 
+// What the Worker's port and a service binding's fetch() both get: assets first (unless
+// run_worker_first), then the Worker.
+async function route(env, request) {
+  const config = env.CONFIG;
+  if (!config.run_worker_first) {
+    const asset = await fromAssets(env, config, request);
+    if (asset) return asset;
+  }
+  if (env.USER_WORKER) return env.USER_WORKER.fetch(request);
+  return (
+    (await fromAssets(env, config, request)) ??
+    notFound(env, config, request, new URL(request.url).pathname)
+  );
+}
+
+// A service binding to this Worker (no named entrypoint): fetch() goes through the assets,
+// as in production, and every other method or property is the Worker's own (RPC).
+export class ServiceBinding extends WorkerEntrypoint {
+  constructor(ctx, env) {
+    super(ctx, env);
+    return new Proxy(this, {
+      get(target, name, receiver) {
+        if (typeof name === "symbol" || name in target) return Reflect.get(target, name, receiver);
+        return env.USER_WORKER[name];
+      },
+    });
+  }
+
+  fetch(request) {
+    return route(this.env, request);
+  }
+}
+
 export default {
-  async fetch(request, env) {
-    const config = env.CONFIG;
-    if (!config.run_worker_first) {
-      const asset = await fromAssets(env, config, request);
-      if (asset) return asset;
-    }
-    if (env.USER_WORKER) return env.USER_WORKER.fetch(request);
-    return (
-      (await fromAssets(env, config, request)) ??
-      notFound(env, config, request, new URL(request.url).pathname)
-    );
+  fetch(request, env) {
+    return route(env, request);
   },
 };

@@ -1,0 +1,1 @@
+declare module "*.css" { const css: string; export default css; }

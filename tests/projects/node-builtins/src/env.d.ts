@@ -1,0 +1,1 @@
+declare module "hash-id" { const hashId: (text: string) => string; export default hashId; }

@@ -1,0 +1,11 @@
+export interface Job {
+  name: string;
+  steps: number;
+}
+
+export function runJob(job: Job): number {
+  if (job.steps < 0) {
+    throw new RangeError(`job ${job.name} has a negative step count`);
+  }
+  return job.steps * 2;
+}

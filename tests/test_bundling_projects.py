@@ -1,0 +1,192 @@
+"""Bundling as wrangler does it, on realistic projects (tests/projects/): each one served by
+`groundflare serve` on real workerd, and compared with wrangler's own bundle of it
+(`wrangler deploy --dry-run --outdir`, run with `--bundle`): the same modules, the same
+answers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.stack import REPO, request, run_serve
+from tests.v4 import wrangler
+
+PROJECTS = REPO / "tests" / "projects"
+# What each project is asked, and what production answers (wrangler's bundle must agree).
+ANSWERS = {
+    "typed-imports": (
+        "/?title=Hello%20Sandbox%20World",
+        {
+            "recipe": {"id": "session-hello-sandbox-world", "title": "Hello Sandbox World"},
+            "described": "Hello Sandbox World (session-hello-sandbox-world)",
+            "loud": "HELLO SANDBOX WORLD!",
+            "initials": "HSW",
+            "slug": "hello-sandbox-world",
+        },
+    ),
+    "json-outside": ("/", {"region": "local", "plans": ["free", "team"], "seats": 11}),
+    "module-rules": (
+        "/",
+        {
+            "add": 5,
+            "again": 9,
+            "kit": 42,
+            "sameModule": True,
+            "greeting": "Hello from a text module.",
+            "page": "<h1>About</h1>",
+            "readme": "# Module rules",
+            "notice": "Terms of use: be kind.",
+        },
+    ),
+    "npm-conditions": (
+        "/",
+        {
+            "build": "workerd",
+            "feature": "cache for workers",
+            "edge": "worker build",
+            "widget": "browser widget",
+        },
+    ),
+    "node-builtins": (
+        "/?name=ada",
+        {
+            "base64": "YWRh",
+            "sha1": hashlib.sha1(b"ada").hexdigest(),
+            "heard": "ada",
+            "path": "/data/ada/file.txt",
+            "id": hashlib.sha256(b"ada").hexdigest()[:12],
+            "store": "req-ada",
+        },
+    ),
+    "define-alias": (
+        "/",
+        {
+            "version": "1.4.0",
+            "search": True,
+            "apiBase": "https://api.example.com",
+            "mode": "development",
+            "client": "tiny-fetch",
+            "logged": ["[worker] served"],
+        },
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def projects(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of tests/projects: builds and wrangler write into a project's folder."""
+    root = tmp_path_factory.mktemp("projects") / "projects"
+    shutil.copytree(PROJECTS, root, symlinks=True)
+    return root
+
+
+def config(projects: Path, name: str) -> Path:
+    return next((projects / name).glob("wrangler.*"))
+
+
+def answer(url: str) -> dict:
+    status, body = request(url)
+    assert status == 200, body
+    return json.loads(body)
+
+
+def bundled_modules(data_dir: Path, worker: str) -> list[str]:
+    """The modules groundflare's bundle of a Worker has besides the bundle itself."""
+    result = json.loads((data_dir / "bundles" / worker / "result.json").read_text())
+    return sorted(m["name"] for m in result["modules"][1:])
+
+
+@pytest.mark.parametrize("name", sorted(ANSWERS))
+def test_each_project_is_bundled_and_answers_as_production(name, projects, tmp_path, stacks):
+    path, expected = ANSWERS[name]
+    stack = stacks([config(projects, name)], tmp_path / "data")
+    assert answer(stack.url + path) == expected
+
+
+def wrangler_bundle(projects: Path, name: str, out: Path, home: Path) -> Path:
+    """wrangler's own bundle of a project, as `wrangler deploy` would upload it."""
+    done = wrangler(
+        "deploy",
+        "--dry-run",
+        "--outdir",
+        str(out),
+        "-c",
+        str(config(projects, name)),
+        env={"NODE_ENV": "development"},
+        cwd=projects / name,
+        home=home,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return out / "index.js"
+
+
+@pytest.mark.parametrize("name", sorted(ANSWERS))
+def test_wranglers_bundle_of_each_project_has_the_same_modules_and_answers(
+    name, projects, tmp_path, stacks
+):
+    path, _ = ANSWERS[name]
+    bundle = wrangler_bundle(projects, name, tmp_path / "dist", tmp_path / "home")
+    ours = stacks([config(projects, name)], tmp_path / "ours")
+    theirs = stacks([config(projects, name)], tmp_path / "theirs", extra=["--bundle", str(bundle)])
+    assert answer(ours.url + path) == answer(theirs.url + path)
+    wranglers = sorted(
+        p.name
+        for p in bundle.parent.iterdir()
+        if p.name not in ("index.js", "index.js.map", "README.md")
+    )
+    assert bundled_modules(tmp_path / "ours", name) == wranglers
+
+
+def test_css_imported_under_a_text_rule_runs_from_wranglers_bundle(projects, tmp_path, stacks):
+    """`--bundle` applies the config's [[rules]]: wrangler's `<sha1>-app.css` beside its
+    bundle is a text module."""
+    bundle = wrangler_bundle(projects, "css-rules", tmp_path / "dist", tmp_path / "home")
+    css = projects / "css-rules" / "src" / "styles" / "app.css"
+    digest = hashlib.sha1(css.read_bytes()).hexdigest()
+    assert (bundle.parent / f"{digest}-app.css").is_file()
+    theirs = stacks(
+        [config(projects, "css-rules")], tmp_path / "theirs", extra=["--bundle", str(bundle)]
+    )
+    ours = stacks([config(projects, "css-rules")], tmp_path / "ours")
+    expected = b"<!doctype html><style>h1 { color: rebeccapurple; }</style><h1>Dashboard</h1>"
+    assert request(theirs.url) == (200, expected)
+    assert request(ours.url) == (200, expected)
+    assert bundled_modules(tmp_path / "ours", "css-rules") == [f"{digest}-app.css"]
+
+
+def test_a_file_only_a_removed_rule_matches_is_refused_with_wranglers_message(projects, tmp_path):
+    """A rule without `fallthrough = true` ends its type: wrangler's default Text rule
+    (.txt) is gone, and importing a .txt file is an error."""
+    project = projects / "module-rules"
+    broken = tmp_path / "module-rules"
+    shutil.copytree(project, broken, symlinks=True)
+    shutil.copytree(projects / "shared", tmp_path / "shared")
+    toml = broken / "wrangler.toml"
+    toml.write_text(toml.read_text().replace("fallthrough = true\n", ""))
+    result = run_serve("-c", str(toml), "--data-dir", str(tmp_path / "data"))
+    assert result.returncode == 2
+    assert (
+        "The file ./greeting.txt matched a module rule in your configuration "
+        '({"type":"Text","globs":["**/*.txt","**/*.html","**/*.sql"]}), but was ignored '
+        "because a previous rule with the same type was not marked as `fallthrough = true`."
+    ) in result.stderr
+    assert "does not have a fallback, the following rules will be ignored" in result.stderr
+
+
+def test_a_bare_node_builtin_without_nodejs_compat_gets_wranglers_advice(projects, tmp_path):
+    project = tmp_path / "node-builtins"
+    shutil.copytree(projects / "node-builtins", project, symlinks=True)
+    toml = project / "wrangler.toml"
+    toml.write_text(toml.read_text().replace('compatibility_flags = ["nodejs_compat"]\n', ""))
+    result = run_serve("-c", str(toml), "--data-dir", str(tmp_path / "data"))
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"groundflare: bundle: {project / 'src' / 'index.ts'}:4:")
+    assert (
+        'Could not resolve "events". The package "events" wasn\'t found on the file system but '
+        'is built into node. Add the "nodejs_compat" compatibility flag to your project.'
+    ) in last
