@@ -10,7 +10,7 @@ the same user where the door is and its token.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -57,13 +57,22 @@ class ScheduledResult(BaseModel):
     noRetry: bool = False  # noqa: N815 (workerd's spelling)
 
 
+# How a queue message's body was sent (`contentType`), and so how the Worker receives it.
+QueueContentType = Literal["json", "text", "bytes", "v8"]
+
+
 class QueueMessage(BaseModel):
+    """One message of a batch. `body` is the JSON value (json), the string (text), or the
+    bytes in base64 (bytes: the Worker gets a Uint8Array; v8: workerd deserializes them
+    into the value that was sent, as production does)."""
+
     model_config = ConfigDict(extra="forbid")
     id: str
     # Milliseconds since the epoch.
     timestamp: int
     body: Any
     attempts: int = 1
+    content_type: QueueContentType = "json"
 
 
 class QueueRequest(BaseModel):

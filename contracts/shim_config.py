@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from groundflare.contracts.queues import QueueConsumer
 from groundflare.contracts.resources import ResourceSpec
 from groundflare.contracts.traces import TraceSettings
 
@@ -24,6 +25,8 @@ class ShimConfig(BaseModel):
     data_dir: Path
     resources: list[ResourceSpec] = []
     crons: list[CronTrigger] = []
+    # The stack's queue consumers: the shim delivers their batches through the door.
+    queue_consumers: list[QueueConsumer] = []
     # The stack's door into its Workers (contracts/door.py); its token comes in ShimSecrets.
     door_socket: Path | None = None
     # Binding kinds beyond the built-in ones, as `path/to/kind.py` or `package.module`

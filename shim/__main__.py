@@ -30,6 +30,7 @@ from groundflare.shim.app import Refusal, Shim
 from groundflare.shim.clock import Clock
 from groundflare.shim.cron import CronScheduler
 from groundflare.shim.door import Door
+from groundflare.shim.queues.dispatch import start_dispatcher
 from groundflare.shim.r2.s3.service import S3
 from groundflare.shim.r2.s3.sigv4 import Credentials
 from groundflare.shim.server import Limits, serve_socket, serve_unix
@@ -108,7 +109,10 @@ async def serve(
         os.write(control_fd, ListenEvent(socket="shim").model_dump_json().encode() + b"\n")
         os.close(control_fd)
     triggers = cron_triggers(config, door, shim.clock)
+    queues = start_dispatcher(config.queue_consumers, shim.resources, door, shim.clock)
     await stop.wait()
+    if queues is not None:
+        await queues.stop()
     if triggers is not None:
         await triggers.stop()
     server.close()

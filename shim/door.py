@@ -113,9 +113,10 @@ class Door:
         return ScheduledResult.model_validate_json(body)
 
     async def queue(self, worker: str, queue: str, messages: list[QueueMessage]) -> QueueResult:
-        """Deliver one batch to `worker`'s queue() handler."""
+        """Deliver one batch to `worker`'s queue() handler. A JSON body may be an
+        orjson.Fragment: the text as the producer sent it, never parsed here."""
         payload = QueueRequest(queue=queue, messages=messages)
-        body = await self._call(queue_path(worker), payload.model_dump(mode="json"))
+        body = await self._call(queue_path(worker), payload.model_dump())
         return QueueResult.model_validate_json(body)
 
     async def durable_objects(self, action: Literal["abort", "delete"]) -> None:

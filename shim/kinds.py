@@ -40,12 +40,15 @@ class Served:
 class Kind(ABC):
     # The registry name, also the resource kind in workerd tags (`kv:<id>`).
     name: ClassVar[str]
-    # The wrangler.toml array it reads (`kv_namespaces` for `[[kv_namespaces]]`).
+    # The wrangler.toml array it reads (`kv_namespaces` for `[[kv_namespaces]]`, dotted for a
+    # nested one: `queues.producers`); empty for a kind wrangler.toml does not declare.
     wrangler_field: ClassVar[str]
     # One entry of that array, as wrangler spells it.
     entry: ClassVar[type[BaseModel]]
     # Its folder under the data dir; the kind lays out what is inside.
     folder: ClassVar[str]
+    # The `type` of the `[[unsafe.bindings]]` entries it also reads (validated as `entry`).
+    unsafe_type: ClassVar[str | None] = None
 
     @abstractmethod
     def binding(self, entry: Any) -> BindingModel:

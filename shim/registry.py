@@ -18,9 +18,10 @@ from pathlib import Path
 from groundflare.shim.d1.kind import KIND as D1
 from groundflare.shim.kinds import Kind
 from groundflare.shim.kv.kind import KIND as KV
+from groundflare.shim.queues.kind import KIND as QUEUES
 from groundflare.shim.r2.kind import KIND as R2
 
-BUILT_IN: tuple[Kind, ...] = (D1, KV, R2)
+BUILT_IN: tuple[Kind, ...] = (D1, KV, R2, QUEUES)
 PLUGINS_ENV = "GROUNDFLARE_KINDS"
 
 

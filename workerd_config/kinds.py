@@ -21,12 +21,18 @@ class ConfigKind(Protocol):
 
     @property
     def wrangler_field(self) -> str:
-        """The wrangler.toml array it reads, e.g. `kv_namespaces` for `[[kv_namespaces]]`."""
+        """The wrangler.toml array it reads, e.g. `kv_namespaces` for `[[kv_namespaces]]`, or
+        `queues.producers` for `[[queues.producers]]`; empty for none."""
         ...
 
     @property
     def entry(self) -> type[BaseModel]:
         """One entry of that array, as wrangler spells it."""
+        ...
+
+    @property
+    def unsafe_type(self) -> str | None:
+        """The `type` of the `[[unsafe.bindings]]` entries it reads too, if any."""
         ...
 
     def binding(self, entry: Any) -> BindingModel:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny
 
 from groundflare.contracts.door import DoorAddress
 from groundflare.contracts.names import file_part
+from groundflare.contracts.queues import QueueConsumer, queue_resource
 from groundflare.contracts.resources import (
     RESOURCE_HEADER,
     TOKEN_HEADER,
@@ -260,6 +261,8 @@ class Worker(Model):
     assets: AssetsSettings | None = None
     # [triggers] crons, as written (Cloudflare's syntax; workerd_config/crons.py reads it).
     crons: list[str] = []
+    # The queues it consumes ([[queues.consumers]]); the shim delivers their batches.
+    queue_consumers: list[QueueConsumer] = []
     port: int = Field(default=0, ge=0, le=65535)
 
     @property
@@ -340,7 +343,14 @@ class Stack(Model):
             for binding in worker.bindings:
                 for resource in binding.resources():
                     found.setdefault(resource.tag, resource)
+            for consumer in worker.queue_consumers:
+                for queue in filter(None, (consumer.queue, consumer.dead_letter_queue)):
+                    resource = queue_resource(queue)
+                    found.setdefault(resource.tag, resource)
         return list(found.values())
+
+    def queue_consumers(self) -> list[QueueConsumer]:
+        return [consumer for worker in self.workers for consumer in worker.queue_consumers]
 
     def secret_envs(self) -> list[str]:
         return [b.env for w in self.workers for b in w.bindings if isinstance(b, SecretBinding)]

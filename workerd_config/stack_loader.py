@@ -12,6 +12,7 @@ from groundflare.workerd_config.kinds import ConfigKind
 from groundflare.workerd_config.model import ServiceBinding, Stack, Worker
 from groundflare.workerd_config.references import missing_references
 from groundflare.workerd_config.wrangler import BuildRunner, ConfigError, load_worker
+from groundflare.workerd_config.wrangler_kinds import one_consumer_per_queue
 
 
 @dataclass
@@ -24,6 +25,8 @@ class LoadedStack:
     warnings: list[str] = field(default_factory=list)
     # Each Worker's own source files (what the drift check reads), by Worker name.
     sources: dict[str, list[Path]] = field(default_factory=dict)
+    # Bindings each Worker's config declares that groundflare cannot provide: name -> what.
+    unsupported: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def through_assets(workers: list[Worker]) -> list[Worker]:
@@ -64,11 +67,16 @@ def load_stack(
         loaded.secrets.update(imported.secrets)
         loaded.inputs += imported.inputs
         loaded.warnings += imported.warnings
+        loaded.unsupported[imported.worker.name] = imported.unsupported
     names = [worker.name for worker in workers]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise ConfigError(f"two configs name the same Worker: {', '.join(duplicates)}")
     loaded.stack = Stack(workers=through_assets(workers))
+    try:
+        one_consumer_per_queue(loaded.stack)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
     problems = missing_references(loaded.stack)
     if problems and require_references:
         raise ConfigError("; ".join(problems))

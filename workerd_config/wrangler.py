@@ -37,10 +37,18 @@ from groundflare.workerd_config.model import (
     Worker,
 )
 from groundflare.workerd_config.module_rules import collect_modules
+from groundflare.workerd_config.wrangler_kinds import (
+    NAMED_ELSEWHERE,
+    EntryError,
+    kind_bindings,
+    queue_consumers,
+    unsupported_bindings,
+)
 from groundflare.workerd_config.wrangler_schema import (
     IGNORED_QUIETLY,
     INHERITABLE,
     Section,
+    UnsafeBinding,
     WorkerSettings,
     WranglerFile,
     settings_models,
@@ -81,6 +89,8 @@ class ImportedWorker:
     secrets: dict[str, str] = field(default_factory=dict)
     # Files besides the sources whose change changes the Worker (for reloads).
     inputs: list[Path] = field(default_factory=list)
+    # Bindings production would give it and groundflare cannot: env name -> what it is.
+    unsupported: dict[str, str] = field(default_factory=dict)
 
 
 def read_config(path: Path) -> dict[str, Any]:
@@ -117,12 +127,21 @@ def _extras(prefix: str, section: BaseModel | None) -> list[str]:
     """Fields of a section groundflare does not read, recursively, by their dotted names."""
     if section is None:
         return []
-    found = [f"{prefix}{name}" for name in section.model_extra or {} if name not in IGNORED_QUIETLY]
+    found = [
+        f"{prefix}{name}"
+        for name in section.model_extra or {}
+        if name not in IGNORED_QUIETLY and not (prefix == "" and name in NAMED_ELSEWHERE)
+    ]
     for name in type(section).model_fields:
         value = getattr(section, name)
         items = value if isinstance(value, list) else [value]
         for index, item in enumerate(items):
-            if isinstance(item, BaseModel) and name != "env":
+            # An unsafe binding's fields are its kind's to read (wrangler_kinds.py).
+            if (
+                isinstance(item, BaseModel)
+                and name != "env"
+                and not isinstance(item, UnsafeBinding)
+            ):
                 where = (
                     f"{prefix}{name}[{index}]." if isinstance(value, list) else f"{prefix}{name}."
                 )
@@ -176,14 +195,15 @@ def _var_bindings(settings: WorkerSettings) -> list[BindingModel]:
     return bindings
 
 
-def _kind_bindings(settings: WorkerSettings, kinds: Sequence[ConfigKind]) -> list[BindingModel]:
+def _kind_bindings(
+    settings: WorkerSettings, kinds: Sequence[ConfigKind], path: Path
+) -> tuple[list[BindingModel], list[str]]:
     """The bindings of every shim-served kind (D1, KV, R2, ...), each kind reading its own
-    wrangler array."""
-    return [
-        kind.binding(entry)
-        for kind in kinds
-        for entry in getattr(settings, kind.wrangler_field, None) or []
-    ]
+    wrangler array and its `[[unsafe.bindings]]` type (workerd_config/wrangler_kinds.py)."""
+    try:
+        return kind_bindings(settings, kinds, path)
+    except EntryError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
 
 
 def _worker_bindings(settings: WorkerSettings) -> list[BindingModel]:
@@ -343,9 +363,10 @@ def load_worker(
     base_dir = (path.parent / settings.base_dir).resolve() if settings.base_dir else main.parent
     compat, compat_warnings = _compatibility_date(settings, path, newest_compat_date, today)
     classes, do_warnings = _durable_object_classes(settings, path)
-    bindings = (
-        _var_bindings(settings) + _kind_bindings(settings, kinds) + _worker_bindings(settings)
-    )
+    kind_bindings, unsafe_warnings = _kind_bindings(settings, kinds, path)
+    bindings = _var_bindings(settings) + kind_bindings + _worker_bindings(settings)
+    consumers, consumer_warnings = queue_consumers(settings, settings.name, path)
+    unsupported, unsupported_warnings = unsupported_bindings(settings, path)
     sidecar, sidecar_warnings = _sidecar_bindings(path.parent / SIDECAR_NAME, bindings)
     secrets_found, secret_files = load_dev_vars(path.parent, env)
     secrets = {secret_env_var(settings.name, k): v for k, v in secrets_found.items()}
@@ -356,10 +377,12 @@ def load_worker(
         name for name in NOT_YET if getattr(settings, name) not in (None, False, {}, [])
     ]
     warnings += compat_warnings + do_warnings + sidecar_warnings
+    warnings += unsafe_warnings + consumer_warnings + unsupported_warnings
     warnings += [f"{path}: {name} is not supported yet and is ignored" for name in unknown]
     worker = Worker(
         name=settings.name,
         crons=_crons(settings, path),
+        queue_consumers=consumers,
         modules=collect_modules(main, base_dir, settings.rules or []),
         compatibility_date=compat,
         compatibility_flags=settings.compatibility_flags or [],
@@ -370,4 +393,10 @@ def load_worker(
     )
     inputs = [path, path.parent / SIDECAR_NAME, *secret_files]
     inputs += watched_files(build) if build is not None else []
-    return ImportedWorker(worker=worker, warnings=warnings, secrets=secrets, inputs=inputs)
+    return ImportedWorker(
+        worker=worker,
+        warnings=warnings,
+        secrets=secrets,
+        inputs=inputs,
+        unsupported=unsupported,
+    )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, time
 from functools import cache
-from typing import Annotated, Any, Literal, Optional, cast
+from typing import Annotated, Any, Literal, Optional, cast, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 
@@ -128,6 +128,39 @@ class VersionMetadata(Section):
     binding: str = Field(pattern=BINDING_NAME)
 
 
+class QueueConsumerEntry(Section):
+    """One `[[queues.consumers]]` entry, with production's defaults and limits
+    (contracts/queues.py)."""
+
+    queue: ResourceName
+    type: Literal["worker", "http_pull"] = "worker"
+    max_batch_size: int = Field(default=10, ge=1, le=100)
+    max_batch_timeout: float = Field(default=5, ge=0, le=60)
+    max_retries: int = Field(default=3, ge=0, le=100)
+    retry_delay: int = Field(default=0, ge=0, le=86_400)
+    dead_letter_queue: ResourceName | None = None
+    max_concurrency: int | None = Field(default=None, ge=1, le=250)
+    visibility_timeout_ms: int | None = None
+
+
+class Queues(Section):
+    """`[queues]`; its `producers` are the queue binding kind's (shim/queues/kind.py)."""
+
+    consumers: list[QueueConsumerEntry] = []
+
+
+class UnsafeBinding(Section):
+    """One `[[unsafe.bindings]]` entry: read by the binding kind whose `unsafe_type` is its
+    `type` (a rate limiter's is "ratelimit"), warned about otherwise."""
+
+    name: str = Field(pattern=BINDING_NAME)
+    type: str
+
+
+class Unsafe(Section):
+    bindings: list[UnsafeBinding] = []
+
+
 class WorkerSettings(Section):
     """Everything a top-level config and an `[env.<name>]` section may both carry."""
 
@@ -153,6 +186,8 @@ class WorkerSettings(Section):
     jsx_factory: str | None = None
     jsx_fragment: str | None = None
     version_metadata: VersionMetadata | None = None
+    queues: Queues | None = None
+    unsafe: Unsafe | None = None
 
 
 class WranglerFile(WorkerSettings):
@@ -166,11 +201,23 @@ def settings_models(
     kinds: tuple[tuple[str, type[BaseModel]], ...],
 ) -> tuple[type[WorkerSettings], type[WranglerFile]]:
     """WorkerSettings and WranglerFile with one `list[entry] | None` field per binding kind
-    (`(wrangler_field, entry)` pairs): each kind brings its own part of the schema."""
-    fields: dict[str, Any] = {
-        field: (Optional[list[entry]], None)  # type: ignore[valid-type]  # noqa: UP045
-        for field, entry in kinds
-    }
+    (`(wrangler_field, entry)` pairs): each kind brings its own part of the schema. A dotted
+    field (`queues.producers`) extends the section its first part names; an empty one
+    (a kind wrangler.toml does not declare, such as the cache) adds nothing."""
+    fields: dict[str, Any] = {}
+    nested: dict[str, dict[str, Any]] = {}
+    for field, entry in kinds:
+        head, _, rest = field.partition(".")
+        entries = (Optional[list[entry]], None)  # type: ignore[valid-type]  # noqa: UP045
+        if rest:
+            nested.setdefault(head, {})[rest] = entries
+        elif field:
+            fields[field] = entries
+    for head, parts in nested.items():
+        base = WorkerSettings.model_fields[head].annotation
+        section = next(arg for arg in get_args(base) if arg is not type(None))
+        extended = create_model(f"Kind{section.__name__}", __base__=section, **parts)
+        fields[head] = (Optional[extended], None)  # noqa: UP045
     settings = create_model("KindSettings", __base__=WorkerSettings, **fields)
     # Shaped as WranglerFile (the settings plus `env` and `alias`), with the kinds' fields at
     # both levels.

@@ -28,6 +28,7 @@ def shim_config(
         data_dir=data_dir.root,
         resources=stack.resources(),
         crons=[CronTrigger(worker=w.name, cron=cron) for w in stack.workers for cron in w.crons],
+        queue_consumers=stack.queue_consumers(),
         door_socket=data_dir.door_socket,
         plugins=plugins,
         test_clock=test_clock,

@@ -23,6 +23,20 @@ function sameToken(presented, expected) {
   return a.byteLength === b.byteLength && crypto.subtle.timingSafeEqual(a, b);
 }
 
+function bytes(base64) {
+  return Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+}
+
+// A message as the door carries it (contracts/door.py QueueMessage) -> as Fetcher.queue()
+// takes it: bytes arrive as a Uint8Array, v8 as `serializedBody`, which workerd deserializes
+// into the value that was sent, as production's consumer receives it.
+function queueMessage(m) {
+  const message = { id: m.id, timestamp: new Date(m.timestamp), attempts: m.attempts };
+  if (m.content_type === "v8") return { ...message, serializedBody: bytes(m.body) };
+  if (m.content_type === "bytes") return { ...message, body: bytes(m.body) };
+  return { ...message, body: m.body };
+}
+
 function problem(status, message) {
   return Response.json({ error: message }, { status });
 }
@@ -78,12 +92,6 @@ export default {
       });
       return Response.json(result);
     }
-    const messages = body.messages.map((m) => ({
-      id: m.id,
-      timestamp: new Date(m.timestamp),
-      body: m.body,
-      attempts: m.attempts,
-    }));
-    return Response.json(await target.queue(body.queue, messages));
+    return Response.json(await target.queue(body.queue, body.messages.map(queueMessage)));
   },
 };

@@ -1,0 +1,1 @@
+"""Queues: producers, the queue store, consumers (docs/queues.md)."""
