@@ -1,7 +1,8 @@
 """`python -m bench [--only SECTION ...]`: groundflare and Miniflare side by side on the same
 Workers (D1, KV, R2, Durable Objects, cold start), the sandbox proxy against a direct
 connection (to a stand-in upstream, then to the sandbox in the microVM: bench/proxy_vm.py),
-then the microVM's boot time and memory (bench/vm.py).
+then the microVM's boot time and memory (bench/vm.py), and the sidecar bundle's size and
+spawn -> ready against a venv (bench/sidecar.py).
 
 Each section starts its own backends on a fresh temp dir and measures them interleaved;
 stdout gets one table per section as it finishes and, at the end, one JSON summary line per
@@ -18,7 +19,7 @@ from pathlib import Path
 from bench.backend import progress
 from bench.report import SectionReport
 
-SECTIONS = ("d1", "kv", "r2", "do", "cold-start", "testing", "proxy", "proxy-vm", "vm")
+SECTIONS = ("d1", "kv", "r2", "do", "cold-start", "testing", "proxy", "proxy-vm", "vm", "sidecar")
 
 
 def parse_args() -> argparse.Namespace:
@@ -70,6 +71,10 @@ def section_runner(name: str, args: argparse.Namespace) -> Callable[[Path], Sect
         from bench import proxy_vm
 
         return lambda work: proxy_vm.run(args.reps, work)
+    if name == "sidecar":
+        from bench import sidecar
+
+        return lambda work: sidecar.run(args.boots, work)
     from bench import vm
 
     return lambda work: vm.run(args.boots)

@@ -124,13 +124,16 @@ def stop_signals() -> tuple[int, ...]:
 
 
 def on_stop_signals(
-    loop: asyncio.AbstractEventLoop, callback: Callable[[], None]
+    loop: asyncio.AbstractEventLoop,
+    callback: Callable[[], None],
+    signums: tuple[int, ...] | None = None,
 ) -> Callable[[], None]:
-    """Run `callback` on the loop when a stop signal arrives; returns the undo.
+    """Run `callback` on the loop when a stop signal (default: stop_signals()) arrives;
+    returns the undo.
 
     POSIX loops take signal handlers; Windows' proactor loop does not, so there a plain
     handler hands the call to the loop's thread."""
-    signums = stop_signals()
+    signums = signums or stop_signals()
     if is_windows():
 
         def handler(signum: int, frame: object) -> None:

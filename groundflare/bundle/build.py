@@ -14,9 +14,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+import json5
 
 import groundflare
 from groundflare.bundle import licences
@@ -192,18 +195,29 @@ def _vm(out: Path, progress: Progress) -> tuple[dict[str, str], list[licences.Sh
 
 
 def _app(out: Path, app: App) -> AppEntry:
-    """The app's config and Worker bundle, copied into DIR/app/ for `serve` without -c."""
+    """The app's config, and its Worker bundle where the config's `main` points (the loader
+    checks that file exists), in DIR/app/ for `serve` without -c."""
     for path in (app.config, app.worker_bundle):
         if not path.is_file():
             raise BundleBuildError(f"{path}: no such file")
+    main = _main_of(app.config)
     folder = out / APP
-    folder.mkdir()
+    (folder / main).parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(app.config, folder / app.config.name)
-    bundle_name = app.worker_bundle.name
-    if bundle_name == app.config.name:
-        raise BundleBuildError("the config and the Worker bundle need different file names")
-    shutil.copyfile(app.worker_bundle, folder / bundle_name)
-    return AppEntry(config=app.config.name, worker_bundle=bundle_name)
+    shutil.copyfile(app.worker_bundle, folder / main)
+    return AppEntry(config=app.config.name, worker_bundle=main.as_posix())
+
+
+def _main_of(config: Path) -> Path:
+    text = config.read_text(encoding="utf-8")
+    data = tomllib.loads(text) if config.suffix == ".toml" else json5.loads(text)
+    main = data.get("main") if isinstance(data, dict) else None
+    if not isinstance(main, str):
+        raise BundleBuildError(f"{config}: no `main` to put the Worker bundle at")
+    path = Path(main)
+    if path.is_absolute() or ".." in path.parts:
+        raise BundleBuildError(f"{config}: main {main!r} must be a path inside the project")
+    return path
 
 
 def file_hashes(root: Path) -> dict[str, str]:
