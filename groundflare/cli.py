@@ -7,12 +7,14 @@ import sys
 
 import click
 
-from groundflare.commands.bundle import bundle
 from groundflare.commands.config import config
+from groundflare.commands.d1 import d1
 from groundflare.commands.env import env
 from groundflare.commands.events import events_schema_command
 from groundflare.commands.inspect import logs, status
+from groundflare.commands.kv import kv
 from groundflare.commands.profile import profile
+from groundflare.commands.r2 import r2
 from groundflare.commands.serve import dev, serve
 from groundflare.commands.tools import tools
 from groundflare.commands.trigger import trigger
@@ -40,6 +42,8 @@ for command in (
     trigger,
     events_schema_command,
     env,
-    bundle,
+    d1,
+    kv,
+    r2,
 ):
     main.add_command(command)

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from groundflare.commands.common import fail
+import click
+
+from groundflare.commands.common import data_root, fail
 from groundflare.contracts.layout import DataDir
 from groundflare.contracts.shim_config import ShimConfig
 from groundflare.lock import DataDirBusy, DataDirLock
@@ -248,3 +250,53 @@ def _http(
         return Answer(err.code, err.read(), dict(err.headers))
     except OSError as exc:
         fail("api", f"cannot reach the stack at {remote.api}: {exc}")
+
+
+# ---- what the data commands share ----
+
+
+def v4_result(answer: Answer, component: str) -> Any:
+    """The `result` of a v4 answer; a failure ends the command with Cloudflare's message."""
+    try:
+        body = answer.json()
+    except ValueError:
+        fail(component, f"HTTP {answer.status}: {answer.body[:200]!r}")
+    if answer.status >= 300 or not body.get("success"):
+        errors = body.get("errors") or [{"code": answer.status, "message": "request failed"}]
+        fail(component, "; ".join(f"{e['message']} [code: {e['code']}]" for e in errors))
+    return body.get("result")
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """Rows as a plain text table, for people (--json is for scripts)."""
+    if not rows:
+        return "(no rows)"
+    columns = list(dict.fromkeys(name for row in rows for name in row))
+    cells = [[_cell(row.get(name)) for name in columns] for row in rows]
+    widths = [max(len(name), *(len(line[i]) for line in cells)) for i, name in enumerate(columns)]
+    rule = "-+-".join("-" * w for w in widths)
+    lines = [" | ".join(n.ljust(w) for n, w in zip(columns, widths, strict=True)), rule]
+    lines += [" | ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in cells]
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, list):
+        return "[" + ", ".join(str(v) for v in value) + "]"
+    return str(value)
+
+
+CONFIG_OPTION = click.option(
+    "-c",
+    "--config",
+    "configs",
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="wrangler.toml or wrangler.jsonc naming the resources (bindings, migrations_dir).",
+)
+
+
+def data_client(configs: tuple[Path, ...], data_dir: Path | None) -> Client:
+    return Client(DataDir(root=data_root(data_dir)), configs)
