@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from groundflare.commands.bundle import bundle
 from groundflare.commands.config import config
 from groundflare.commands.d1 import d1
 from groundflare.commands.env import env
@@ -45,5 +46,6 @@ for command in (
     d1,
     kv,
     r2,
+    bundle,
 ):
     main.add_command(command)
