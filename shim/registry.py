@@ -20,8 +20,9 @@ from groundflare.shim.kinds import Kind
 from groundflare.shim.kv.kind import KIND as KV
 from groundflare.shim.queues.kind import KIND as QUEUES
 from groundflare.shim.r2.kind import KIND as R2
+from groundflare.shim.ratelimit.kind import KIND as RATELIMIT
 
-BUILT_IN: tuple[Kind, ...] = (D1, KV, R2, QUEUES)
+BUILT_IN: tuple[Kind, ...] = (D1, KV, R2, QUEUES, RATELIMIT)
 PLUGINS_ENV = "GROUNDFLARE_KINDS"
 
 

@@ -79,6 +79,10 @@ class BindingModel(Model):
         """The services this binding needs beside the Worker (the shim's, for a resource)."""
         return []
 
+    def capnp_extensions(self, ctx: RenderContext) -> list[dict[str, Any]]:
+        """Internal modules it needs in the config's `extensions` (a `wrapped` binding's)."""
+        return []
+
     def resources(self) -> list[ResourceSpec]:
         """The shim resources this binding reaches."""
         return []

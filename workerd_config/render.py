@@ -57,7 +57,10 @@ def render_config(stack: Stack, ctx: RenderContext, traces: bool = False) -> str
             services[service["name"]] = service
         # Subrequests are recorded as the outbound Worker's invocations.
         services[OUTBOUND_SERVICE]["worker"]["tails"] = tails(OUTBOUND_SERVICE)
-    config = {"services": list(services.values()), "sockets": sockets}
+    config: dict[str, Any] = {"services": list(services.values()), "sockets": sockets}
+    extensions = _extensions(stack, ctx)
+    if extensions:
+        config["extensions"] = extensions
     consts["config"] = ("Workerd.Config", config)
     for index, worker in enumerate(stack.workers):
         # Its own fetch() and connect() go out through the stack's --outbound rule.
@@ -66,3 +69,13 @@ def render_config(stack: Stack, ctx: RenderContext, traces: bool = False) -> str
             rendered["tails"] = tails(worker.name)
         consts[_const_name(index)] = ("Workerd.Worker", rendered)
     return capnp.document(consts, header=HEADER)
+
+
+def _extensions(stack: Stack, ctx: RenderContext) -> list[dict[str, Any]]:
+    """The internal modules the bindings need (each once), as one extension."""
+    modules: dict[str, dict[str, Any]] = {}
+    for worker in stack.workers:
+        for binding in worker.bindings:
+            for extension in binding.capnp_extensions(ctx):
+                modules.setdefault(extension["name"], extension)
+    return [{"modules": list(modules.values())}] if modules else []

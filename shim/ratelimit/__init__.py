@@ -1,0 +1,1 @@
+"""Rate limits: [[ratelimits]] counters per namespace_id (docs/ratelimit.md)."""
