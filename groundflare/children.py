@@ -47,6 +47,8 @@ class ChildSpec:
     secrets: dict[str, str] = field(default_factory=dict)
     # PR_SET_PDEATHSIG on Linux; off only to show that stdin's EOF alone ends a stack.
     die_with_parent: bool = True
+    # Rewrites each output line before it is kept, logged and echoed (groundflare/sourcemaps.py).
+    transform: Callable[[str], str] | None = None
 
 
 class _ChildProtocol(asyncio.SubprocessProtocol):
@@ -98,7 +100,9 @@ class Child:
             for arg in self.spec.argv
         ]
         extra = () if secrets_fd is None else (secrets_fd,)
-        self.output = ChildOutput(self.spec.name, self.spec.log, self.spec.echo)
+        self.output = ChildOutput(
+            self.spec.name, self.spec.log, self.spec.echo, self.spec.transform
+        )
         output = self.output
         loop = asyncio.get_running_loop()
         try:

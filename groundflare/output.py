@@ -34,8 +34,15 @@ DETAIL = re.compile(r"^\s+(at |imported from )")
 class ChildOutput:
     """Receives a child's raw output; keeps the last lines for failure messages."""
 
-    def __init__(self, name: str, log_file: RotatingLog, echo: Callable[[str, str], None]) -> None:
+    def __init__(
+        self,
+        name: str,
+        log_file: RotatingLog,
+        echo: Callable[[str, str], None],
+        transform: Callable[[str], str] | None = None,
+    ) -> None:
         self.name = name
+        self._transform = transform
         self._log_file = log_file
         self._echo = echo
         self._partial = bytearray()
@@ -70,6 +77,8 @@ class ChildOutput:
 
     def _line(self, raw: bytes | bytearray, continued: bool = False) -> None:
         text = bytes(raw).decode("utf-8", "replace").rstrip("\r")
+        if self._transform is not None:
+            text = self._transform(text)
         if continued:
             text += CONTINUED
         self.recent.append(text)

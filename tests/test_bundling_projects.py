@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
+import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.stack import REPO, request, run_serve
+from tests.stack import REPO, eventually, request, run_serve
 from tests.v4 import wrangler
 
 PROJECTS = REPO / "tests" / "projects"
@@ -190,3 +192,38 @@ def test_a_bare_node_builtin_without_nodejs_compat_gets_wranglers_advice(project
         'Could not resolve "events". The package "events" wasn\'t found on the file system but '
         'is built into node. Add the "nodejs_compat" compatibility flag to your project.'
     ) in last
+
+
+def test_stack_traces_in_the_log_name_the_typescript_file_and_line(projects, tmp_path, stacks):
+    stack = stacks([config(projects, "source-maps")], tmp_path / "data")
+    status, body = request(stack.url + "/?steps=-1")
+    assert status == 500 and b"negative step count" in body
+    frame = "at runJob (src/jobs/runner.ts:8:11)"
+    eventually(lambda: frame in stack.stderr(), what="the mapped frame on stderr")
+    assert "at Object.fetch (src/index.ts:" in stack.stderr()
+    assert frame in (tmp_path / "data" / "logs" / "workerd.log").read_text()
+
+
+def test_version_metadata_is_production_shaped_and_follows_the_code(projects, tmp_path, stacks):
+    project = tmp_path / "typed-imports"
+    shutil.copytree(projects / "typed-imports", project)
+    stack = stacks([project / "wrangler.toml"], tmp_path / "data")
+    first = answer(stack.url + "/version")
+    assert first["tag"] == ""
+    assert uuid.UUID(first["id"]).version == 4
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", first["timestamp"])
+    stack.stop()
+    again = stacks([project / "wrangler.toml"], tmp_path / "data")
+    assert answer(again.url + "/version")["id"] == first["id"]
+    again.stop()
+    source = project / "src" / "lib" / "text.ts"
+    source.write_text(source.read_text() + "\nexport const changed = true;\n")
+    changed = stacks([project / "wrangler.toml"], tmp_path / "data")
+    assert answer(changed.url + "/version")["id"] != first["id"]
+
+
+def test_jsonc_with_a_comment_after_a_trailing_comma_is_read(projects):
+    from groundflare.workerd_config.wrangler import read_config
+
+    parsed = read_config(projects / "json-outside" / "wrangler.jsonc")
+    assert parsed["vars"] == {"REGION": "local"}

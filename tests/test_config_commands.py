@@ -24,6 +24,18 @@ def test_the_drift_check_names_an_unbound_env_reference_with_its_line():
     assert "IN_A_COMMENT" not in result.output and "NODE_ENV" not in result.output
 
 
+def test_object_literal_keys_named_env_are_not_env_reads(tmp_path):
+    """`env: { PORT: '8080' }` builds an object (a child process's environment, a test's
+    config); only destructuring reads the Worker's env."""
+    source = tmp_path / "w.ts"
+    source.write_text(
+        "spawn('server', { env: { PORT: '8080', HOST: host.name, DEBUG: 1 } });\n"
+        "const cfg = { env: { API_URL: `http://${host}` } };\n"
+        "function h({ env: { KV: store, DB } }) {}\n"
+    )
+    assert [(r.name, r.line) for r in references(source)] == [("KV", 3), ("DB", 3)]
+
+
 def test_the_drift_check_passes_on_the_example():
     result = run("config", "check", "-c", str(EXAMPLE))
     assert result.exit_code == 0, result.output

@@ -20,6 +20,7 @@ _DOTTED = re.compile(r"(?<![\w$.])(?:this\.|\w+\.)?env\.([A-Za-z_$][\w$]*)")
 _INDEXED = re.compile(r"(?<![\w$.])(?:this\.|\w+\.)?env\[\s*[\"']([A-Za-z_$][\w$]*)[\"']\s*\]")
 _DESTRUCTURED = re.compile(r"\{([^{}]*)\}\s*=\s*(?:this\.|\w+\.)?env\b|\benv\s*:\s*\{([^{}]*)\}")
 _NOT_WORKER_ENV = re.compile(r"(?:process|import\.meta)\.env\.")
+_NAME = re.compile(r"[A-Za-z_$][\w$]*")
 
 
 @dataclass(frozen=True)
@@ -42,10 +43,15 @@ def _blank_comments(source: str) -> str:
 
 
 def _destructured_names(group: str) -> list[str]:
+    """The keys a destructuring pattern reads; none for an object literal that only looks
+    like one (`env: { PORT: '8080' }`): a pattern's `KEY: target` is always a name."""
     names = []
     for part in group.split(","):
-        key = part.split(":")[0].split("=")[0].strip().lstrip(".")
-        if re.fullmatch(r"[A-Za-z_$][\w$]*", key):
+        key, _, target = part.partition(":")
+        if target and not _NAME.fullmatch(target.split("=")[0].strip()):
+            return []
+        key = key.split("=")[0].strip().lstrip(".")
+        if _NAME.fullmatch(key):
             names.append(key)
     return names
 

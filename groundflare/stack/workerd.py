@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
+from dataclasses import replace
 
-from groundflare.children import Child
+from groundflare.children import Child, ChildSpec
 from groundflare.contracts.door import DOOR_SOCKET_NAME, DoorAddress
 from groundflare.contracts.layout import DataDir
 from groundflare.contracts.names import file_part
 from groundflare.native_tools import Workerd
 from groundflare.paths import write_private
+from groundflare.sourcemaps import StackRemapper
 from groundflare.stack.processes import READY_TIMEOUT_SECONDS, ChildSpecs, base_env
 from groundflare.supervisor import ComponentSpec
 from groundflare.workerd_config.model import RenderContext, ShimAddress, Stack
@@ -66,6 +68,11 @@ def workerd_component(
 
         await child.wait_for(listening, READY_TIMEOUT_SECONDS)
 
-    return ComponentSpec(
-        "workerd", lambda: specs("workerd", argv, {**base_env(), **secrets()}, tuple(fds)), ready
-    )
+    # Positions in a bundle become the TypeScript file and line that threw.
+    remap = StackRemapper(stack)
+
+    def spec() -> ChildSpec:
+        child = specs("workerd", argv, {**base_env(), **secrets()}, tuple(fds))
+        return replace(child, transform=remap)
+
+    return ComponentSpec("workerd", spec, ready)
