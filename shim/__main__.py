@@ -26,10 +26,15 @@ from groundflare.contracts.host import on_stop_signals, raise_open_file_limit
 from groundflare.contracts.secrets_pipe import read_secrets
 from groundflare.contracts.shim_config import ShimConfig, ShimSecrets
 from groundflare.shim.api import API_LIMITS, Api, local_hosts
+from groundflare.shim.api.routes import Route
 from groundflare.shim.app import Refusal, Shim
 from groundflare.shim.clock import Clock
 from groundflare.shim.cron import CronScheduler
 from groundflare.shim.door import Door
+from groundflare.shim.durable_objects.rest import routes as durable_object_routes
+from groundflare.shim.explorer.app import Explorer
+from groundflare.shim.explorer.auth import Sessions
+from groundflare.shim.explorer.web import Stack
 from groundflare.shim.queues.dispatch import start_dispatcher
 from groundflare.shim.r2.s3.service import S3
 from groundflare.shim.r2.s3.sigv4 import Credentials
@@ -57,6 +62,17 @@ def s3_credentials(secrets: ShimSecrets) -> Credentials:
     if secrets.s3_access_key_id and secrets.s3_secret_access_key:
         return Credentials(secrets.s3_access_key_id, secrets.s3_secret_access_key)
     return Credentials(token_urlsafe(32), token_urlsafe(32))
+
+
+def explorer_for(
+    config: ShimConfig, shim: Shim, door: Door | None, sessions: Sessions, routes: list[Route]
+) -> Explorer:
+    """The explorer on the REST listener (docs/explorer.md); its tickets come from the shim's
+    socket, where only this user's `groundflare explorer` reaches."""
+    workers = [w.name for w in config.traces.workers] if config.traces is not None else []
+    workers += [t.worker for t in config.crons if t.worker not in workers]
+    stack = Stack(config.data_dir, workers, config.crons, shim.traces, door, routes)
+    return Explorer(sessions, shim.tickets, stack)
 
 
 def cron_triggers(config: ShimConfig, door: Door | None, clock: Clock) -> CronScheduler | None:
@@ -92,13 +108,16 @@ async def serve(
     config.socket.chmod(0o600)
     if api_fd is not None:
         listener = socket.socket(fileno=api_fd)
+        address, port = listener.getsockname()[:2]
+        routes = [*shim.resources.routes(), *durable_object_routes(door)]
         rest = Api(
             secrets.api_token,
             config.runtime_json,
-            local_hosts(*listener.getsockname()[:2]),
+            local_hosts(address, port),
             resources=shim.resources,
-            routes=shim.resources.routes(),
+            routes=routes,
             fallback=S3(shim.resources, s3_credentials(secrets)).handle,
+            explorer=explorer_for(config, shim, door, Sessions(secrets.api_token, port), routes),
         )
         await serve_socket(rest.dispatch, listener, api_limits)
     # Before readiness: a SIGTERM right after it is a clean stop, not a death by signal.

@@ -20,6 +20,7 @@ from groundflare.contracts.traces import TRACES_ID, TRACES_KIND
 from groundflare.shim.calls import Recorder
 from groundflare.shim.clock import Clock
 from groundflare.shim.door import Door, DoorError
+from groundflare.shim.explorer.auth import Tickets
 from groundflare.shim.http import json_response
 from groundflare.shim.kinds import Handler
 from groundflare.shim.live import LiveResources
@@ -36,6 +37,8 @@ CLOCK_PATH = "/_groundflare/clock"
 SNAPSHOTS_PATH = "/_groundflare/snapshots/"
 # POST .../start records every binding call from then on; POST .../stop answers them.
 CALLS_PATH = "/_groundflare/calls/"
+# POST: a one-time login ticket for the explorer (`groundflare explorer` asks for it).
+EXPLORER_TICKET_PATH = "/_groundflare/explorer/ticket"
 # What the request log's tail Worker posts invocations as (contracts/traces.py).
 TRACES_TAG = f"{TRACES_KIND}:{TRACES_ID}"
 
@@ -115,6 +118,8 @@ class Shim:
             for live in self.resources.all()
         ]
         self.snapshots = Snapshots(DataDir(root=config.data_dir), snapshotted, door, self.clock)
+        # The explorer's one-time login tickets (shim/explorer/auth.py).
+        self.tickets = Tickets()
         # The request log (docs/explorer.md): every invocation's binding calls as spans.
         self.traces = None if config.traces is None else Traces(config.traces, config.data_dir)
 
@@ -151,6 +156,8 @@ class Shim:
     async def _untagged(self, request: Request) -> Response:
         if request.path == HEALTH_PATH:
             return json_response(200, b'{"ok":true}')
+        if request.path == EXPLORER_TICKET_PATH and request.method == "POST":
+            return json_response(200, orjson.dumps({"ticket": self.tickets.mint()}))
         if request.path.startswith(CALLS_PATH) and request.method == "POST":
             return self._calls(request.path.removeprefix(CALLS_PATH))
         if request.path.startswith(SNAPSHOTS_PATH) and request.method == "POST":

@@ -13,7 +13,7 @@ import hmac
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from pydantic import ValidationError
@@ -43,6 +43,19 @@ API_LIMITS = Limits(
 
 # What answers the requests that are neither v4 nor ops (R2's S3 API), when present.
 Fallback = Callable[[Request], Awaitable[Response]]
+V4Call = Callable[[Request], Awaitable[Response]]
+
+
+class Surface(Protocol):
+    """A UI served beside the API on this listener: the explorer (shim/explorer/), whose
+    browser session may also call the v4 routes."""
+
+    def owns(self, path: str) -> bool: ...
+
+    def admit(self, request: Request) -> Response | None:
+        """None when a v4 request without a bearer token may go on as a session."""
+
+    async def dispatch(self, request: Request, v4: V4Call) -> Response: ...
 
 
 def local_hosts(address: str, port: int) -> frozenset[str]:
@@ -60,6 +73,7 @@ class Api:
         resources: Resources | None = None,
         routes: Iterable[Route] = (),
         fallback: Fallback | None = None,
+        explorer: Surface | None = None,
     ) -> None:
         self._token = f"Bearer {token}".encode()
         self._runtime_json = runtime_json
@@ -69,6 +83,7 @@ class Api:
         self._v4 = Router(route for route in routes if not route.signed)
         self._signed = Router(route for route in routes if route.signed)
         self._fallback = fallback
+        self._explorer = explorer
 
     def health(self) -> dict[str, Any]:
         try:
@@ -92,18 +107,29 @@ class Api:
         if path == HEALTH_PATH and request.method == "GET":
             health = self.health()
             return json_response(200 if health["ok"] else 503, orjson.dumps(health))
+        if self._explorer is not None and self._explorer.owns(path):
+            return await self._explorer.dispatch(request, self.v4)
         if path.startswith(V4_PREFIX + "/") or path == V4_PREFIX:
             presented = request.headers.get("authorization", "")
             if not presented:
-                return envelope_error(401, 10000, "Authentication error")
-            if not hmac.compare_digest(presented.encode("utf-8", "replace"), self._token):
+                if self._explorer is None or "cookie" not in request.headers:
+                    return envelope_error(401, 10000, "Authentication error")
+                refusal = self._explorer.admit(request)
+                if refusal is not None:
+                    return refusal
+            elif not hmac.compare_digest(presented.encode("utf-8", "replace"), self._token):
                 return envelope_error(403, 10000, "Authentication error")
-            return await self._route(self._v4, request, path[len(V4_PREFIX) :], host)
+            return await self.v4(request)
         if path.startswith(SIGNED_PREFIX + "/"):
             return await self._route(self._signed, request, path[len(SIGNED_PREFIX) :], host)
         if self._fallback is not None:
             return await self._fallback(request)
         return envelope_error(404, 7000, f"No route for that URI: {request.method} {path}")
+
+    async def v4(self, request: Request) -> Response:
+        """A v4 request already admitted; the explorer's pages call here in process."""
+        host = request.headers.get("host", "").lower()
+        return await self._route(self._v4, request, request.path[len(V4_PREFIX) :], host)
 
     async def _route(self, router: Router, request: Request, path: str, host: str) -> Response:
         try:
