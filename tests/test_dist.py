@@ -76,6 +76,20 @@ def test_make_dist_builds_an_sdist_and_a_wheel_with_every_package_data_file(dist
     assert tops == {"groundflare"}  # one import name: no top-level shim or vm
 
 
+def test_every_file_the_package_tree_holds_ships_in_the_wheel(dist):
+    """Assets a module reads next to itself (templates, Workers, scripts) are package data:
+    a new one that pyproject.toml's package-data misses fails here."""
+    (wheel,) = dist.glob("groundflare-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    found = {
+        (Path(folder) / name).relative_to(REPO).as_posix()
+        for folder, _, files in os.walk(REPO / "groundflare", followlinks=True)
+        for name in files
+        if "__pycache__" not in folder and not name.endswith((".pyc", ".md"))
+    }
+    assert found - names == set()
+
+
 def test_the_installed_groundflare_is_the_venvs_not_the_checkouts(venv):
     found = subprocess.run(
         [str(venv / "bin" / "python"), "-c", "import groundflare.shim as m; print(m.__file__)"],
