@@ -227,3 +227,29 @@ def test_jsonc_with_a_comment_after_a_trailing_comma_is_read(projects):
 
     parsed = read_config(projects / "json-outside" / "wrangler.jsonc")
     assert parsed["vars"] == {"REGION": "local"}
+
+
+def test_bundling_fields_are_read_and_only_find_additional_modules_is_warned_about(tmp_path):
+    from datetime import date
+
+    from groundflare.shim.registry import BUILT_IN
+    from groundflare.workerd_config.wrangler import load_worker
+
+    (tmp_path / "index.js").write_text("export default {};\n")
+    (tmp_path / "wrangler.toml").write_text(
+        'name = "fields"\nmain = "index.js"\ncompatibility_date = "2026-11-01"\n'
+        'keep_names = false\ntsconfig = "tsconfig.json"\njsx_factory = "h"\n'
+        'jsx_fragment = "Fragment"\nfind_additional_modules = true\n'
+        '[alias]\n"a" = "b"\n[build]\ncommand = "true"\nwatch_dir = ["src", "lib"]\n'
+        '[version_metadata]\nbinding = "VERSION"\n'
+    )
+    imported = load_worker(
+        tmp_path / "wrangler.toml", date(2026, 11, 17), date(2026, 12, 1), BUILT_IN
+    )
+    assert [w.split(": ", 1)[1] for w in imported.warnings] == [
+        "find_additional_modules is not supported yet and is ignored"
+    ]
+    settings = imported.worker.bundling
+    assert (settings.keep_names, settings.alias, settings.jsx_factory) == (False, {"a": "b"}, "h")
+    assert settings.tsconfig == tmp_path / "tsconfig.json"
+    assert [b.name for b in imported.worker.bindings] == ["VERSION"]

@@ -58,7 +58,7 @@ SIDECAR_NAME = "groundflare.toml"
 # Runs a Worker's `[build] command` (its name, the command); raises ConfigError on failure.
 BuildRunner = Callable[[str, BuildCommand], None]
 # Fields groundflare understands but does not act on yet; named in a warning when set.
-NOT_YET: tuple[str, ...] = ()
+NOT_YET: tuple[str, ...] = ("find_additional_modules",)
 
 
 class ConfigError(ValueError):
