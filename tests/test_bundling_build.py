@@ -66,3 +66,19 @@ def test_dev_runs_the_build_again_when_the_watched_folder_changes(project, tmp_d
     (project / "src" / "message.txt").write_text("rebuilt after an edit")
     eventually(lambda: message(stack.url)["message"] == "rebuilt after an edit", what="a rebuild")
     assert stack.stderr().count("build: wrote dist/worker.js") == 2
+
+
+def test_config_render_and_check_run_the_build_too(project, tmp_data):
+    from click.testing import CliRunner
+
+    from groundflare.cli import main
+
+    config = str(project / "wrangler.toml")
+    check = CliRunner().invoke(main, ["config", "check", "-c", config, "--data-dir", str(tmp_data)])
+    assert check.exit_code == 0, check.output
+    assert "build-command: every binding is used and every env name is bound" in check.output
+    render = CliRunner().invoke(
+        main, ["config", "render", "-c", config, "--data-dir", str(tmp_data)]
+    )
+    assert render.exit_code == 0, render.output
+    assert (project / "dist" / "worker.js").is_file()

@@ -1,10 +1,7 @@
 import { initials, loud, recipe, text, type SandboxClient } from "./lib";
 import type { Recipe } from "./lib";
 import { SANDBOX_TIMEOUT_MS } from "./lib/sandbox-client";
-
-interface Env {
-  CF_VERSION_METADATA: { id: string; tag: string; timestamp: string };
-}
+import type { Env } from "../worker-configuration";
 
 function describe(recipe: Recipe, client?: SandboxClient): string {
   return `${recipe.title} (${recipe.id})${client ? " with a sandbox" : ""}`;
