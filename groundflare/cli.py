@@ -12,6 +12,7 @@ from groundflare.commands.config import config
 from groundflare.commands.d1 import d1
 from groundflare.commands.env import env
 from groundflare.commands.events import events_schema_command
+from groundflare.commands.explorer import explorer
 from groundflare.commands.inspect import logs, status
 from groundflare.commands.kv import kv
 from groundflare.commands.profile import profile
@@ -32,6 +33,7 @@ def main() -> None:
 
 
 for command in (
+    explorer,
     serve,
     dev,
     status,

@@ -6,10 +6,12 @@ import asyncio
 import logging
 import os
 import sys
+import webbrowser
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from groundflare.contracts.failures import StartFailure
+from groundflare.contracts.layout import DataDir
 from groundflare.runtime import Runtime
 from groundflare.stack.boot import Addon, Boot
 from groundflare.workerd_config.model import Stack
@@ -29,9 +31,53 @@ def dev_addon(inputs: list[Path], load: Callable[[], LoadedStack]) -> Addon:
         runtime = Runtime.model_validate_json(boot.data_dir.runtime_json.read_bytes())
         sys.stderr.write("\n" + status_table(runtime) + "\n\n")
         reloader = Reloader(inputs, load, lambda: boot.options.stack, boot.reload)
-        return reloader.run()
+        return _together(reloader.run(), hotkeys(boot.data_dir))
 
     return start
+
+
+async def _together(*work: Awaitable[None]) -> None:
+    await asyncio.gather(*work)
+
+
+def hotkeys(layout: DataDir) -> Awaitable[None]:
+    """`e` on the terminal opens the explorer (a fresh one-time login link) in a browser."""
+    if not sys.stdin.isatty():
+        return asyncio.sleep(0)
+    # POSIX terminals only; imported here so the module imports on Windows.
+    import termios
+    import tty
+
+    from groundflare.commands.explorer import login_url, running_api
+
+    fd = sys.stdin.fileno()
+    saved = termios.tcgetattr(fd)
+    loop = asyncio.get_running_loop()
+    keys: asyncio.Queue[bytes] = asyncio.Queue()
+
+    def read() -> None:
+        keys.put_nowait(os.read(fd, 32))
+
+    async def run() -> None:
+        tty.setcbreak(fd)
+        loop.add_reader(fd, read)
+        try:
+            while data := await keys.get():
+                api = running_api(layout)
+                if b"e" not in data.lower() or api is None:
+                    continue
+                try:
+                    link = await asyncio.to_thread(login_url, layout, api)
+                except (OSError, KeyError, ValueError) as exc:
+                    log.error("cannot open the explorer: %s", exc)
+                    continue
+                sys.stderr.write(f"explorer: {link}\n")
+                await asyncio.to_thread(webbrowser.open, link)
+        finally:
+            loop.remove_reader(fd)
+            termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+    return run()
 
 
 def colour_enabled() -> bool:
@@ -57,6 +103,11 @@ def status_table(runtime: Runtime) -> str:
     ]
     lines.append("")
     lines += [f"{name:<{widths[0]}}  {address}" for name, address in runtime.endpoints.items()]
+    if "api" in runtime.endpoints:
+        explorer = f"{runtime.endpoints['api']}/explorer/"
+        lines.append(
+            f"{'explorer':<{widths[0]}}  {explorer}  (press e, or run `groundflare explorer`)"
+        )
     return "\n".join(lines)
 
 

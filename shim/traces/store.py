@@ -23,7 +23,7 @@ import orjson
 
 from groundflare.contracts.traces import TraceRetention
 from groundflare.shim.serial import SerialExecutor
-from groundflare.shim.sqlite import damage, open_wal
+from groundflare.shim.sqlite import OPEN_FLAGS, damage, is_new, open_wal
 from groundflare.shim.traces.records import InvocationRecord, LogRecord, SpanRecord
 
 log = logging.getLogger("shim")
@@ -32,7 +32,6 @@ TRACES_FOLDER = "traces"
 TRACES_FILE = "traces.sqlite"
 
 SCHEMA = """
-PRAGMA auto_vacuum = INCREMENTAL;
 CREATE TABLE IF NOT EXISTS invocations (
     id INTEGER PRIMARY KEY,
     worker TEXT NOT NULL,
@@ -136,6 +135,13 @@ class TraceStore:
             self._connect()
 
     def _connect(self) -> None:
+        if is_new(self.path):
+            # Space freed by pruning goes back to the file system; only a new file can say so.
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            first = apsw.Connection(str(self.path), flags=OPEN_FLAGS)
+            first.execute("PRAGMA auto_vacuum = INCREMENTAL")
+            first.execute("VACUUM")
+            first.close()
         conn = open_wal(self.path)
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute(SCHEMA)
@@ -235,10 +241,12 @@ class TraceStore:
                     "(SELECT id FROM invocations ORDER BY id LIMIT "
                     "max(1, (SELECT count(*) FROM invocations) / 5))"
                 )
-            conn.execute("PRAGMA incremental_vacuum")
+            conn.execute("PRAGMA incremental_vacuum").fetchall()
             if not self._count():
                 break
-        conn.execute("PRAGMA incremental_vacuum")
+        conn.execute("PRAGMA incremental_vacuum").fetchall()
+        # The file gives the freed pages back once the WAL holding the change is written in.
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def _used_bytes(self) -> int:
         ((pages,),) = self.conn.execute("PRAGMA page_count")

@@ -1,0 +1,160 @@
+"""The request log: every invocation recorded with its console lines, exceptions and the
+binding calls it made, read back through the explorer's read-only SQL endpoint."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from groundflare.contracts.traces import TraceRetention
+from groundflare.shim.traces.records import InvocationRecord, LogRecord, SpanRecord
+from groundflare.shim.traces.store import Filters, TraceStore
+from tests.explorer import PROBE, PROBE_D1, PROBE_KV, Browser, browser, explorer_stack, signed_in
+from tests.stack import RunningStack, eventually, request
+
+__all__ = ["browser", "explorer_stack"]
+
+QUERY = "/explorer/api/traces/query"
+
+
+def sql(browser: Browser, text: str) -> list[dict[str, Any]]:
+    status, answer = browser.json(QUERY, {"sql": text}, {"X-CSRF-Token": browser.csrf()})
+    assert status == 200, answer
+    columns = answer["result"]["columns"]
+    return [dict(zip(columns, row, strict=True)) for row in answer["result"]["rows"]]
+
+
+def invocation_of(browser: Browser, url: str) -> dict[str, Any]:
+    def logged() -> list[dict[str, Any]]:
+        return sql(browser, f"SELECT * FROM invocations WHERE url = '{url}'")
+
+    (found,) = eventually(logged, what=f"{url} in the request log")
+    return found
+
+
+def test_a_request_is_logged_with_its_d1_spans_and_console_line(
+    explorer_stack: RunningStack, browser: Browser
+) -> None:
+    url = f"{explorer_stack.url}/hello?name=ada"
+    assert request(url)[0] == 200
+    found = invocation_of(browser, url)
+    assert (found["worker"], found["type"], found["outcome"], found["status"]) == (
+        "explorer-probe",
+        "fetch",
+        "ok",
+        200,
+    )
+    spans = sql(browser, f"SELECT * FROM spans WHERE invocation = {found['id']} ORDER BY id")
+    assert [s["name"] for s in spans] == ["d1.exec", "d1.query"]
+    assert {s["resource"] for s in spans} == {f"d1:{PROBE_D1}"}
+    assert '"sql":"SELECT ?1 AS greeting"' in spans[1]["attributes"]
+    assert '"params":["hello ada"]' in spans[1]["attributes"]
+    assert '"rows_read":1' in spans[1]["attributes"]
+    logs = sql(browser, f"SELECT level, message FROM logs WHERE invocation = {found['id']}")
+    assert logs == [{"level": "log", "message": "hello, ada"}]
+
+
+def test_an_uncaught_exception_is_logged_with_its_stack_in_the_source(
+    explorer_stack: RunningStack, browser: Browser
+) -> None:
+    url = f"{explorer_stack.url}/boom"
+    assert request(url)[0] == 500
+    found = invocation_of(browser, url)
+    assert found["outcome"] == "exception" and found["status"] is None
+    (line,) = sql(browser, f"SELECT * FROM logs WHERE invocation = {found['id']}")
+    assert line["level"] == "exception"
+    assert line["message"] == "Error: the probe exploded on purpose"
+    # The frame names the Worker's file, line and column.
+    assert f"at explode ({PROBE.parent / 'worker.js'}:" in line["stack"]
+
+
+def test_kv_r2_and_durable_object_calls_are_logged(
+    explorer_stack: RunningStack, browser: Browser
+) -> None:
+    kv_url = f"{explorer_stack.url}/kv?key=missing"
+    assert request(kv_url)[0] == 200
+    (span,) = sql(
+        browser, f"SELECT * FROM spans WHERE invocation = {invocation_of(browser, kv_url)['id']}"
+    )
+    assert (span["name"], span["resource"]) == ("kv.get", f"kv:{PROBE_KV}")
+    assert '"key":"missing"' in span["attributes"] and '"found":false' in span["attributes"]
+    r2_url = f"{explorer_stack.url}/files/notes/a.txt"
+    assert request(r2_url, b"hello", "PUT")[0] == 200
+    (span,) = sql(
+        browser, f"SELECT * FROM spans WHERE invocation = {invocation_of(browser, r2_url)['id']}"
+    )
+    assert span["name"] == "r2.put" and '"key":"notes/a.txt"' in span["attributes"]
+    do_url = f"{explorer_stack.url}/count/traced"
+    assert request(do_url, b"", "POST")[0] == 200
+    invocations = eventually(
+        lambda: (
+            sql(browser, f"SELECT * FROM invocations WHERE url = '{do_url}'")
+            if len(sql(browser, f"SELECT id FROM invocations WHERE url = '{do_url}'")) == 2
+            else None
+        ),
+        what="the Worker's and the Durable Object's invocations",
+    )
+    models = sorted(i["execution_model"] for i in invocations)
+    assert models == ["durableObject", "stateless"]
+
+
+def test_the_log_sql_is_read_only(explorer_stack: RunningStack, browser: Browser) -> None:
+    token = browser.csrf()
+    for statement in (
+        "DELETE FROM invocations",
+        "DROP TABLE spans",
+        "ATTACH DATABASE '/tmp/x' AS x",
+        "PRAGMA writable_schema = 1",
+    ):
+        status, answer = browser.json(QUERY, {"sql": statement}, {"X-CSRF-Token": token})
+        assert status == 400, (statement, answer)
+        assert answer["success"] is False
+    without_token = browser.open(QUERY, b'{"sql": "SELECT 1"}', "POST")
+    assert without_token[0] == 403
+
+
+def test_a_stack_with_no_traces_records_nothing(tmp_path: Path, stacks: Any) -> None:
+    stack = stacks([PROBE], tmp_path / "data", extra=["--no-traces"])
+    assert request(f"{stack.url}/hello")[0] == 200
+    visitor = signed_in(stack)
+    status, _, page = visitor.open("/explorer/log")
+    assert status == 404 and b"the request log is off" in page
+    assert not (tmp_path / "data" / "traces" / "traces.sqlite").exists()
+
+
+def _record(worker: str, started: float, lines: int) -> InvocationRecord:
+    return InvocationRecord(
+        worker=worker,
+        type="fetch",
+        started=started,
+        ended=started + 0.01,
+        outcome="ok",
+        logs=[LogRecord(at=started, level="log", message="x" * 1000) for _ in range(lines)],
+        spans=[SpanRecord("kv.get", "kv:ns", started, 0.1, 200, attributes={"key": "k"})],
+    )
+
+
+@pytest.mark.parametrize("bound", ["age", "size"])
+async def test_the_log_keeps_within_its_bounds(tmp_path: Path, bound: str) -> None:
+    retention = TraceRetention(max_age_hours=1.0, max_mb=1)
+    store = TraceStore(tmp_path, retention)
+    await store.open()
+    try:
+        now = time.time()
+        if bound == "age":
+            await store.add(_record("old", now - 2 * 3600, 1))
+            await store.add(_record("new", now, 1))
+            await store.prune()
+            assert [r.worker for r in await store.recent(Filters(), 10)] == ["new"]
+        else:
+            for index in range(40):
+                await store.add(_record(f"w{index}", now, 100))
+            await store.prune()
+            assert store.path.stat().st_size <= 2 * 1024 * 1024
+            kept = [r.worker for r in await store.recent(Filters(), 100)]
+            assert kept and kept[0] == "w39" and "w0" not in kept
+    finally:
+        await store.close()
