@@ -34,7 +34,8 @@ def test_all_returns_row_objects_and_full_meta(d1_stack, people):
     assert meta["changes"] == 0
     assert meta["last_row_id"] == 3
     assert meta["changed_db"] is False
-    assert meta["rows_read"] == 2
+    # Rewind, then Next to id 2 and to id 3 (which ends the scan): three rows visited.
+    assert meta["rows_read"] == 3
     assert meta["rows_written"] == 0
     assert meta["size_after"] > 0 and meta["size_after"] % 4096 == 0
     assert isinstance(meta["duration"], float) and meta["duration"] > 0
@@ -70,7 +71,8 @@ def test_run_still_returns_rows_of_a_returning_clause(d1_stack, people):
     sql = f"INSERT INTO {people} (name) VALUES ('barbara') RETURNING id, name"
     result = ok(d1_stack, {"op": "run", "sql": sql})
     assert result["results"] == [{"id": 4, "name": "barbara"}]
-    assert result["meta"]["rows_read"] == 2
+    # The RETURNING rows are read back once; the row itself is written, not read.
+    assert (result["meta"]["rows_read"], result["meta"]["rows_written"]) == (1, 1)
 
 
 def test_raw_with_and_without_column_names(d1_stack, people):

@@ -18,7 +18,11 @@ def all_(sql, *params):
         ("SELECT * FROM missing", "no such table: missing: SQLITE_ERROR"),
         ("SELECT nope FROM sqlite_master", "no such column: nope at offset 7: SQLITE_ERROR"),
         ("   ", "No SQL statements detected."),
-        ("-- just a comment\n/* and another */ ;", "No SQL statements detected."),
+        ("   -- an indented comment is dropped, like whitespace", "No SQL statements detected."),
+        ("-- just a comment\n/* and another */ ;", "SQL code did not contain a statement."),
+        (";", "SQL code did not contain a statement."),
+        ("SELECT 1; -- a trailing comment", "SQL code did not contain a statement."),
+        ("SELECT 1;;", "SQL code did not contain a statement."),
     ],
 )
 def test_sql_errors(d1_stack, sql, message):

@@ -36,7 +36,11 @@ def function_refused(name: str) -> str:
 
 @pytest.mark.parametrize(
     ("function", "args"),
-    [("load_extension", "'/tmp/evil.so'"), ("sqlite_version", ""), ("fts3_tokenizer", "'simple'")],
+    [
+        ("load_extension", "'/tmp/evil.so'"),
+        ("sqlite_version", ""),
+        ("sqlite_compileoption_used", "'ENABLE_FTS5'"),
+    ],
 )
 def test_functions_outside_productions_allowlist_are_refused(d1_stack, function, args):
     assert error(d1_stack, all_(f"SELECT {function}({args})")) == function_refused(function)

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import apsw
 
 from groundflare.contracts.names import file_part
-from groundflare.shim.d1 import statements
+from groundflare.shim.d1 import meter, statements
 from groundflare.shim.d1.authorizer import Authorizer
 from groundflare.shim.d1.errors import D1Error, from_sqlite
 from groundflare.shim.d1.values import SqlValue
@@ -79,15 +79,20 @@ class PreparedQuery:
 
 
 def prepare(sql: str, params: tuple[SqlValue, ...]) -> PreparedQuery | None:
-    """Split a query object's SQL; None when it holds no statement at all."""
+    """A query object's statements as workerd runs them; None when D1 drops the object
+    (whitespace and indented comments only). A `--` line or a lone `;` is no statement:
+    `SQL code did not contain a statement.`, also as one line of exec()."""
     if len(sql.encode("utf-8")) > MAX_SQL_BYTES:
         raise D1Error("statement too long: SQLITE_TOOBIG")
     if (nul := sql.find("\0")) != -1:
         # SQLite reads SQL as a C string and would silently drop what follows a NUL.
         raise D1Error(f"{NUL_IN_SQL_MESSAGE} at offset {nul}: SQLITE_ERROR")
-    parts = statements.split(sql)
-    if not parts:
+    if statements.is_dropped(sql):
         return None
+    try:
+        parts = statements.multi(sql)
+    except statements.NoStatement as exc:
+        raise D1Error(str(exc)) from exc
     return PreparedQuery(statements=parts, params=params)
 
 
@@ -126,6 +131,7 @@ class Database:
         conn.config(apsw.SQLITE_DBCONFIG_DEFENSIVE, 1)
         conn.config(apsw.SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0)
         conn.config(apsw.SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0)
+        meter.require(conn)
         for limit, value in LIMITS.items():
             conn.limit(limit, value)
         conn.authorizer = self._authorizer
@@ -215,7 +221,7 @@ class Database:
                 changes += meta["changes"]
                 if progress is not None and count % 1000 == 0:
                     progress(count)
-            self._trusted("COMMIT")
+            self._commit()
         except BaseException:
             if conn.in_transaction:
                 self._trusted("ROLLBACK")
@@ -233,7 +239,12 @@ class Database:
         }
 
     def _measure_size(self) -> int:
-        ((count,),) = self._trusted("PRAGMA page_count")
+        """Pages in use (the freelist left out), as workerd's databaseSize: a DROP TABLE
+        shrinks it although the file keeps its length."""
+        ((count,),) = self._trusted(
+            "SELECT (SELECT page_count FROM pragma_page_count)"
+            " - (SELECT freelist_count FROM pragma_freelist_count)"
+        )
         return int(count) * self._page_size
 
     def bookmark(self) -> str:
@@ -263,7 +274,7 @@ class Database:
             self._trusted("BEGIN" if single else "BEGIN IMMEDIATE")
             try:
                 results = [self._run_query(query) for query in queries]
-                self._trusted("COMMIT")
+                self._commit()
             except BaseException:
                 if conn.in_transaction:
                     self._trusted("ROLLBACK")
@@ -278,21 +289,30 @@ class Database:
             raise RunOnThread from exc
         return results
 
+    def _commit(self) -> None:
+        """COMMIT; deferred foreign keys (`PRAGMA defer_foreign_keys`) are checked here, and a
+        violation is the query's error, worded as SQLite's others."""
+        try:
+            self._trusted("COMMIT")
+        except apsw.ConstraintError as exc:
+            raise from_sqlite(exc) from exc
+
     def _run_query(self, query: PreparedQuery) -> StatementResult:
+        """Statements before the last run as workerd runs them (one step each); `rows_read`
+        and `rows_written` are the last statement's, as a Durable Object's SQL cursor reports."""
         conn = self.conn
         started = time.perf_counter()
         changes_before = conn.total_changes()
         rowid_before = conn.last_insert_rowid()
         size_before = self._size
         wrote = False
-        last = len(query.statements) - 1
-        columns: list[str] = []
-        rows: list[tuple[SqlValue, ...]] = []
-        for index, sql in enumerate(query.statements):
-            columns, rows, readonly = self._run_statement(
-                sql, query.params if index == last else None, is_last=index == last
-            )
-            wrote = wrote or not readonly
+        *earlier, final = query.statements
+        for sql in earlier:
+            wrote = not self._run_statement(sql, None, is_last=False)[2] or wrote
+        read_before, written_before = meter.totals(conn)
+        columns, rows, readonly = self._run_statement(final, query.params, is_last=True)
+        read_after, written_after = meter.totals(conn)
+        wrote = wrote or not readonly
         changes = conn.total_changes() - changes_before
         last_row_id = conn.last_insert_rowid()
         if wrote:
@@ -309,8 +329,8 @@ class Database:
             "last_row_id": last_row_id,
             "changed_db": changes != 0 or last_row_id != rowid_before or self._size != size_before,
             "size_after": self._size,
-            "rows_read": len(rows) + (changes if wrote else 0),
-            "rows_written": changes if wrote else 0,
+            "rows_read": read_after - read_before,
+            "rows_written": written_after - written_before,
             "total_attempts": 1,
         }
         return StatementResult(columns=columns, rows=rows, meta=meta)
@@ -329,7 +349,8 @@ class Database:
         self._authorizer.denial = None
         try:
             cursor.execute(sql, params or None)
-            rows = cursor.fetchall()
+            # An earlier statement is stepped once (workerd's MULTI), the last to its end.
+            rows = cursor.fetchall() if is_last else []
         except apsw.BindingsError as exc:
             raise D1Error(WRONG_BINDINGS_MESSAGE if is_last else MULTI_PARAMS_MESSAGE) from exc
         except (apsw.InterruptError, apsw.BusyError):
