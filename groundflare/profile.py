@@ -85,6 +85,11 @@ class Profile(Strict):
         "production). `serve --outbound` overrides it.",
     )
     traces: Traces = Traces()
+    cache: bool = Field(
+        True,
+        description="The Workers' Cache API keeps what they put in the data dir, as in "
+        "production; off, every match() misses. `serve --cache/--no-cache` overrides it.",
+    )
 
     @classmethod
     def fresh(cls) -> Profile:

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny
 
+from groundflare.contracts.cache import CACHE_RESOURCE
 from groundflare.contracts.door import DoorAddress
 from groundflare.contracts.names import file_part
 from groundflare.contracts.queues import QueueConsumer, queue_resource
@@ -339,6 +340,8 @@ OutboundPolicy = Literal["public", "private", "all"]
 class Stack(Model):
     workers: list[Worker] = Field(min_length=1)
     outbound: OutboundPolicy = "all"
+    # The Cache API kept by the shim (docs/cache.md); off: every match() misses (--no-cache).
+    cache: bool = True
 
     def resources(self) -> list[ResourceSpec]:
         """Every shim resource some binding reaches, once each, in order of appearance."""
@@ -352,6 +355,10 @@ class Stack(Model):
                     resource = queue_resource(queue)
                     found.setdefault(resource.tag, resource)
         return list(found.values())
+
+    def served_resources(self) -> list[ResourceSpec]:
+        """What the shim serves: every binding's resource and the Cache API's store."""
+        return self.resources() + ([CACHE_RESOURCE] if self.cache else [])
 
     def queue_consumers(self) -> list[QueueConsumer]:
         return [consumer for worker in self.workers for consumer in worker.queue_consumers]

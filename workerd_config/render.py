@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from groundflare.workerd_config import capnp
+from groundflare.workerd_config.cache import cache_outbound, cache_services
 from groundflare.workerd_config.door import (
     DOOR_SERVICE,
     bindings_service,
@@ -52,6 +53,8 @@ def render_config(stack: Stack, ctx: RenderContext, traces: bool = False) -> str
         sockets.append(door_socket(ctx.door))
     for service in outbound_services(stack, ctx):
         services[service["name"]] = service
+    for service in cache_services(stack, ctx):
+        services[service["name"]] = service
     if traces:
         for service in tail_services(stack, ctx):
             services[service["name"]] = service
@@ -65,6 +68,7 @@ def render_config(stack: Stack, ctx: RenderContext, traces: bool = False) -> str
     for index, worker in enumerate(stack.workers):
         # Its own fetch() and connect() go out through the stack's --outbound rule.
         rendered = {**worker.capnp(ctx), "globalOutbound": OUTBOUND_SERVICE}
+        rendered["cacheApiOutbound"] = cache_outbound(stack)
         if traces:
             rendered["tails"] = tails(worker.name)
         consts[_const_name(index)] = ("Workerd.Worker", rendered)

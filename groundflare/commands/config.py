@@ -67,7 +67,9 @@ def render(configs: tuple[Path, ...], env: str | None, data_dir: Path | None) ->
     layout = DataDir(root=data_root(data_dir))
     install = Installation(layout.root)
     try:
-        outbound = install.load().outbound if install.exists() else DEFAULT_OUTBOUND
+        profile = install.load() if install.exists() else None
+        outbound = profile.outbound if profile is not None else DEFAULT_OUTBOUND
+        cache = profile.cache if profile is not None else True
     except ProfileError as exc:
         fail("profile", str(exc), code=2)
     ctx = RenderContext(
@@ -75,7 +77,7 @@ def render(configs: tuple[Path, ...], env: str | None, data_dir: Path | None) ->
         config_dir=layout.run,
         do_dir=layout.root / "do",
     )
-    stack = loaded.stack.model_copy(update={"outbound": outbound})
+    stack = loaded.stack.model_copy(update={"outbound": outbound, "cache": cache})
     click.echo(render_config(stack, ctx), nl=False)
 
 

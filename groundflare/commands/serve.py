@@ -137,6 +137,12 @@ def stack_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "Default: the profile's outbound.",
         ),
         click.option(
+            "--cache/--no-cache",
+            default=None,
+            help="Keep what the Workers' Cache API puts (caches.default, caches.open), or make "
+            "every match() miss (default: the profile's cache, on unless changed).",
+        ),
+        click.option(
             "--traces/--no-traces",
             default=None,
             help="Record every Worker invocation for the explorer's request log, or not "
@@ -162,6 +168,7 @@ class StackRequest:
     outbound: OutboundPolicy | None = None
     exit_on_stdin_eof: bool | None = None
     traces: bool | None = None
+    cache: bool | None = None
 
 
 def run(request: StackRequest, data_dir: Path | None) -> NoReturn:
@@ -206,6 +213,7 @@ def start(request: StackRequest, root: Path) -> int:
             vm=dev_vm_default() if request.dev and request.vm is None else request.vm,
             outbound=request.outbound,
             traces=request.traces,
+            cache=request.cache,
             exit_on_stdin_eof=(
                 installed() is not None
                 if request.exit_on_stdin_eof is None
@@ -300,6 +308,7 @@ def stack_command(name: str, dev: bool, summary: str) -> click.Command:
         sandbox_upstream: str | None,
         outbound: OutboundPolicy | None,
         exit_on_stdin_eof: bool | None,
+        cache: bool | None,
         traces: bool | None,
     ) -> None:
         configs, prebuilt = embedded_app(configs, prebuilt)
@@ -315,6 +324,7 @@ def stack_command(name: str, dev: bool, summary: str) -> click.Command:
             outbound,
             exit_on_stdin_eof,
             traces,
+            cache,
         )
         run(request, data_dir)
 

@@ -59,6 +59,8 @@ class Options:
     outbound: OutboundPolicy | None = None
     # Record invocations for the request log (--traces/--no-traces); None: as the profile says.
     traces: bool | None = None
+    # The Cache API keeps responses (--cache/--no-cache); None: as the profile says.
+    cache: bool | None = None
     # How a child's output lines reach stderr.
     echo: Echo = plain_echo
     addon: Addon | None = None
@@ -98,18 +100,25 @@ class Boot:
         self.outbound: OutboundPolicy = options.outbound or DEFAULT_OUTBOUND
         # The request log's retention, or None when invocations are not recorded.
         self.traces: TraceRetention | None = TraceRetention() if options.traces else None
+        self.cache: bool = options.cache is not False
 
     # ---- files ----
 
     def shim_config(self) -> ShimConfig:
         options = self.options
         return shim_config(
-            options.stack, self.data_dir, options.plugins, options.test_clock, self.traces
+            self.stack(), self.data_dir, options.plugins, options.test_clock, self.traces
+        )
+
+    def stack(self) -> Stack:
+        """The stack as this run's options and profile decide it (outbound rule, cache)."""
+        return self.options.stack.model_copy(
+            update={"outbound": self.outbound, "cache": self.cache}
         )
 
     def write_configs(self) -> None:
         write_shim_config(self.shim_config(), self.data_dir)
-        stack = self.options.stack.model_copy(update={"outbound": self.outbound})
+        stack = self.stack()
         write_workerd_config(
             stack, self.data_dir, self.shim_token, self.door, traces=self.traces is not None
         )
@@ -181,6 +190,7 @@ class Boot:
         self.outbound = self.options.outbound or profile.outbound
         traced = profile.traces.enabled if self.options.traces is None else self.options.traces
         self.traces = profile.traces.retention() if traced else None
+        self.cache = profile.cache if self.options.cache is None else self.options.cache
         log.info("outbound: %s", RULE_TEXT[self.outbound])
         stack = self.options.stack
         for worker in stack.workers:

@@ -26,7 +26,7 @@ def shim_config(
     return ShimConfig(
         socket=data_dir.shim_socket,
         data_dir=data_dir.root,
-        resources=stack.resources(),
+        resources=stack.served_resources(),
         crons=[CronTrigger(worker=w.name, cron=cron) for w in stack.workers for cron in w.crons],
         queue_consumers=stack.queue_consumers(),
         door_socket=data_dir.door_socket,
