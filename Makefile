@@ -3,17 +3,24 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SQLITE_STAMP := $(VENV)/.sqlite-apsw
 EXAMPLE := examples/controlplane/wrangler.toml
 
 .PHONY: setup dev test test-clients lint format bench clean vm-host vm-image dist bundle
 
-setup: $(STAMP)
+setup: $(STAMP) $(SQLITE_STAMP)
 	@$(BIN)/groundflare tools install >/dev/null
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+# apsw over the SQLite D1 runs (workerd's compile options, D1's rows read/written meter), built
+# once from Debian's sources and cached in the git-ignored .cache/sqlite/ (docs/d1.md).
+$(SQLITE_STAMP): $(STAMP) scripts/sqlite/build-apsw.sh scripts/sqlite/d1-rows-metered.patch
+	@sh scripts/sqlite/build-apsw.sh $(BIN)/python
 	@touch $@
 
 dev: setup
