@@ -175,6 +175,9 @@ async def put_value(call: Call) -> Response:
     declared = call.request.headers.get("content-length")
     length = None if declared is None else int(declared)
     if length is not None and length > rules.MAX_VALUE_BYTES:
+        # Read to the end first: a client that sends `Connection: close` (urllib) writes the
+        # whole body before it reads, and would see a reset instead of this answer.
+        await call.request.body.discard()
         raise rules.value_too_large(length)
     header = call.request.headers.get("cf-kv-metadata")
     metadata_text = None if header is None else rules.metadata(header)
