@@ -1,0 +1,227 @@
+"""The explorer in a real browser: Debian's headless Chromium, driven by Playwright through
+`executable_path` (never a browser of Playwright's own). One browser and one stack for the
+module; each main page's screenshot is saved as a test artifact (docs/explorer.md)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
+
+from tests.explorer import PROBE_D1, PROBE_KV, PROBE_R2, explorer_stack, login_url
+from tests.stack import REPO, RunningStack, request
+
+__all__ = ["explorer_stack"]
+
+CHROMIUM = Path(os.environ.get("GROUNDFLARE_CHROMIUM", "/usr/bin/chromium"))
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+ARTIFACTS = (
+    Path(os.environ.get("GROUNDFLARE_TEST_ARTIFACTS", REPO / "build" / "test-artifacts"))
+    / "explorer"
+)
+UPLOAD_BYTES = 100 * 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
+    assert CHROMIUM.exists(), (
+        f"{CHROMIUM} is missing: scripts/browser-host.sh installs Debian's chromium "
+        "(make test runs it)"
+    )
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(profile),
+            executable_path=str(CHROMIUM),
+            args=FLAGS,
+            headless=True,
+            viewport={"width": 1280, "height": 800},
+            accept_downloads=True,
+        )
+        yield context
+        context.close()
+
+
+@pytest.fixture(scope="module")
+def page(chromium: BrowserContext, explorer_stack: RunningStack) -> Page:
+    """A tab logged in through the one-time link; every confirmation is accepted."""
+    tab = chromium.new_page()
+    tab.on("dialog", lambda dialog: dialog.accept())
+    tab.set_default_timeout(30_000)
+    tab.goto(login_url(explorer_stack))
+    return tab
+
+
+def api(stack: RunningStack) -> str:
+    return str(stack.ready["api"])
+
+
+def screenshot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+def test_logging_in_through_the_one_time_link(page: Page, explorer_stack: RunningStack) -> None:
+    expect(page).to_have_url(f"{api(explorer_stack)}/explorer/")
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    expect(page.get_by_role("link", name="explorer-probe")).to_be_visible()
+    # Keyboard: the skip link is the first stop and leads to the content.
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    screenshot(page, "overview")
+
+
+def test_d1_tables_rows_edits_and_a_sql_query(page: Page, explorer_stack: RunningStack) -> None:
+    assert request(f"{explorer_stack.url}/hello?name=table")[0] == 200
+    page.goto(f"{api(explorer_stack)}/explorer/d1")
+    page.get_by_role("link", name="shop").click()
+    expect(page.get_by_role("heading", name="shop")).to_be_visible()
+    screenshot(page, "d1-database")
+    page.get_by_role("link", name="greetings").click()
+    insert = page.locator("section", has=page.get_by_role("heading", name="Insert a row"))
+    insert.get_by_label("name").fill("grace")
+    insert.get_by_role("button", name="Insert row").click()
+    expect(page.get_by_text("row inserted")).to_be_visible()
+    expect(page.get_by_role("cell", name="grace")).to_be_visible()
+    page.get_by_text("Edit row 1").click()
+    page.locator('input[name="col.name"]').first.fill("hopper")
+    page.get_by_role("button", name="Save row 1").click()
+    expect(page.get_by_text("row 1 updated")).to_be_visible()
+    expect(page.get_by_role("cell", name="hopper")).to_be_visible()
+    screenshot(page, "d1-table")
+    page.get_by_role("button", name="Delete row 1").click()
+    expect(page.get_by_text("row 1 deleted")).to_be_visible()
+    expect(page.get_by_role("cell", name="No rows.")).to_be_visible()
+    page.goto(f"{api(explorer_stack)}/explorer/d1/{PROBE_D1}/console")
+    page.get_by_label(re.compile("^SQL")).fill("SELECT 6 * 7 AS answer, 'd1' AS product")
+    page.get_by_role("button", name="Run").click()
+    expect(page.get_by_role("cell", name="42")).to_be_visible()
+    expect(
+        page.get_by_text(re.compile(r"Statement 1: rows_read \d+ rows_written 0"))
+    ).to_be_visible()
+    expect(page.get_by_role("link", name="SELECT 6 * 7 AS answer")).to_be_visible()
+    screenshot(page, "d1-console")
+
+
+def test_kv_keys_values_edits_and_a_bulk_delete(page: Page, explorer_stack: RunningStack) -> None:
+    base = f"{api(explorer_stack)}/explorer/kv/{PROBE_KV}"
+    page.goto(base)
+    put = page.locator("section", has=page.get_by_role("heading", name="Put a key"))
+    put.get_by_label("Key").fill("greeting")
+    put.get_by_label("Value").fill('{"hello": "world"}')
+    put.get_by_label("Metadata (JSON, optional)").fill('{"by": "explorer"}')
+    put.get_by_role("button", name="Put").click()
+    expect(page.get_by_text("greeting saved")).to_be_visible()
+    expect(page.locator("pre.value-json")).to_contain_text('"hello": "world"')
+    expect(page.get_by_text('{"by":"explorer"}')).to_be_visible()
+    screenshot(page, "kv-value")
+    page.get_by_label("Value").fill("plain text now")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("pre.value-text")).to_have_text("plain text now")
+    assert request(f"{explorer_stack.url}/kv?key=greeting")[1] == b'{"value":"plain text now"}'
+    page.get_by_role("button", name="Delete greeting").click()
+    expect(page.get_by_text("greeting deleted")).to_be_visible()
+    for key in ("tmp/a", "tmp/b"):
+        page.goto(base)
+        put.get_by_label("Key").fill(key)
+        put.get_by_role("button", name="Put").click()
+    page.goto(f"{base}?prefix=tmp/")
+    screenshot(page, "kv-keys")
+    page.get_by_role("button", name="Review the keys to delete").click()
+    expect(page.get_by_role("heading", name="Delete 2 keys?")).to_be_visible()
+    page.get_by_role("button", name="Delete 2 keys").click()
+    expect(page.get_by_text("2 keys under 'tmp/' deleted")).to_be_visible()
+    expect(page.get_by_role("cell", name="No keys.")).to_be_visible()
+
+
+def test_r2_a_100_mib_upload_with_progress_downloads_back_byte_equal(
+    page: Page, explorer_stack: RunningStack, tmp_path: Path
+) -> None:
+    source = tmp_path / "big.bin"
+    digest = hashlib.sha256()
+    with source.open("wb") as out:
+        for _ in range(UPLOAD_BYTES // (1024 * 1024)):
+            chunk = os.urandom(1024 * 1024)
+            digest.update(chunk)
+            out.write(chunk)
+    page.goto(f"{api(explorer_stack)}/explorer/r2/{PROBE_R2}?prefix=uploads/")
+    page.get_by_label("Files", exact=True).set_input_files(str(source))
+    page.get_by_role("button", name="Upload", exact=True).click()
+    progress = page.locator(".progress-item progress")
+    expect(progress).to_be_visible()
+    expect(page.get_by_text("1 file(s) uploaded")).to_be_visible(timeout=120_000)
+    page.get_by_role("link", name="big.bin").click()
+    expect(page.get_by_text(f"{UPLOAD_BYTES} bytes")).to_be_visible()
+    screenshot(page, "r2-object")
+    with page.expect_download(timeout=120_000) as download:
+        page.get_by_role("link", name="Download").click()
+    saved = tmp_path / "back.bin"
+    download.value.save_as(saved)
+    back = hashlib.sha256()
+    with saved.open("rb") as data:
+        while chunk := data.read(1024 * 1024):
+            back.update(chunk)
+    assert back.hexdigest() == digest.hexdigest()
+    page.goto(f"{api(explorer_stack)}/explorer/r2/{PROBE_R2}")
+    expect(page.get_by_role("link", name="uploads/")).to_be_visible()
+    screenshot(page, "r2-bucket")
+
+
+def test_durable_object_storage_browse_and_edit(page: Page, explorer_stack: RunningStack) -> None:
+    counter = f"{explorer_stack.url}/count/browser"
+    assert request(counter, b"", "POST")[1] == b'{"count":1}'
+    page.goto(f"{api(explorer_stack)}/explorer/do")
+    page.get_by_role("link", name="Counter").click()
+    page.locator("table a").first.click()
+    page.get_by_role("link", name="hits").click()
+    expect(page.get_by_role("heading", name="hits (first 50 rows)")).to_be_visible()
+    page.get_by_label("SQL against this object's storage").fill(
+        "INSERT INTO hits (at) VALUES ('written by the explorer')"
+    )
+    page.get_by_label(re.compile("Allow writes")).check()
+    page.get_by_role("button", name="Run").click()
+    expect(page.get_by_text("changes 1")).to_be_visible()
+    screenshot(page, "durable-object")
+    # The object sees the row the explorer wrote.
+    assert request(counter, b"", "POST")[1] == b'{"count":3}'
+
+
+def test_the_log_shows_a_request_as_it_happens_with_its_d1_span_and_console_line(
+    page: Page, explorer_stack: RunningStack
+) -> None:
+    page.goto(f"{api(explorer_stack)}/explorer/log")
+    expect(page.get_by_text("Live tail: on")).to_be_visible()
+    assert request(f"{explorer_stack.url}/hello?name=live")[0] == 200
+    row = page.get_by_role("link", name="/hello?name=live")
+    expect(row).to_be_visible()
+    screenshot(page, "request-log")
+    row.click()
+    expect(page.get_by_role("rowheader", name="d1.query")).to_be_visible()
+    expect(page.get_by_text("SELECT ?1 AS greeting")).to_be_visible()
+    expect(page.get_by_text("hello, live")).to_be_visible()
+    screenshot(page, "invocation")
+
+
+def test_running_a_cron_now_shows_its_invocation(page: Page, explorer_stack: RunningStack) -> None:
+    page.goto(f"{api(explorer_stack)}/explorer/cron")
+    page.get_by_role("button", name="Run now").click()
+    expect(page.get_by_text("ran explorer-probe's */10 * * * *: ok")).to_be_visible()
+    run = page.locator("section.cron li a").first
+    expect(run).to_contain_text("ok")
+    screenshot(page, "cron")
+    run.click()
+    expect(page.get_by_role("heading", name="scheduled */10 * * * *")).to_be_visible()
+    expect(page.get_by_text("cron */10 * * * * ran")).to_be_visible()
+    expect(page.get_by_role("rowheader", name="kv.put")).to_be_visible()
