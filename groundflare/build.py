@@ -9,7 +9,7 @@ import os
 import subprocess
 import uuid
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,10 +32,23 @@ class BuildFailed(Exception):
 
 @dataclass(frozen=True)
 class BundleChoice:
-    """`--no-bundle`, or `--bundle PATH` (a prebuilt bundle, e.g. from a production build)."""
+    """`--no-bundle`, or `--bundle PATH` (a prebuilt bundle, e.g. from a production build),
+    and `--define`s over the configs' own."""
 
     disabled: bool = False
     prebuilt: Path | None = None
+    define: dict[str, str] = field(default_factory=dict)
+
+
+def parse_defines(values: tuple[str, ...]) -> dict[str, str]:
+    """wrangler's `--define KEY:VALUE` (split at the first colon)."""
+    found = {}
+    for value in values:
+        key, colon, expression = value.partition(":")
+        if not colon or not key:
+            raise ValueError(f"{value!r} is not KEY:VALUE")
+        found[key] = expression
+    return found
 
 
 def run_custom_build(worker: str, build: BuildCommand) -> None:
@@ -125,8 +138,13 @@ def build(loaded: LoadedStack, data_dir: Path, choice: BundleChoice) -> LoadedSt
         if choice.prebuilt is not None:
             worker = _prebuilt(worker, choice.prebuilt)
             loaded.inputs.append(choice.prebuilt.resolve())
-        elif not choice.disabled and worker.bundling.enabled and needs_bundle(worker):
-            worker = worker.model_copy(update={"modules": _bundled(worker, data_dir, loaded)})
+        elif not choice.disabled and worker.bundling.enabled:
+            define = {**worker.bundling.define, **choice.define}
+            worker = worker.model_copy(
+                update={"bundling": worker.bundling.model_copy(update={"define": define})}
+            )
+            if needs_bundle(worker):
+                worker = worker.model_copy(update={"modules": _bundled(worker, data_dir, loaded)})
         workers.append(version_metadata(worker))
     loaded.stack = loaded.stack.model_copy(update={"workers": workers})
     return loaded

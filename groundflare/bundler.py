@@ -80,10 +80,12 @@ def main_and_base(worker: Worker) -> tuple[Path, Path]:
 
 
 def needs_bundle(worker: Worker) -> bool:
-    """TypeScript/JSX, or a main module importing anything but platform modules and
-    rule-claimed files, needs esbuild; a self-contained main runs as is."""
+    """TypeScript/JSX, build-time settings (`define`, `alias`, `minify`), or a main module
+    importing anything but platform modules and rule-claimed files, need esbuild; a
+    self-contained main runs as is."""
     main, _ = main_and_base(worker)
-    if main.suffix in BUNDLE_SUFFIXES:
+    settings = worker.bundling
+    if main.suffix in BUNDLE_SUFFIXES or settings.define or settings.alias or settings.minify:
         return True
     claimed = {
         m.path.suffix for m in worker.modules if m.type not in ("esModule", "commonJsModule")

@@ -253,3 +253,32 @@ def test_bundling_fields_are_read_and_only_find_additional_modules_is_warned_abo
     assert (settings.keep_names, settings.alias, settings.jsx_factory) == (False, {"a": "b"}, "h")
     assert settings.tsconfig == tmp_path / "tsconfig.json"
     assert [b.name for b in imported.worker.bindings] == ["VERSION"]
+
+
+def test_define_on_the_command_line_wins_over_the_config_and_bundles_plain_js(
+    projects, tmp_path, stacks
+):
+    stack = stacks(
+        [config(projects, "define-alias")],
+        tmp_path / "data",
+        extra=["--define", '__APP_VERSION__:"2.0.0"'],
+    )
+    assert answer(stack.url)["version"] == "2.0.0"
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "index.js").write_text(
+        "export default { fetch() { return Response.json({ build: __BUILD__ }); } };\n"
+    )
+    (plain / "wrangler.toml").write_text(
+        'name = "plain"\nmain = "index.js"\ncompatibility_date = "2026-11-01"\n'
+    )
+    other = stacks(
+        [plain / "wrangler.toml"], tmp_path / "plain-data", extra=["--define", '__BUILD__:"cli"']
+    )
+    assert answer(other.url) == {"build": "cli"}
+
+
+def test_a_define_without_a_colon_is_a_usage_error(projects, tmp_path):
+    result = run_serve("-c", str(config(projects, "define-alias")), "--define", "NOPE")
+    assert result.returncode == 2
+    assert "Invalid value for '--define': 'NOPE' is not KEY:VALUE" in result.stderr

@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 import click
 
-from groundflare.build import BuildFailed, BundleChoice, build, run_custom_build
+from groundflare.build import BuildFailed, BundleChoice, build, parse_defines, run_custom_build
 from groundflare.bundle.layout import installed
 from groundflare.bundler import BundleError
 from groundflare.commands.common import (
@@ -89,6 +89,13 @@ def load(
         raise StartFailure("bundle", str(exc), FailureClass.CONFIG) from exc
 
 
+def define_option(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> Any:
+    try:
+        return parse_defines(values)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
 def stack_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The options serve and dev share."""
     options = [
@@ -110,6 +117,15 @@ def stack_options(command: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--no-bundle", is_flag=True, help="Run main and its modules as they are, unbundled."
+        ),
+        click.option(
+            "--define",
+            "defines",
+            multiple=True,
+            metavar="KEY:VALUE",
+            callback=define_option,
+            help="Replace KEY with the expression VALUE while bundling, as wrangler's --define "
+            "(over the config's define). Repeatable.",
         ),
         click.option(
             "--vm/--no-vm",
@@ -304,6 +320,7 @@ def stack_command(name: str, dev: bool, summary: str) -> click.Command:
         env: str | None,
         prebuilt: Path | None,
         no_bundle: bool,
+        defines: dict[str, str],
         vm: bool | None,
         sandbox_upstream: str | None,
         outbound: OutboundPolicy | None,
@@ -312,7 +329,7 @@ def stack_command(name: str, dev: bool, summary: str) -> click.Command:
         traces: bool | None,
     ) -> None:
         configs, prebuilt = embedded_app(configs, prebuilt)
-        choice = BundleChoice(disabled=no_bundle, prebuilt=prebuilt)
+        choice = BundleChoice(disabled=no_bundle, prebuilt=prebuilt, define=defines)
         request = StackRequest(
             configs,
             port,
