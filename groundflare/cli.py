@@ -16,6 +16,7 @@ from groundflare.commands.explorer import explorer
 from groundflare.commands.inspect import logs, status
 from groundflare.commands.kv import kv
 from groundflare.commands.profile import profile
+from groundflare.commands.queues import queues
 from groundflare.commands.r2 import r2
 from groundflare.commands.serve import dev, serve
 from groundflare.commands.tools import tools
@@ -48,6 +49,7 @@ for command in (
     d1,
     kv,
     r2,
+    queues,
     bundle,
 ):
     main.add_command(command)
