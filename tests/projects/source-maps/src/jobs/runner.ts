@@ -1,3 +1,5 @@
+import label from "./label.txt";
+
 export interface Job {
   name: string;
   steps: number;
@@ -5,7 +7,7 @@ export interface Job {
 
 export function runJob(job: Job): number {
   if (job.steps < 0) {
-    throw new RangeError(`job ${job.name} has a negative step count`);
+    throw new RangeError(`${label} job ${job.name} has a negative step count`);
   }
   return job.steps * 2;
 }
