@@ -295,3 +295,13 @@ def test_unsupported_javascript_types_are_refused_by_the_binding(d1_stack):
 
 def test_empty_results(d1_stack, people):
     assert rows(d1_stack, f"SELECT * FROM {people} WHERE name = 'nobody'") == []
+
+
+def test_a_lone_surrogate_in_a_parameter_is_bound_as_the_worker_reads_it_back(d1_stack):
+    # JSON.parse accepts "\ud800" alone; production binds its WTF-8 bytes, which read back as
+    # three U+FFFD: so does the shim, storing those.
+    result = ok(
+        d1_stack,
+        {"op": "all", "sql": "SELECT ? AS s, length(?) AS n", "params": ["a\ud800b", "\udc00"]},
+    )
+    assert result["results"] == [{"s": "a\ufffd\ufffd\ufffdb", "n": 3}]

@@ -112,3 +112,16 @@ def test_keys_never_become_paths_on_disk(kv, kv_stack, kv_dir, ns):
     assert [path for path in kv_files if not allowed.fullmatch(path)] == []
     blob_files = [p for p in kv_files if re.search(r"/[0-9a-f]{32}$", p)]
     assert len(blob_files) >= 2
+
+
+def test_a_lone_surrogate_in_a_key_names_one_key_however_it_is_sent(kv, ns):
+    # JavaScript allows "\ud800" alone; workerd sends it as WTF-8 in the path and cleans it
+    # (one U+FFFD per byte) in a bulk get's JSON. Both name the same key, listed as read back.
+    key = f"{ns}a\ud800b"
+    kv.put(key, "v", metadata={"note": "x\udc00"})
+    assert kv.get(key) == "v"
+    assert kv.get([key]) == {f"{ns}a\ufffd\ufffd\ufffdb": "v"}
+    listed = kv.list(prefix=ns)["keys"]
+    assert [item["name"] for item in listed] == [f"{ns}a\ufffd\ufffd\ufffdb"]
+    # Metadata is the Worker's own JSON text, kept as written.
+    assert kv.meta(key)["metadata"] == {"note": "x\udc00"}

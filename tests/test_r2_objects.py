@@ -12,6 +12,7 @@ from tests.workers.r2.probe import (
     head,
     headers,
     key,
+    listing,
     md5_hex,
     ok,
     pattern,
@@ -225,3 +226,15 @@ def test_keys_never_become_paths(r2_stack):
     assert outside == []
     names = {path.name for path in bucket.rglob("*")}
     assert not any("escape" in name or "passwd" in name for name in names)
+
+
+def test_a_lone_surrogate_in_a_key_or_metadata_is_accepted(r2_stack, key):
+    # Accepted as JavaScript has it; stored as the Worker reads it back on production: the
+    # surrogate's three WTF-8 bytes, one U+FFFD each.
+    lone = f"{key}/a\ud800b"
+    stored = f"{key}/a\ufffd\ufffd\ufffdb"
+    put(r2_stack, lone, "v", customMetadata={"m": "x\udfff"})
+    got = get(r2_stack, lone)
+    assert (got["key"], got["body"]) == (stored, "v")
+    assert got["customMetadata"] == {"m": "x\ufffd\ufffd\ufffd"}
+    assert [item["key"] for item in listing(r2_stack, prefix=f"{key}/")["objects"]] == [stored]

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from groundflare.shim import wtf8
 from groundflare.shim.d1.engine import (
     NO_STATEMENTS_MESSAGE,
     Database,
@@ -37,7 +38,7 @@ def failure(message: str) -> bytes:
 
 def parse_queries(body: bytes) -> list[PreparedQuery]:
     try:
-        parsed = QueryBody.validate_json(body)
+        parsed = wtf8.validate_json(QueryBody, body)
     except ValidationError as exc:
         raise D1Error(f"Invalid D1 request body: {validation_summary(exc)}", status=400) from exc
     return prepare_all(parsed if isinstance(parsed, list) else [parsed])

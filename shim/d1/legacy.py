@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, StrictStr, TypeAdapter, ValidationError
 
+from groundflare.shim import wtf8
 from groundflare.shim.d1.binding import (
     INLINE_BODY_BYTES,
     MAX_BODY_BYTES,
@@ -48,7 +49,7 @@ _EXEC = TypeAdapter(ExecBody)
 
 def _validated(adapter: TypeAdapter[Any], body: bytes) -> Any:
     try:
-        return adapter.validate_json(body)
+        return wtf8.validate_json(adapter, body)
     except ValidationError as exc:
         raise D1Error(f"Invalid request body: {validation_summary(exc)}", status=400) from exc
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 
 import orjson
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
+from groundflare.shim import wtf8
 from groundflare.shim.blobs import INLINE_BYTES
 from groundflare.shim.http import json_response, validation_summary
 from groundflare.shim.kv import rules
@@ -37,10 +38,13 @@ class BulkGet(BaseModel):
     cache_ttl: str | int | None = Field(default=None, alias="cacheTtl")
 
 
+BULK_GET = TypeAdapter(BulkGet)
+
+
 def parse(body: bytes) -> BulkGet:
     """The request, checked in Miniflare's order: type, key count, then each key."""
     try:
-        request = BulkGet.model_validate_json(body)
+        request = wtf8.validate_json(BULK_GET, body)
     except ValidationError as exc:
         raise KvError(400, f"Invalid bulk get request: {validation_summary(exc)}") from exc
     if request.type is not None and request.type not in TYPES:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote_to_bytes
 
+from groundflare.shim import wtf8
 from groundflare.shim.kv.rules import KvError
 
 _BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
@@ -27,6 +28,10 @@ def key_from_path(path: str, urlencoded: bool) -> bytes:
     if not raw.isascii():
         try:
             raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise KvError(400, "Could not URL-decode key name") from exc
+        except UnicodeDecodeError:
+            # A lone surrogate from JavaScript arrives as WTF-8 (shim/wtf8.py).
+            try:
+                raw = wtf8.decode(raw).encode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise KvError(400, "Could not URL-decode key name") from exc
     return raw

@@ -14,6 +14,7 @@ from typing import Any
 import apsw
 from pydantic import ValidationError
 
+from groundflare.shim import wtf8
 from groundflare.shim.messages import Body, Request, Response
 from groundflare.shim.r2 import errors, listing, multipart
 from groundflare.shim.r2.errors import R2Error
@@ -82,7 +83,7 @@ def _read(store: R2Store, request: Request) -> Response:
         raise errors.invalid_metadata()
     try:
         # Header bytes arrive as latin-1 text; the JSON inside is UTF-8.
-        message = ReadRequest.validate_json(raw.encode("latin-1"))
+        message = wtf8.validate_json(ReadRequest, raw.encode("latin-1"))
     except (ValidationError, UnicodeEncodeError) as exc:
         raise errors.invalid_metadata() from exc
     if isinstance(message, Head):
@@ -138,7 +139,7 @@ async def _write(store: R2Store, request: Request) -> Response:
     metadata_size, payload_size = _sizes(request)
     prefix, payload = await _split(request.body, metadata_size)
     try:
-        message = WriteRequest.validate_json(prefix)
+        message = wtf8.validate_json(WriteRequest, prefix)
     except ValidationError as exc:
         raise errors.invalid_metadata() from exc
     if isinstance(message, Put):
