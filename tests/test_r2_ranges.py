@@ -61,10 +61,20 @@ def test_unsatisfiable_range_objects_are_416(r2_stack, digits, range_):
     assert error(r2_stack, step) == NOT_SATISFIABLE
 
 
-def test_any_range_of_an_empty_object_is_416(r2_stack, key):
+@pytest.mark.parametrize(
+    "range_", [{"offset": 0}, {"length": 5}, {"offset": 0, "length": 5}, {"suffix": 5}]
+)
+def test_any_range_of_an_empty_object_is_416(r2_stack, key, range_):
     put(r2_stack, key, "")
-    step = {"op": "get", "key": key, "options": {"range": {"offset": 0}}}
+    step = {"op": "get", "key": key, "options": {"range": range_}}
     assert error(r2_stack, step) == NOT_SATISFIABLE
+
+
+@pytest.mark.parametrize("header", ["bytes=0-", "bytes=0-4", "bytes=-5"])
+def test_a_range_header_on_an_empty_object_serves_it_whole(r2_stack, key, header):
+    put(r2_stack, key, "")
+    got = get(r2_stack, key, range=headers(range=header))
+    assert (got["body"], got["range"]) == ("", {"offset": 0, "length": 0})
 
 
 @pytest.mark.parametrize(

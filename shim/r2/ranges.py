@@ -25,6 +25,10 @@ def resolve(size: int, range_: Range | None, header: str | None) -> tuple[int, i
 
 
 def from_object(range_: Range, size: int) -> tuple[int, int]:
+    """The bytes a `range` object names; none of an empty object's is satisfiable, whatever
+    its form (offset, length or suffix), as Miniflare answers it."""
+    if size == 0:
+        raise errors.invalid_range()
     offset, length = range_.offset, range_.length
     if range_.suffix is not None:
         if range_.suffix == 0:
