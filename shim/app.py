@@ -6,7 +6,6 @@ import asyncio
 import hmac
 import time
 from collections.abc import Awaitable
-from functools import partial
 from pathlib import Path
 
 import orjson
@@ -148,7 +147,7 @@ class Shim:
         if handler is None:
             return _error(404, f"unknown resource {tag!r}")
         if self.traces is not None:
-            handler = partial(self.traces.calls.serve, tag, handler)
+            handler = self.traces.recorded(tag, handler)
         if self.calls.calls is not None:
             return await self.calls.record(tag, request, handler)
         return await handler(request)

@@ -52,7 +52,7 @@ def test_a_request_is_logged_with_its_d1_spans_and_console_line(
     assert {s["resource"] for s in spans} == {f"d1:{PROBE_D1}"}
     assert '"sql":"SELECT ?1 AS greeting"' in spans[1]["attributes"]
     assert '"params":["hello ada"]' in spans[1]["attributes"]
-    assert '"rows_read":1' in spans[1]["attributes"]
+    assert '"rows":1' in spans[1]["attributes"] and '"rows_read":' in spans[1]["attributes"]
     logs = sql(browser, f"SELECT level, message FROM logs WHERE invocation = {found['id']}")
     assert logs == [{"level": "log", "message": "hello, ada"}]
 

@@ -15,10 +15,11 @@ streaming tail Workers give exact spans instead, but measured 30 % slower bindin
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import deque
 from collections.abc import AsyncIterable
-from dataclasses import dataclass
+from typing import Any
 
 from groundflare.shim.kinds import Handler
 from groundflare.shim.messages import Body, Request, Response
@@ -27,7 +28,7 @@ from groundflare.shim.traces.records import SpanRecord
 # Enough of a request body to show a D1 statement and its parameters.
 PEEK_BYTES = 4096
 # Calls kept for claiming: enough for every call of the invocations in flight.
-RING_CALLS = 100_000
+RING_CALLS = 50_000
 # An invocation's start is workerd's millisecond timestamp: allow its rounding.
 START_SLACK_SECONDS = 0.002
 
@@ -55,29 +56,55 @@ class PeekedBody:
         await self._body.discard()
 
 
-@dataclass(slots=True)
 class Call:
-    tag: str
-    started: float  # unix seconds
-    ended: float
-    method: str
-    path: str
-    query: str
-    # Its headers (cf-r2-request says what an R2 read is and its key).
-    headers: dict[str, str]
-    status: int
-    # The first bytes of the request body, for kinds described by it (D1).
-    sent: bytes
-    # The answer when it was small bytes (D1's results and meta, R2's written object).
-    answer: bytes
-    # A call the shim did not serve (a subrequest, a Durable Object's invocation) comes
-    # described already.
-    span: SpanRecord | None = None
-    claimed: bool = False
+    """One binding call, read out of its ring entry when a trace claims it."""
+
+    __slots__ = (
+        "answer",
+        "ended",
+        "headers",
+        "method",
+        "path",
+        "query",
+        "sent",
+        "span",
+        "started",
+        "status",
+        "tag",
+    )
+
+    def __init__(self, entry: tuple[Any, ...], span: SpanRecord | None = None) -> None:
+        (
+            _,
+            self.tag,
+            self.started,
+            self.ended,
+            self.method,
+            self.path,
+            self.query,
+            r2_request,
+            r2_metadata_size,
+            self.status,
+            self.sent,
+            self.answer,
+        ) = entry
+        self.span = span
+        self.headers: dict[str, str] = {}
+        if r2_request is not None:
+            self.headers["cf-r2-request"] = r2_request
+        if r2_metadata_size is not None:
+            self.headers["cf-r2-metadata-size"] = r2_metadata_size
 
     @property
     def kind(self) -> str:
-        return self.tag.partition(":")[0]
+        return str(self.tag).partition(":")[0]
+
+
+# A ring entry is a tuple of strings, numbers and bytes only: the cheapest thing to make on
+# every call, and one the garbage collector stops tracking (a ring of Request objects would
+# cost every collection a walk over all of them). (seq, tag, started, ended, method, path,
+# query, cf-r2-request, cf-r2-metadata-size, status, sent, answer)
+SEQ, TAG, STARTED, ENDED = range(4)
 
 
 # Kinds whose request body names the operation: D1's SQL, R2's write metadata.
@@ -87,56 +114,91 @@ ANSWER_BYTES = 64 * 1024
 
 class CallLog:
     def __init__(self, size: int = RING_CALLS) -> None:
-        self._ring: deque[Call] = deque(maxlen=size)
+        self._ring: deque[tuple[Any, ...]] = deque(maxlen=size)
+        self._seq = itertools.count()
+        # Entries (by seq) a trace has claimed, and calls the shim did not serve, described.
+        self._claimed: set[int] = set()
+        self._described: dict[int, SpanRecord] = {}
 
-    async def serve(self, tag: str, handler: Handler, request: Request) -> Response:
-        """Answer one binding call through `handler` and keep it."""
-        peeked = None
-        if tag.partition(":")[0] in PEEKED_KINDS:
-            peeked = PeekedBody(request.body)
-            request.body = peeked  # type: ignore[assignment]
-        started = time.time()
-        status = 500
-        answer = b""
-        try:
-            response = await handler(request)
-            status = response.status
-            body = response.body
-            if isinstance(body, bytes) and len(body) <= ANSWER_BYTES:
-                answer = body
-            return response
-        finally:
-            self._ring.append(
-                Call(
-                    tag,
-                    started,
-                    time.time(),
-                    request.method,
-                    request.path,
-                    request.query_string,
-                    request.headers,
-                    status,
-                    peeked.head if peeked is not None else b"",
-                    answer,
+    def recorded(self, tag: str, handler: Handler) -> Handler:
+        """`handler`, keeping each call it answers (made once per resource, not per call)."""
+        ring = self._ring
+        seq = self._seq
+        peek = tag.partition(":")[0] in PEEKED_KINDS
+        clock = time.time
+
+        async def serve(request: Request) -> Response:
+            peeked = None
+            if peek:
+                peeked = PeekedBody(request.body)
+                request.body = peeked  # type: ignore[assignment]
+            started = clock()
+            status = 500
+            answer = b""
+            try:
+                response = await handler(request)
+                status = response.status
+                body = response.body
+                if peek and isinstance(body, bytes) and len(body) <= ANSWER_BYTES:
+                    answer = body
+                return response
+            finally:
+                headers = request.headers
+                ring.append(
+                    (
+                        next(seq),
+                        tag,
+                        started,
+                        clock(),
+                        request.method,
+                        request.path,
+                        request.query_string,
+                        headers.get("cf-r2-request") if peek else None,
+                        headers.get("cf-r2-metadata-size") if peek else None,
+                        status,
+                        peeked.head if peeked is not None else b"",
+                        answer,
+                    )
                 )
-            )
 
-    def add(self, call: Call) -> None:
-        self._ring.append(call)
+        return serve
+
+    def add(self, tag: str, started: float, ended: float, status: int, span: SpanRecord) -> None:
+        """A call the shim did not serve (a subrequest), described already."""
+        number = next(self._seq)
+        self._described[number] = span
+        self._ring.append((number, tag, started, ended, "", "", "", None, None, status, b"", b""))
 
     def claim(
         self, tags: frozenset[str], started: float, ended: float, limit: int
     ) -> tuple[list[tuple[Call, bool]], int]:
         """The calls to `tags` inside [started, ended], oldest first, each with whether an
         earlier claim took it too; at most `limit` of them, and how many more there were."""
-        found: list[tuple[Call, bool]] = []
+        found: list[tuple[Any, ...]] = []
+        keep = found.append
         start = started - START_SLACK_SECONDS
         # Newest first: the ring is in order of the calls' ends.
         for call in reversed(self._ring):
-            if call.ended < start:
+            if call[ENDED] < start:
                 break
-            if call.tag in tags and call.started >= start and call.ended <= ended:
-                found.append((call, call.claimed))
-                call.claimed = True
+            if call[TAG] in tags and call[STARTED] >= start and call[ENDED] <= ended:
+                keep(call)
         found.reverse()
-        return found[:limit], max(0, len(found) - limit)
+        claimed = self._claimed
+        chosen = [
+            (Call(call, self._described.get(call[SEQ])), call[SEQ] in claimed)
+            for call in found[:limit]
+        ]
+        claimed.update(call[SEQ] for call in found)
+        self._forget_evicted()
+        return chosen, max(0, len(found) - limit)
+
+    def _forget_evicted(self) -> None:
+        """Claims and descriptions of entries the ring no longer holds."""
+        if not self._ring:
+            return
+        oldest = self._ring[0][SEQ]
+        if self._claimed and min(self._claimed) < oldest:
+            self._claimed = {seq for seq in self._claimed if seq >= oldest}
+        for seq in [seq for seq in self._described if seq < oldest]:
+            del self._described[seq]

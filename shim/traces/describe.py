@@ -86,19 +86,20 @@ def _rows(results: Any) -> int:
 
 
 def _kv(call: Call) -> tuple[str, dict[str, Any]]:
+    method, path = call.method, call.path
     query = dict(parse_qsl(call.query, keep_blank_values=True))
-    if call.method == "GET" and call.path == "/":
+    if method == "GET" and path == "/":
         listed = {k: v for k, v in query.items() if k in ("prefix", "cursor", "limit")}
         return "kv.list", listed
-    if call.method == "POST":
+    if method == "POST":
         return "kv.get", {"bulk": True}
-    key = unquote(call.path[1:]) if query.get("urlencoded") == "true" else call.path[1:]
+    key = unquote(path[1:]) if query.get("urlencoded") == "true" else path[1:]
     attributes: dict[str, Any] = {"key": key}
-    if call.method == "GET":
+    if method == "GET":
         return "kv.get", {**attributes, "found": call.status == 200}
-    if call.method == "PUT":
+    if method == "PUT":
         return "kv.put", attributes
-    return f"kv.{call.method.lower()}", attributes
+    return f"kv.{method.lower()}", attributes
 
 
 def _r2(call: Call) -> tuple[str, dict[str, Any]]:
