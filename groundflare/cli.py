@@ -10,6 +10,7 @@ import click
 from groundflare.commands.bundle import bundle
 from groundflare.commands.config import config
 from groundflare.commands.d1 import d1
+from groundflare.commands.emails import emails
 from groundflare.commands.env import env
 from groundflare.commands.events import events_schema_command
 from groundflare.commands.explorer import explorer
@@ -50,6 +51,7 @@ for command in (
     kv,
     r2,
     queues,
+    emails,
     bundle,
 ):
     main.add_command(command)

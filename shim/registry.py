@@ -17,13 +17,14 @@ from pathlib import Path
 
 from groundflare.shim.cache.kind import KIND as CACHE
 from groundflare.shim.d1.kind import KIND as D1
+from groundflare.shim.email.kind import KIND as EMAIL
 from groundflare.shim.kinds import Kind
 from groundflare.shim.kv.kind import KIND as KV
 from groundflare.shim.queues.kind import KIND as QUEUES
 from groundflare.shim.r2.kind import KIND as R2
 from groundflare.shim.ratelimit.kind import KIND as RATELIMIT
 
-BUILT_IN: tuple[Kind, ...] = (D1, KV, R2, QUEUES, RATELIMIT, CACHE)
+BUILT_IN: tuple[Kind, ...] = (D1, KV, R2, QUEUES, RATELIMIT, CACHE, EMAIL)
 PLUGINS_ENV = "GROUNDFLARE_KINDS"
 
 

@@ -13,6 +13,7 @@ from groundflare.workerd_config.door import (
     door_socket,
 )
 from groundflare.workerd_config.edge import edge_service
+from groundflare.workerd_config.email import EMAIL_MODULE_NAME, email_extension
 from groundflare.workerd_config.model import RenderContext, Stack
 from groundflare.workerd_config.outbound import OUTBOUND_SERVICE, outbound_services
 from groundflare.workerd_config.traces import tail_services, tails
@@ -61,9 +62,7 @@ def render_config(stack: Stack, ctx: RenderContext, traces: bool = False) -> str
         # Subrequests are recorded as the outbound Worker's invocations.
         services[OUTBOUND_SERVICE]["worker"]["tails"] = tails(OUTBOUND_SERVICE)
     config: dict[str, Any] = {"services": list(services.values()), "sockets": sockets}
-    extensions = _extensions(stack, ctx)
-    if extensions:
-        config["extensions"] = extensions
+    config["extensions"] = _extensions(stack, ctx)
     consts["config"] = ("Workerd.Config", config)
     for index, worker in enumerate(stack.workers):
         # Its own fetch() and connect() go out through the stack's --outbound rule.
@@ -76,10 +75,11 @@ def render_config(stack: Stack, ctx: RenderContext, traces: bool = False) -> str
 
 
 def _extensions(stack: Stack, ctx: RenderContext) -> list[dict[str, Any]]:
-    """The internal modules the bindings need (each once), as one extension."""
-    modules: dict[str, dict[str, Any]] = {}
+    """The internal modules the bindings need (each once), and `cloudflare:email`'s, which
+    any Worker may import, as one extension."""
+    modules: dict[str, dict[str, Any]] = {EMAIL_MODULE_NAME: email_extension(ctx)}
     for worker in stack.workers:
         for binding in worker.bindings:
             for extension in binding.capnp_extensions(ctx):
                 modules.setdefault(extension["name"], extension)
-    return [{"modules": list(modules.values())}] if modules else []
+    return [{"modules": list(modules.values())}]

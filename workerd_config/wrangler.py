@@ -22,6 +22,7 @@ from groundflare.workerd_config.build_settings import (
 from groundflare.workerd_config.crons import CronError, to_croniter
 from groundflare.workerd_config.dev_vars import load_dev_vars
 from groundflare.workerd_config.durable_objects import MigrationError, classes_from_migrations
+from groundflare.workerd_config.hyperdrive import HyperdriveError, hyperdrive_bindings
 from groundflare.workerd_config.kinds import ConfigKind
 from groundflare.workerd_config.model import (
     AssetsSettings,
@@ -365,6 +366,10 @@ def load_worker(
     classes, do_warnings = _durable_object_classes(settings, path)
     kind_bindings, unsafe_warnings = _kind_bindings(settings, kinds, path)
     bindings = _var_bindings(settings) + kind_bindings + _worker_bindings(settings)
+    try:
+        bindings += hyperdrive_bindings(settings.hyperdrive or [], path)
+    except HyperdriveError as exc:
+        raise ConfigError(str(exc)) from exc
     consumers, consumer_warnings = queue_consumers(settings, settings.name, path)
     unsupported, unsupported_warnings = unsupported_bindings(settings, path)
     sidecar, sidecar_warnings = _sidecar_bindings(path.parent / SIDECAR_NAME, bindings)

@@ -161,6 +161,12 @@ class Unsafe(Section):
     bindings: list[UnsafeBinding] = []
 
 
+class HyperdriveEntry(Section):
+    binding: str = Field(pattern=BINDING_NAME)
+    id: str = ""
+    localConnectionString: str | None = None  # noqa: N815 (wrangler's spelling)
+
+
 class WorkerSettings(Section):
     """Everything a top-level config and an `[env.<name>]` section may both carry."""
 
@@ -188,6 +194,7 @@ class WorkerSettings(Section):
     version_metadata: VersionMetadata | None = None
     queues: Queues | None = None
     unsafe: Unsafe | None = None
+    hyperdrive: list[HyperdriveEntry] | None = None
 
 
 class WranglerFile(WorkerSettings):
@@ -265,6 +272,10 @@ IGNORED_QUIETLY = frozenset(
         "upload_source_maps",
         "observability",
         "placement",
+        # workerd enforces no CPU or subrequest limits locally, as under wrangler dev.
+        "limits",
+        # wrangler dev's own settings (ip, port, protocols); serve/dev options decide here.
+        "dev",
         "logpush",
         "keep_vars",
         "send_metrics",

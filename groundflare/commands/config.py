@@ -86,17 +86,20 @@ def render(configs: tuple[Path, ...], env: str | None, data_dir: Path | None) ->
 @ENV_OPTION
 @DATA_DIR_OPTION
 def check(configs: tuple[Path, ...], env: str | None, data_dir: Path | None) -> None:
-    """List env.X names the code reads but the config does not bind (exit 1), and bindings
-    the code never reads."""
+    """List env.X names the code reads but the config does not bind, or binds to something
+    groundflare cannot provide (exit 1), and bindings the code never reads."""
     loaded = _load(configs, env, data_dir)
     failed = False
     for worker in loaded.stack.workers:
         result = drift.check(worker, loaded.sources[worker.name])
+        missing = loaded.unsupported.get(worker.name, {})
         for ref in result.unbound:
             failed = True
-            click.echo(
-                f"{worker.name}: env.{ref.name} is used at {ref.path}:{ref.line} but not bound"
-            )
+            where = f"{worker.name}: env.{ref.name} is used at {ref.path}:{ref.line}"
+            if ref.name in missing:
+                click.echo(f"{where} but {missing[ref.name]} cannot be provided locally")
+            else:
+                click.echo(f"{where} but not bound")
         for name in result.unused:
             click.echo(f"{worker.name}: {name} is bound but the code never reads it")
         if not result.unbound and not result.unused:
