@@ -225,3 +225,23 @@ def test_running_a_cron_now_shows_its_invocation(page: Page, explorer_stack: Run
     expect(page.get_by_role("heading", name="scheduled */10 * * * *")).to_be_visible()
     expect(page.get_by_text("cron */10 * * * * ran")).to_be_visible()
     expect(page.get_by_role("rowheader", name="kv.put")).to_be_visible()
+
+
+def test_queues_take_a_test_message_and_sent_email_is_shown(
+    page: Page, explorer_stack: RunningStack
+) -> None:
+    page.goto(f"{api(explorer_stack)}/explorer/queues")
+    row = page.get_by_role("row", name=re.compile("explorer-jobs"))
+    expect(row.get_by_role("cell").nth(0)).to_have_text("0")
+    row.get_by_role("button", name="Send").click()
+    expect(page.get_by_text("a message was sent to")).to_be_visible()
+    expect(
+        page.get_by_role("row", name=re.compile("explorer-jobs")).get_by_role("cell").nth(0)
+    ).to_have_text("1")
+    screenshot(page, "queues")
+    assert request(f"{explorer_stack.url}/mail", b"", "POST")[1] == b'{"sent":true}'
+    page.goto(f"{api(explorer_stack)}/explorer/email")
+    page.get_by_role("row", name=re.compile("ops@example.com")).get_by_role("link").click()
+    expect(page.get_by_text("Sent by the explorer's probe.", exact=True)).to_be_visible()
+    expect(page.get_by_text("explorer probe", exact=True)).to_be_visible()
+    screenshot(page, "email")

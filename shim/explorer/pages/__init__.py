@@ -3,7 +3,17 @@
 
 from __future__ import annotations
 
-from groundflare.shim.explorer.pages import cron, d1, do, kv, log, openapi, overview, r2
+from groundflare.shim.explorer.pages import (
+    cron,
+    d1,
+    do,
+    kv,
+    log,
+    openapi,
+    overview,
+    queues,
+    r2,
+)
 from groundflare.shim.explorer.web import Handler
 
 ROUTES: list[tuple[str, str, Handler]] = [
@@ -12,6 +22,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
     *kv.ROUTES,
     *r2.ROUTES,
     *do.ROUTES,
+    *queues.ROUTES,
     *cron.ROUTES,
     *log.ROUTES,
     *openapi.ROUTES,

@@ -4,8 +4,19 @@
 //   GET  /kv?key=K       a KV get
 //   PUT  /files/KEY      an R2 put of the body
 //   POST /count/NAME     a Durable Object call (its SQLite storage counts)
+//   POST /mail           an email sent through send_email
 //   scheduled()          a console line and a KV put
+import { EmailMessage } from "cloudflare:email";
 import { DurableObject } from "cloudflare:workers";
+
+const MAIL = [
+  "From: app@example.com",
+  "To: ops@example.com",
+  "Subject: explorer probe",
+  "Message-ID: <probe@example.com>",
+  "",
+  "Sent by the explorer's probe.",
+].join("\r\n");
 
 export class Counter extends DurableObject {
   constructor(ctx, env) {
@@ -48,6 +59,10 @@ export default {
     if (parts[0] === "count" && parts[1]) {
       const stub = env.COUNTER.get(env.COUNTER.idFromName(parts[1]));
       return stub.fetch(request);
+    }
+    if (url.pathname === "/mail" && request.method === "POST") {
+      await env.MAIL.send(new EmailMessage("app@example.com", "ops@example.com", MAIL));
+      return Response.json({ sent: true });
     }
     return new Response("not found", { status: 404 });
   },
