@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SQLITE_STAMP := $(VENV)/.sqlite-apsw
 EXAMPLE := examples/controlplane/wrangler.toml
 
-.PHONY: setup dev test test-clients lint format bench clean vm-host vm-image dist bundle
+.PHONY: browser-host setup dev test test-clients lint format bench clean vm-host vm-image dist bundle
 
 setup: $(STAMP) $(SQLITE_STAMP)
 	@$(BIN)/groundflare tools install >/dev/null
@@ -27,7 +27,7 @@ dev: setup
 	$(BIN)/groundflare dev -c $(EXAMPLE) --data-dir .data/dev
 
 # The suite, then the example's own tests through the pytest plugin (docs/testing.md).
-test: lint vm-host test-clients
+test: lint vm-host browser-host test-clients
 	$(BIN)/pytest
 	$(BIN)/pytest examples/controlplane
 
@@ -55,6 +55,10 @@ bench: setup vm-host
 	@test bench/node_modules/.installed -nt bench/package.json || \
 		{ npm install --no-audit --no-fund --prefix bench && touch bench/node_modules/.installed; }
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# Debian's chromium for the explorer's browser tests (docs/explorer.md); idempotent.
+browser-host:
+	@sh scripts/browser-host.sh
 
 # The microVM's host packages (qemu-system-x86, busybox-static, socat, gcc, ...) via apt, and
 # the unprivileged user QEMU runs as under root; idempotent (docs/vm.md).
