@@ -19,7 +19,19 @@ from pathlib import Path
 from bench.backend import progress
 from bench.report import SectionReport
 
-SECTIONS = ("d1", "kv", "r2", "do", "cold-start", "testing", "proxy", "proxy-vm", "vm", "sidecar")
+SECTIONS = (
+    "d1",
+    "kv",
+    "r2",
+    "do",
+    "traces",
+    "cold-start",
+    "testing",
+    "proxy",
+    "proxy-vm",
+    "vm",
+    "sidecar",
+)
 
 
 def parse_args() -> argparse.Namespace:
@@ -55,6 +67,10 @@ def section_runner(name: str, args: argparse.Namespace) -> Callable[[Path], Sect
         from bench import durable_objects
 
         return lambda work: durable_objects.run(args.reps, work)
+    if name == "traces":
+        from bench import traces
+
+        return lambda work: traces.run(args.reps, work)
     if name == "cold-start":
         from bench import cold_start
 
