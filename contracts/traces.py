@@ -21,13 +21,19 @@ WORKER_PROP = "worker"
 WORKER_HEADER = "x-groundflare-worker"
 
 
+def durable_object_tag(worker: str, class_name: str) -> str:
+    """What a Durable Object's invocations are claimed as by the Workers that call it."""
+    return f"do:{worker}:{class_name}"
+
+
 class TracedWorker(BaseModel):
     """One Worker whose invocations are recorded."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str
-    # The tags of the shim resources it binds (`d1:<id>`, `kv:<id>`): the binding calls
-    # made during one of its invocations are that invocation's spans.
+    # The tags of the shim resources it binds (`d1:<id>`, `kv:<id>`) and of the Durable
+    # Object classes it calls (`durable_object_tag`): the calls made during one of its
+    # invocations are that invocation's spans.
     resources: list[str] = []
     # Its modules by the name workerd knows them (stack traces name them), to the file
     # that holds them; a bundled module has a source map beside it (`<file>.map`).

@@ -99,6 +99,19 @@ def test_kv_r2_and_durable_object_calls_are_logged(
     )
     models = sorted(i["execution_model"] for i in invocations)
     assert models == ["durableObject", "stateless"]
+    caller = next(i for i in invocations if i["execution_model"] == "stateless")
+    (call,) = sql(browser, f"SELECT * FROM spans WHERE invocation = {caller['id']}")
+    assert (call["name"], call["resource"]) == ("do.fetch", "explorer-probe.Counter")
+
+
+def test_a_subrequest_is_a_fetch_span(explorer_stack: RunningStack, browser: Browser) -> None:
+    target = f"{explorer_stack.url}/kv?key=from-a-subrequest"
+    url = f"{explorer_stack.url}/fetch?url={target}"
+    assert request(url)[0] == 200
+    found = invocation_of(browser, url)
+    spans = sql(browser, f"SELECT * FROM spans WHERE invocation = {found['id']}")
+    fetches = [s for s in spans if s["name"] == "fetch"]
+    assert [(s["resource"], s["status"]) for s in fetches] == [(target, 200)]
 
 
 def test_the_log_sql_is_read_only(explorer_stack: RunningStack, browser: Browser) -> None:

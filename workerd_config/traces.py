@@ -14,8 +14,15 @@ from groundflare.contracts.traces import (
     WORKER_HEADER,
     WORKER_PROP,
     TracedWorker,
+    durable_object_tag,
 )
-from groundflare.workerd_config.model import Module, RenderContext, Stack, shim_service
+from groundflare.workerd_config.model import (
+    DurableObjectBinding,
+    Module,
+    RenderContext,
+    Stack,
+    shim_service,
+)
 
 TAIL_SERVICE = "groundflare-tail"
 TAIL_WORKER = Path(__file__).resolve().parent / "assets" / "tail.js"
@@ -45,7 +52,12 @@ def traced_workers(stack: Stack) -> list[TracedWorker]:
     return [
         TracedWorker(
             name=worker.name,
-            resources=[r.tag for b in worker.bindings for r in b.resources()],
+            resources=[r.tag for b in worker.bindings for r in b.resources()]
+            + [
+                durable_object_tag(b.worker or worker.name, b.class_name)
+                for b in worker.bindings
+                if isinstance(b, DurableObjectBinding)
+            ],
             modules={module.name: module.path for module in worker.modules},
         )
         for worker in stack.workers

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from groundflare.contracts.traces import WORKER_HEADER, TraceSettings
+from groundflare.contracts.traces import WORKER_HEADER, TraceSettings, durable_object_tag
 from groundflare.shim.http import json_response
 from groundflare.shim.kinds import Handler
 from groundflare.shim.messages import Request, Response
@@ -119,11 +119,17 @@ class Traces:
                 self._subrequest(item, arrived)
                 continue
             record = self.record(worker, item, arrived)
+            # Claimable at once: its caller's trace may be arriving right behind it.
+            called = (
+                self._object_call(record) if record.execution_model == "durableObject" else None
+            )
             try:
                 record.id = await self.store.add(record)
             except Exception:
                 log.exception("request log: cannot store an invocation of %s", worker)
                 continue
+            if called is not None:
+                called.attributes["invocation"] = record.id
             self._announce(record.id)
         return Response(status=204)
 
@@ -191,6 +197,25 @@ class Traces:
             attributes={"method": request.get("method"), "outcome": item.get("outcome")},
         )
         self.calls.add(FETCH_TAG, started, arrived, status, described)
+
+    def _object_call(self, record: InvocationRecord) -> SpanRecord:
+        """A Durable Object's invocation: a span of whichever invocation called it."""
+        class_name = str(record.event.get("entrypoint", ""))
+        described = SpanRecord(
+            name=f"do.{record.type}",
+            resource=f"{record.worker}.{class_name}",
+            started=record.started,
+            duration_ms=round(record.duration_ms, 3),
+            status=record.status or 0,
+            attributes={
+                "outcome": record.outcome,
+                **({"url": record.url} if record.url else {}),
+                **({"method": record.trigger} if record.type == "rpc" else {}),
+            },
+        )
+        tag = durable_object_tag(record.worker, class_name)
+        self.calls.add(tag, record.started, record.ended, record.status or 0, described)
+        return described
 
     # ---- the live tail ----
 

@@ -5,6 +5,7 @@
 //   PUT  /files/KEY      an R2 put of the body
 //   POST /count/NAME     a Durable Object call (its SQLite storage counts)
 //   POST /mail           an email sent through send_email
+//   GET  /fetch?url=U    a subrequest to U
 //   scheduled()          a console line and a KV put
 import { EmailMessage } from "cloudflare:email";
 import { DurableObject } from "cloudflare:workers";
@@ -59,6 +60,10 @@ export default {
     if (parts[0] === "count" && parts[1]) {
       const stub = env.COUNTER.get(env.COUNTER.idFromName(parts[1]));
       return stub.fetch(request);
+    }
+    if (url.pathname === "/fetch") {
+      const answer = await fetch(url.searchParams.get("url"));
+      return Response.json({ status: answer.status, body: await answer.text() });
     }
     if (url.pathname === "/mail" && request.method === "POST") {
       await env.MAIL.send(new EmailMessage("app@example.com", "ops@example.com", MAIL));
