@@ -13,7 +13,7 @@ from groundflare.contracts.traces import TraceRetention
 from groundflare.shim.traces.records import InvocationRecord, LogRecord, SpanRecord
 from groundflare.shim.traces.store import Filters, TraceStore
 from tests.explorer import PROBE, PROBE_D1, PROBE_KV, Browser, browser, explorer_stack, signed_in
-from tests.stack import RunningStack, eventually, request
+from tests.stack import WORKERS, RunningStack, eventually, request
 
 __all__ = ["browser", "explorer_stack"]
 
@@ -69,6 +69,21 @@ def test_an_uncaught_exception_is_logged_with_its_stack_in_the_source(
     assert line["message"] == "Error: the probe exploded on purpose"
     # The frame names the Worker's file, line and column.
     assert f"at explode ({PROBE.parent / 'worker.js'}:" in line["stack"]
+
+
+def test_a_bundled_workers_stack_points_at_its_typescript_source(
+    tmp_path: Path, stacks: Any
+) -> None:
+    typed = WORKERS / "explorer-ts"
+    stack = stacks([typed / "wrangler.toml"], tmp_path / "data")
+    assert request(f"{stack.url}/boom")[0] == 500
+    visitor = signed_in(stack)
+    found = invocation_of(visitor, f"{stack.url}/boom")
+    (line,) = sql(visitor, f"SELECT * FROM logs WHERE invocation = {found['id']}")
+    assert line["message"] == "Error: typed probe: bundled"
+    frames = line["stack"].splitlines()
+    assert f"({typed / 'src' / 'boom.ts'}:3:" in frames[0]
+    assert f"({typed / 'src' / 'index.ts'}:6:" in frames[1]
 
 
 def test_kv_r2_and_durable_object_calls_are_logged(
