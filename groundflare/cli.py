@@ -19,6 +19,7 @@ from groundflare.commands.kv import kv
 from groundflare.commands.profile import profile
 from groundflare.commands.queues import queues
 from groundflare.commands.r2 import r2
+from groundflare.commands.secrets_store import secrets_store
 from groundflare.commands.serve import dev, serve
 from groundflare.commands.tools import tools
 from groundflare.commands.trigger import trigger
@@ -52,6 +53,7 @@ for command in (
     r2,
     queues,
     emails,
+    secrets_store,
     bundle,
 ):
     main.add_command(command)

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from groundflare.shim.analytics.kind import KIND as ANALYTICS
 from groundflare.shim.cache.kind import KIND as CACHE
 from groundflare.shim.d1.kind import KIND as D1
 from groundflare.shim.email.kind import KIND as EMAIL
@@ -23,8 +24,19 @@ from groundflare.shim.kv.kind import KIND as KV
 from groundflare.shim.queues.kind import KIND as QUEUES
 from groundflare.shim.r2.kind import KIND as R2
 from groundflare.shim.ratelimit.kind import KIND as RATELIMIT
+from groundflare.shim.secrets_store.kind import KIND as SECRETS_STORE
 
-BUILT_IN: tuple[Kind, ...] = (D1, KV, R2, QUEUES, RATELIMIT, CACHE, EMAIL)
+BUILT_IN: tuple[Kind, ...] = (
+    D1,
+    KV,
+    R2,
+    QUEUES,
+    RATELIMIT,
+    CACHE,
+    EMAIL,
+    ANALYTICS,
+    SECRETS_STORE,
+)
 PLUGINS_ENV = "GROUNDFLARE_KINDS"
 
 

@@ -22,6 +22,7 @@ from groundflare.paths import write_private
 from groundflare.profile import Installation, ProfileError
 from groundflare.runtime import ComponentState, Runtime
 from groundflare.secret_store import SecretStoreError
+from groundflare.shim.secrets_store.vault import KEY_ENV, derive_key
 from groundflare.sockets import listen_loopback, listen_unix, url
 from groundflare.stack.processes import ChildSpecs, Echo, plain_echo
 from groundflare.stack.proxy import proxy_component
@@ -198,6 +199,7 @@ class Boot:
         self.listeners.api = listen_loopback(profile.ports.api, "api")
         self.listeners.door = listen_unix(self.data_dir.door_socket)
         write_private(self.data_dir.door_json, self.door.model_dump_json().encode("utf-8"))
+        store_key = derive_key(install_secrets["secrets_key"]).hex()
         shim_secrets = ShimSecrets(
             token=self.shim_token,
             api_token=install_secrets["api_token"],
@@ -214,7 +216,8 @@ class Boot:
                 self.specs,
                 self.listeners.workers,
                 self.listeners.door,
-                lambda: self.options.secrets,
+                # The Secrets Store's key reaches the Workers as their other secrets do.
+                lambda: {**self.options.secrets, KEY_ENV: store_key},
             ),
         ]
         upstream = self.options.sandbox_upstream
