@@ -1,4 +1,7 @@
-// A small controlplane: projects and their deployments, stored in D1.
+// A small controlplane: projects and their deployments in D1, sessions and flags in KV,
+// uploads in R2; deployments built in the background through a queue (retried, then
+// dead-lettered), logins rate-limited, project badges cached, and a cron that checks on the
+// build service, a local HTTP process reached with fetch().
 const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS projects (
      id INTEGER PRIMARY KEY,
@@ -15,11 +18,23 @@ const SCHEMA = [
 
 let schemaReady = null;
 
+// Deployments made before they had a status get one (an existing .data/dev keeps working).
+async function addStatus(db) {
+  try {
+    await db.prepare("ALTER TABLE deployments ADD COLUMN status TEXT NOT NULL DEFAULT 'queued'").run();
+  } catch (err) {
+    if (!String(err.message).includes("duplicate column name")) throw err;
+  }
+}
+
 function ensureSchema(db) {
-  schemaReady ??= db.batch(SCHEMA.map((sql) => db.prepare(sql))).catch((err) => {
-    schemaReady = null;
-    throw err;
-  });
+  schemaReady ??= db
+    .batch(SCHEMA.map((sql) => db.prepare(sql)))
+    .then(() => addStatus(db))
+    .catch((err) => {
+      schemaReady = null;
+      throw err;
+    });
   return schemaReady;
 }
 
@@ -32,6 +47,8 @@ const SESSION_TTL_SECONDS = 3600;
 async function sessions(request, env, parts) {
   if (request.method === "POST" && parts.length === 1) {
     const { user } = await request.json();
+    const { success } = await env.LOGIN_LIMITER.limit({ key: `user:${user}` });
+    if (!success) return json({ error: "too many new sessions; try again in a minute" }, 429);
     const id = crypto.randomUUID();
     await env.KV.put(`session:${id}`, JSON.stringify({ user }), {
       expirationTtl: SESSION_TTL_SECONDS,
@@ -78,7 +95,35 @@ async function uploads(request, env, parts) {
   return json({ uploads: listed.objects.map(({ key, size }) => ({ key, size })) });
 }
 
-async function route(request, env) {
+// GET /projects/:id/badge: the latest deployment, cached for a minute (a hit carries
+// cf-cache-status: HIT), so a README full of badges does not hit D1 each time.
+async function badge(request, env, ctx, projectId) {
+  const cache = caches.default;
+  const cached = await cache.match(request);
+  if (cached) return cached;
+  const latest = await env.DB.prepare(
+    "SELECT version, status FROM deployments WHERE project_id = ? ORDER BY id DESC LIMIT 1",
+  )
+    .bind(projectId)
+    .first();
+  const response = Response.json(
+    { project: projectId, version: latest?.version ?? null, status: latest?.status ?? "none" },
+    { headers: { "cache-control": "public, max-age=60" } },
+  );
+  ctx.waitUntil(cache.put(request, response.clone()));
+  return response;
+}
+
+async function listDeployments(env, projectId) {
+  const { results } = await env.DB.prepare(
+    "SELECT id, version, status, created_at FROM deployments WHERE project_id = ? ORDER BY id",
+  )
+    .bind(projectId)
+    .all();
+  return results;
+}
+
+async function route(request, env, ctx) {
   const url = new URL(request.url);
   const parts = url.pathname.split("/").filter(Boolean);
 
@@ -88,6 +133,7 @@ async function route(request, env) {
   if (parts[0] === "sessions") return sessions(request, env, parts);
   if (parts[0] === "flags") return flags(request, env, parts);
   if (parts[0] === "uploads") return uploads(request, env, parts);
+  if (parts[0] === "builder") return json((await env.KV.get("builder:health", "json")) ?? {});
   if (parts[0] !== "projects") {
     return json({ error: "not found" }, 404);
   }
@@ -110,29 +156,79 @@ async function route(request, env) {
     return json({ project }, 201);
   }
   const projectId = Number(parts[1]);
+  if (parts.length === 3 && parts[2] === "badge" && request.method === "GET") {
+    return badge(request, env, ctx, projectId);
+  }
+  if (parts.length === 3 && parts[2] === "deployments" && request.method === "GET") {
+    return json({ deployments: await listDeployments(env, projectId) });
+  }
   if (parts.length === 3 && parts[2] === "deployments" && request.method === "POST") {
     const { version } = await request.json();
-    const [, deployments] = await env.DB.batch([
-      env.DB.prepare("INSERT INTO deployments (project_id, version) VALUES (?, ?)").bind(
-        projectId,
-        version,
-      ),
-      env.DB.prepare(
-        "SELECT id, version, created_at FROM deployments WHERE project_id = ? ORDER BY id",
-      ).bind(projectId),
-    ]);
-    return json({ deployments: deployments.results }, 201);
+    const deployment = await env.DB.prepare(
+      "INSERT INTO deployments (project_id, version) VALUES (?, ?) RETURNING id",
+    )
+      .bind(projectId, version)
+      .first();
+    // Built in the background (queue() below); the answer says it is queued.
+    await env.DEPLOYS.send({ deployment: deployment.id, project: projectId, version });
+    return json({ deployments: await listDeployments(env, projectId) }, 201);
   }
   return json({ error: "not found" }, 404);
 }
 
+async function setStatus(env, deployment, status) {
+  await env.DB.prepare("UPDATE deployments SET status = ? WHERE id = ?").bind(status, deployment).run();
+}
+
+// A deployment job: hand it to the build service; if that fails, retry it later (after
+// max_retries it lands on deploys-dlq, whose messages mark the deployment failed).
+async function build(message, env) {
+  const job = message.body;
+  try {
+    const answer = await fetch(`${env.BUILDER_URL}/build`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(job),
+    });
+    if (!answer.ok) throw new Error(`the builder answered ${answer.status}`);
+    await setStatus(env, job.deployment, "live");
+    message.ack();
+  } catch (err) {
+    console.log(`deployment ${job.deployment}: ${err.message}; retrying`);
+    await setStatus(env, job.deployment, "retrying");
+    message.retry();
+  }
+}
+
 export default {
-  async fetch(request, env) {
+  async fetch(request, env, ctx) {
     await ensureSchema(env.DB);
     try {
-      return await route(request, env);
+      return await route(request, env, ctx);
     } catch (err) {
       return json({ error: err.message }, 500);
     }
+  },
+
+  async queue(batch, env) {
+    await ensureSchema(env.DB);
+    for (const message of batch.messages) {
+      if (batch.queue === "deploys-dlq") {
+        await setStatus(env, message.body.deployment, "failed");
+      } else {
+        await build(message, env);
+      }
+    }
+  },
+
+  async scheduled(controller, env) {
+    let health;
+    try {
+      const answer = await fetch(`${env.BUILDER_URL}/health`);
+      health = { ok: answer.ok, status: answer.status };
+    } catch (err) {
+      health = { ok: false, error: err.message };
+    }
+    await env.KV.put("builder:health", JSON.stringify({ ...health, at: controller.scheduledTime }));
   },
 };
