@@ -16,6 +16,7 @@ from tests.stack import (
     eventually,
     request,
 )
+from tests.v4 import stack_env
 
 PRODUCER = WORKERS / "queues" / "producer.toml"
 CONSUMER = WORKERS / "queues" / "consumer.toml"
@@ -224,3 +225,20 @@ def test_an_unknown_content_type_is_workerds_own_type_error(stack):
         "name": "TypeError",
         "message": "Unsupported queue message content type: xml",
     }
+
+
+def test_the_http_push_api_sends_onto_the_queue_and_names_an_unknown_one(stack):
+    env = stack_env(stack.data_dir)
+    base = f"{env['CLOUDFLARE_API_BASE_URL']}/accounts/{env['CLOUDFLARE_ACCOUNT_ID']}/queues"
+    auth = {"Authorization": f"Bearer {env['CLOUDFLARE_API_TOKEN']}"}
+    message = {"body": {"tag": "over-http"}, "content_type": "json"}
+    status, body = request(f"{base}/jobs/messages", message, method="POST", headers=auth)
+    assert status == 200, body
+    advance_clock(stack, BATCH_TIMEOUT)
+    (delivery,) = wait_for(stack, "over-http")
+    assert delivery["body"] == {"type": "object", "value": {"tag": "over-http"}}
+    status, body = request(f"{base}/nope/messages", message, method="POST", headers=auth)
+    assert (status, json.loads(body)["errors"]) == (
+        404,
+        [{"code": 10104, "message": "Queue does not exist"}],
+    )
