@@ -51,7 +51,7 @@ format: setup
 	$(BIN)/ruff check --fix .
 
 # `make bench BENCH_ARGS="--only kv --only r2"` runs some sections (python -m bench --help).
-bench: setup vm-host
+bench: setup vm-host test-clients
 	@test bench/node_modules/.installed -nt bench/package.json || \
 		{ npm install --no-audit --no-fund --prefix bench && touch bench/node_modules/.installed; }
 	$(BIN)/python -m bench $(BENCH_ARGS)

@@ -25,6 +25,7 @@ SECTIONS = (
     "r2",
     "do",
     "traces",
+    "api",
     "cold-start",
     "testing",
     "proxy",
@@ -67,6 +68,10 @@ def section_runner(name: str, args: argparse.Namespace) -> Callable[[Path], Sect
         from bench import durable_objects
 
         return lambda work: durable_objects.run(args.reps, work)
+    if name == "api":
+        from bench import api
+
+        return lambda work: api.run(args.reps, work)
     if name == "traces":
         from bench import traces
 
