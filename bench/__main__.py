@@ -1,8 +1,8 @@
 """`python -m bench [--only SECTION ...]`: groundflare and Miniflare side by side on the same
-Workers (D1, KV, R2, Durable Objects, cold start), the sandbox proxy against a direct
-connection (to a stand-in upstream, then to the sandbox in the microVM: bench/proxy_vm.py),
-then the microVM's boot time and memory (bench/vm.py), and the sidecar bundle's size and
-spawn -> ready against a venv (bench/sidecar.py).
+Workers (D1, KV, R2, Durable Objects, queues, the Cache API, cold start), the sandbox proxy
+against a direct connection (to a stand-in upstream, then to the sandbox in the microVM:
+bench/proxy_vm.py), then the microVM's boot time and memory (bench/vm.py), and the sidecar
+bundle's size and spawn -> ready against a venv (bench/sidecar.py).
 
 Each section starts its own backends on a fresh temp dir and measures them interleaved;
 stdout gets one table per section as it finishes and, at the end, one JSON summary line per
@@ -24,6 +24,8 @@ SECTIONS = (
     "kv",
     "r2",
     "do",
+    "queues",
+    "cache",
     "traces",
     "api",
     "cold-start",
@@ -68,6 +70,14 @@ def section_runner(name: str, args: argparse.Namespace) -> Callable[[Path], Sect
         from bench import durable_objects
 
         return lambda work: durable_objects.run(args.reps, work)
+    if name == "queues":
+        from bench import queues
+
+        return lambda work: queues.run(args.reps, work)
+    if name == "cache":
+        from bench import cache
+
+        return lambda work: cache.run(args.reps, work)
     if name == "api":
         from bench import api
 

@@ -41,6 +41,25 @@ def host_options(config: WorkerConfig, persist_dir: Path) -> dict[str, object]:
     if config.r2_buckets:
         options["r2Buckets"] = config.r2_buckets
         options["r2Persist"] = str(persist_dir / "r2")
+    if not config.script_path.is_relative_to(BENCH_DIR):
+        # A Worker copied elsewhere (queues: bench/queues.py): Miniflare names modules from
+        # its working directory and refuses a path that climbs out of it.
+        options["modulesRoot"] = str(config.script_path.parent)
+    if config.vars:
+        options["bindings"] = config.vars
+    if config.queue_producers:
+        options["queueProducers"] = {
+            binding: {"queueName": queue} for binding, queue in config.queue_producers.items()
+        }
+    if config.queue_consumers:
+        options["queueConsumers"] = {
+            queue: {
+                "maxBatchSize": settings.get("max_batch_size", 10),
+                "maxBatchTimeout": settings.get("max_batch_timeout", 5),
+                "maxRetries": settings.get("max_retries", 3),
+            }
+            for queue, settings in config.queue_consumers.items()
+        }
     if config.durable_objects:
         options["durableObjects"] = {
             binding: {"className": do.class_name, "useSQLite": do.sqlite}

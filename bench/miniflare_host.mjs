@@ -5,7 +5,8 @@
 // The JSON (built in Python from the same wrangler.toml groundflare reads, bench/miniflare.py)
 // holds Miniflare options: "scriptPath", "compatibilityDate", "compatibilityFlags",
 // "d1Databases", "d1Persist", and when the Worker has them "kvNamespaces", "kvPersist",
-// "r2Buckets", "r2Persist", "durableObjects", "durableObjectsPersist".
+// "r2Buckets", "r2Persist", "durableObjects", "durableObjectsPersist", "bindings" (vars),
+// "queueProducers", "queueConsumers", "modulesRoot".
 // Prints ONE JSON line {"url": ...} on stdout when ready (right after `await mf.ready`, so the
 // parent can time the cold start); everything else goes to stderr.
 // Stops when stdin closes (the parent's way to stop it, and what happens if the parent dies):
@@ -27,6 +28,10 @@ const PASSED = [
   "r2Persist",
   "durableObjects",
   "durableObjectsPersist",
+  "bindings",
+  "queueProducers",
+  "queueConsumers",
+  "modulesRoot",
 ];
 
 // Miniflare's Log prints with console.log; stdout is reserved for the ready line.

@@ -19,6 +19,8 @@ KV_WORKER = WORKERS_DIR / "kv" / "wrangler.toml"
 R2_WORKER = WORKERS_DIR / "r2" / "wrangler.toml"
 DO_WORKER = WORKERS_DIR / "do" / "wrangler.toml"
 STACK_WORKER = WORKERS_DIR / "stack" / "wrangler.toml"
+CACHE_WORKER = WORKERS_DIR / "cache" / "wrangler.toml"
+QUEUES_WORKER = WORKERS_DIR / "queues" / "wrangler.toml"
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,9 @@ class WorkerConfig:
     kv_namespaces: dict[str, str] = field(default_factory=dict)  # binding -> namespace id
     r2_buckets: dict[str, str] = field(default_factory=dict)  # binding -> bucket_name
     durable_objects: dict[str, DurableObjectClass] = field(default_factory=dict)
+    vars: dict[str, str] = field(default_factory=dict)
+    queue_producers: dict[str, str] = field(default_factory=dict)  # binding -> queue
+    queue_consumers: dict[str, dict[str, Any]] = field(default_factory=dict)  # queue -> settings
 
     @classmethod
     def load(cls, wrangler_toml: Path) -> WorkerConfig:
@@ -56,6 +61,11 @@ class WorkerConfig:
             kv_namespaces={ns["binding"]: ns["id"] for ns in raw.get("kv_namespaces", ())},
             r2_buckets={b["binding"]: b["bucket_name"] for b in raw.get("r2_buckets", ())},
             durable_objects=_durable_objects(raw),
+            vars={k: str(v) for k, v in raw.get("vars", {}).items()},
+            queue_producers={
+                p["binding"]: p["queue"] for p in raw.get("queues", {}).get("producers", ())
+            },
+            queue_consumers={c["queue"]: c for c in raw.get("queues", {}).get("consumers", ())},
         )
 
 
