@@ -1,5 +1,5 @@
-"""R2 (issue 3): 1 MiB put/get per call, then one 1 GiB put and 1 GiB gets in MB/s, with the
-shim's peak RSS.
+"""R2 (issues 3, 11): 1 MiB put/get per call, a 256 MiB object the Worker reads whole
+(`arrayBuffer()`), then one 1 GiB put and 1 GiB gets in MB/s, with the shim's peak RSS.
 
 Same Worker (bench/workers/r2/) on both backends. The 1 GiB object is streamed by the Worker
 (FixedLengthStream, never held) and moved once per backend per path, the order alternating;
@@ -12,6 +12,7 @@ streams. Its CPU time per transfer shows where groundflare's time goes.
 from __future__ import annotations
 
 import json
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,9 @@ MIB = 1 << 20
 BIG_SIZE = 1 << 30
 SHIM_PEAK_LIMIT_MB = 150.0
 THROUGHPUT_TARGET = 1.0  # groundflare/Miniflare MB/s, at least
+MID_SIZE = 256 * MIB
+MID_GETS = 5
+MID_TARGET = 1.0  # groundflare/Miniflare seconds, at most (issue 11)
 
 SMALL: tuple[latency.Scenario, ...] = (
     latency.Scenario("put", 100, "ms", "1 MiB put()"),
@@ -71,16 +75,32 @@ class Transfer:
 def run(reps: int, work_dir: Path) -> report.SectionReport:
     with side_by_side(R2_WORKER, work_dir) as pair:
         rows = latency.run_all(pair.clients, reps, SMALL)
+        mid = mid_gets(pair)
         transfers, peaks = big_transfers(pair)
     report.warn_mismatches(rows, GROUNDFLARE)
+    mid_ratio = mid[GROUNDFLARE] / mid[MINIFLARE]
     tables = [
         "1 MiB objects, per call:",
         report.table(rows, GROUNDFLARE, MINIFLARE),
         "",
+        f"One 256 MiB object the Worker reads whole (`await object.arrayBuffer()`), median of "
+        f"{MID_GETS}: {GROUNDFLARE} {mid[GROUNDFLARE] * 1000:.0f} ms, {MINIFLARE} "
+        f"{mid[MINIFLARE] * 1000:.0f} ms, ratio ({GROUNDFLARE}/{MINIFLARE}) {mid_ratio:.2f} "
+        f"(<= {MID_TARGET:.2f} {report.verdict(mid_ratio, MID_TARGET)})",
+        "",
         "One 1 GiB object (MB = 10^6 bytes), once per backend per path:",
         big_table(transfers, peaks),
     ]
-    meta = {"reps": reps, "miniflare_version": installed_version()}
+    meta = {
+        "reps": reps,
+        "miniflare_version": installed_version(),
+        "mid_get_256mib": {
+            "ms": {name: round(took * 1000, 1) for name, took in mid.items()},
+            "ratio": round(mid_ratio, 3),
+            "target_ratio_max": MID_TARGET,
+            "target_met": mid_ratio <= MID_TARGET,
+        },
+    }
     return report.SectionReport(
         "R2 (issue 3)", "\n".join(tables), summary(rows, transfers, peaks, meta)
     )
@@ -97,6 +117,25 @@ def processes(pair: Pair) -> dict[str, dict[str, list[int]]]:
         },
         MINIFLARE: {"node+workerd": proc.descendants(pair.backends[MINIFLARE].pid or 0)},
     }
+
+
+def mid_gets(pair: Pair) -> dict[str, float]:
+    """The median seconds of a 256 MiB get the Worker reads whole, per backend, interleaved."""
+    names = list(pair.clients)
+    for client in pair.clients.values():
+        client.timed_get(f"/bigput?size={MID_SIZE}&key=mid")
+    seconds: dict[str, list[float]] = {name: [] for name in names}
+    for rep in range(MID_GETS):
+        for name in names if rep % 2 == 0 else names[::-1]:
+            took, body = pair.clients[name].timed_get("/bigget?mode=arraybuffer&key=mid")
+            if body["checksum"] != MID_SIZE:
+                raise RuntimeError(f"{name}: read {body['checksum']} of {MID_SIZE} bytes")
+            seconds[name].append(took)
+    progress(
+        "256 MiB get, Worker reads it all: "
+        + ", ".join(f"{name} {statistics.median(s) * 1000:.0f} ms" for name, s in seconds.items())
+    )
+    return {name: statistics.median(values) for name, values in seconds.items()}
 
 
 def big_transfers(pair: Pair) -> tuple[list[Transfer], dict[str, float]]:

@@ -19,21 +19,17 @@ import asyncio
 import contextlib
 import enum
 import logging
-import os
-import select
 import socket
 from collections import deque
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 import httptools
 
 from groundflare.shim.messages import Body, BodyTooLarge, FileBody, Handler, Request, Response
-
-if TYPE_CHECKING:
-    pass
+from groundflare.shim.sendfile import sendfile, sendfile_cached
 
 log = logging.getLogger("shim")
 
@@ -59,6 +55,9 @@ class Limits:
     # the rest of the read is dropped, and the connection closes (RFC 9112 9.3.2: a
     # pipelining client retries what a closed connection left unanswered).
     pipeline_cut: int = 64
+    # SO_SNDBUF of each accepted connection (the kernel caps it at net.core.wmem_max); None
+    # keeps the system's default.
+    send_buffer: int | None = None
 
     @property
     def timed(self) -> bool:
@@ -70,27 +69,11 @@ class Limits:
 # The biggest legitimate head is a few KiB (KV keys 512 bytes in the URL, KV metadata 1 KiB,
 # R2's CF-R2-Request JSON with a 1 KiB key); 1 MiB leaves room for the oversized values the
 # shim must see to refuse with production's own error text (docs/reliability-shim.md).
-BINDING_LIMITS = Limits(max_head=1024 * 1024)
-
-
-SENDFILE_TIMEOUT_SECONDS = 60.0
-
-
-def _sendfile(fd: int, path: Path, offset: int, count: int) -> None:
-    """On a worker thread: `count` bytes of `path` onto the (non-blocking) socket `fd`."""
-    with path.open("rb") as source:
-        while count > 0:
-            try:
-                sent = os.sendfile(fd, source.fileno(), offset, count)
-            except BlockingIOError:
-                _, writable, _ = select.select([], [fd], [], SENDFILE_TIMEOUT_SECONDS)
-                if not writable:
-                    raise TimeoutError("the client stopped reading") from None
-                continue
-            if sent == 0:
-                raise OSError(f"{path} ended {count} bytes early")
-            offset += sent
-            count -= sent
+# A 4 MiB send buffer lets a whole 1 MiB R2 body go to workerd in one sendfile from the event
+# loop, without a worker thread (docs/performance.md).
+BINDING_LIMITS = Limits(max_head=1024 * 1024, send_buffer=4 * 1024 * 1024)
+# Bytes in hand (a head, R2's metadata, small inline parts) gathered into one write up to this.
+WRITE_BATCH_BYTES = 256 * 1024
 
 
 def _head(response: Response, keep_alive: bool) -> bytearray:
@@ -219,6 +202,10 @@ class HttpProtocol(asyncio.Protocol):
                 return
             listener.open += 1
             self._counted = True
+        if self._limits.send_buffer is not None:
+            sock = self._transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self._limits.send_buffer)
         self._worker = asyncio.get_running_loop().create_task(self._serve())
         if self._timed:
             self._expect(_Wait.HEAD, self._limits.head_timeout)
@@ -515,10 +502,10 @@ class HttpProtocol(asyncio.Protocol):
             head += body
             transport.write(head)
             return
-        transport.write(head)
         if isinstance(body, FileBody) and response.length is not None:
-            await self._send_spans(body)
+            await self._send_spans(body, head)
             return
+        transport.write(head)
         chunked = response.length is None
         async for chunk in body:
             if not chunk:
@@ -532,19 +519,30 @@ class HttpProtocol(asyncio.Protocol):
         if chunked:
             transport.write(b"0\r\n\r\n")
 
-    async def _send_spans(self, body: FileBody) -> None:
-        """Bytes in hand go through the transport; file spans go to the socket with sendfile,
-        so a large object never passes through Python (measured: 5x less shim CPU per GiB)."""
+    async def _send_spans(self, body: FileBody, head: bytearray) -> None:
+        """Bytes in hand go through the transport, the head with those that follow it in one
+        write (one read for workerd, not two); file spans go to the socket with sendfile, so a
+        large object never passes through Python (measured: 5x less shim CPU per GiB)."""
         transport = self._transport
         assert transport is not None
         try:
+            pending = head
             for span in body.spans():
-                if span.path is None:
-                    transport.write(span.data)
+                if span.path is not None:
+                    transport.write(pending)
+                    pending = bytearray()
+                    await self._sendfile(span.path, span.offset, span.count)
+                    continue
+                pending += span.data
+                if len(pending) >= WRITE_BATCH_BYTES:
+                    transport.write(pending)
+                    pending = bytearray()
                     if not self._writable.is_set():
                         await self._drained()
-                else:
-                    await self._sendfile(span.path, span.offset, span.count)
+            if pending:
+                transport.write(pending)
+                if not self._writable.is_set():
+                    await self._drained()
         finally:
             await body.aclose()
 
@@ -558,7 +556,11 @@ class HttpProtocol(asyncio.Protocol):
             if transport.get_write_buffer_size():
                 self._writable.clear()
             await self._drained()
-            await asyncio.to_thread(_sendfile, sock.fileno(), path, offset, count)
+            # Most bodies fit the socket buffer: no worker thread for those (its hand-off cost
+            # as much as the copy); what the socket cannot take now goes on from a thread.
+            sent = sendfile_cached(sock.fileno(), path, offset, count)
+            if sent < count:
+                await asyncio.to_thread(sendfile, sock.fileno(), path, offset + sent, count - sent)
         finally:
             transport.set_write_buffer_limits()
 

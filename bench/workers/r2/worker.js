@@ -9,6 +9,8 @@
 //                  (default 1 MiB; 64 KiB to 16 MiB measured the same on both backends)
 //   mode=default   the default reader, chunk by chunk, as most Worker code reads
 //   mode=response  `new Response(object.body)`: the client reads it, JavaScript never does
+//   mode=arraybuffer  `await object.arrayBuffer()`: the Worker holds it all (for the 256 MiB
+//                  object, key=mid)
 // Every JSON route returns {"n", "checksum"} computed from what it did.
 
 const MIB = 1 << 20;
@@ -42,7 +44,7 @@ async function get(bucket, n) {
 }
 
 // The body is produced while R2 consumes it: only one chunk exists at a time.
-async function bigPut(bucket, size) {
+async function bigPut(bucket, size, key) {
   const { readable, writable } = new FixedLengthStream(size);
   const writer = writable.getWriter();
   const writing = (async () => {
@@ -51,7 +53,7 @@ async function bigPut(bucket, size) {
     }
     await writer.close();
   })();
-  const [object] = await Promise.all([bucket.put(BIG_KEY, readable), writing]);
+  const [object] = await Promise.all([bucket.put(key, readable), writing]);
   return { n: 1, checksum: object.size };
 }
 
@@ -80,9 +82,12 @@ async function readDefault(body) {
   }
 }
 
-async function bigGet(bucket, mode, bufferSize) {
-  const object = await bucket.get(BIG_KEY);
-  if (object === null) throw new Error(`no object ${BIG_KEY}; run /bigput first`);
+async function bigGet(bucket, mode, bufferSize, key) {
+  const object = await bucket.get(key);
+  if (object === null) throw new Error(`no object ${key}; run /bigput first`);
+  if (mode === "arraybuffer") {
+    return Response.json({ n: 1, checksum: (await object.arrayBuffer()).byteLength });
+  }
   if (mode === "response") {
     return new Response(object.body); // workerd frames it with the object's length
   }
@@ -102,9 +107,16 @@ export default {
         case "/get":
           return Response.json(await get(env.BUCKET, int("n", "1")));
         case "/bigput":
-          return Response.json(await bigPut(env.BUCKET, int("size", String(MIB))));
+          return Response.json(
+            await bigPut(env.BUCKET, int("size", String(MIB)), url.searchParams.get("key") ?? BIG_KEY)
+          );
         case "/bigget":
-          return await bigGet(env.BUCKET, url.searchParams.get("mode"), int("buffer", String(MIB)));
+          return await bigGet(
+            env.BUCKET,
+            url.searchParams.get("mode"),
+            int("buffer", String(MIB)),
+            url.searchParams.get("key") ?? BIG_KEY
+          );
         case "/delete":
           await env.BUCKET.delete(BIG_KEY);
           return Response.json({ n: 1, checksum: 0 });
