@@ -69,8 +69,7 @@ class Limits:
 # The biggest legitimate head is a few KiB (KV keys 512 bytes in the URL, KV metadata 1 KiB,
 # R2's CF-R2-Request JSON with a 1 KiB key); 1 MiB leaves room for the oversized values the
 # shim must see to refuse with production's own error text (docs/reliability-shim.md).
-# A 4 MiB send buffer lets a whole 1 MiB R2 body go to workerd in one sendfile from the event
-# loop, without a worker thread (docs/performance.md).
+# A 4 MiB send buffer: a 1 MiB R2 body goes in one sendfile from the loop (docs/performance.md).
 BINDING_LIMITS = Limits(max_head=1024 * 1024, send_buffer=4 * 1024 * 1024)
 # Bytes in hand (a head, R2's metadata, small inline parts) gathered into one write up to this.
 WRITE_BATCH_BYTES = 256 * 1024
