@@ -122,9 +122,14 @@ class Api:
             return await self.v4(request)
         if path.startswith(SIGNED_PREFIX + "/"):
             return await self._route(self._signed, request, path[len(SIGNED_PREFIX) :], host)
-        if self._fallback is not None:
+        presented = request.headers.get("authorization", "")
+        if self._fallback is not None and not presented.startswith("Bearer "):
+            # S3's requests: SigV4-signed (header or query) or anonymous (then S3's own
+            # AccessDenied). A bearer token means a v4 client that took a wrong path.
             return await self._fallback(request)
-        return envelope_error(404, 7000, f"No route for that URI: {request.method} {path}")
+        if not hmac.compare_digest(presented.encode("utf-8", "replace"), self._token):
+            return envelope_error(401 if not presented else 403, 10000, "Authentication error")
+        return envelope_error(404, 7003, f"No route for {request.method} {path}")
 
     async def v4(self, request: Request) -> Response:
         """A v4 request already admitted; the explorer's pages call here in process."""
