@@ -114,6 +114,7 @@ class Database:
         self._bookmark: tuple[int, str] = (-1, "")
         self._secret = secrets.token_hex(16)
         self._page_size = 0
+        self._exact = False
 
     # ---- lifecycle ----
 
@@ -131,7 +132,7 @@ class Database:
         conn.config(apsw.SQLITE_DBCONFIG_DEFENSIVE, 1)
         conn.config(apsw.SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0)
         conn.config(apsw.SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0)
-        meter.require(conn)
+        self._exact = meter.exact(conn)
         for limit, value in LIMITS.items():
             conn.limit(limit, value)
         conn.authorizer = self._authorizer
@@ -309,11 +310,17 @@ class Database:
         *earlier, final = query.statements
         for sql in earlier:
             wrote = not self._run_statement(sql, None, is_last=False)[2] or wrote
-        read_before, written_before = meter.totals(conn)
+        read_before, written_before = meter.totals(conn) if self._exact else (0, 0)
         columns, rows, readonly = self._run_statement(final, query.params, is_last=True)
-        read_after, written_after = meter.totals(conn)
         wrote = wrote or not readonly
         changes = conn.total_changes() - changes_before
+        if self._exact:
+            read_after, written_after = meter.totals(conn)
+            rows_read, rows_written = read_after - read_before, written_after - written_before
+        else:
+            # Without the meter (docs/d1.md): rows returned plus rows changed.
+            rows_written = changes if wrote else 0
+            rows_read = len(rows) + rows_written
         last_row_id = conn.last_insert_rowid()
         if wrote:
             self._size = self._measure_size()
@@ -329,8 +336,8 @@ class Database:
             "last_row_id": last_row_id,
             "changed_db": changes != 0 or last_row_id != rowid_before or self._size != size_before,
             "size_after": self._size,
-            "rows_read": read_after - read_before,
-            "rows_written": written_after - written_before,
+            "rows_read": rows_read,
+            "rows_written": rows_written,
             "total_attempts": 1,
         }
         return StatementResult(columns=columns, rows=rows, meta=meta)

@@ -3,37 +3,47 @@
 workerd patches SQLite to count, per statement, each row a cursor visits and each row or
 index entry written; D1's meta reports those counts. Our SQLite build
 (scripts/sqlite/build-apsw.sh, its patch ours) counts the same events for a connection's
-outermost statements and reads them out through sqlite3_db_status.
+outermost statements and reads them out through sqlite3_db_status. An apsw from PyPI (a
+`pip install groundflare` outside the checkout) has no meter: D1 still works there, with
+approximate counts and without workerd's options, and says so once in the log.
 """
 
 from __future__ import annotations
 
+import logging
+
 import apsw
+
+log = logging.getLogger("shim")
 
 # The op codes scripts/sqlite/d1-rows-metered.patch adds to sqlite3_db_status.
 ROWS_READ = 1025
 ROWS_WRITTEN = 1026
-# workerd's build options the D1 engine relies on beyond the meter (build/BUILD.sqlite3).
+# workerd's build options D1 relies on beyond the meter (build/BUILD.sqlite3).
 REQUIRED_OPTIONS = ("ENABLE_UPDATE_DELETE_LIMIT", "ENABLE_MATH_FUNCTIONS", "DEFAULT_FOREIGN_KEYS")
+_warned = False
 
 
-class SqliteBuildMissing(RuntimeError):
-    """The Python environment's apsw is not the SQLite build D1 needs."""
-
-
-def require(conn: apsw.Connection) -> None:
-    """Refuse an apsw without the row meter or workerd's options, saying how to get one."""
+def exact(conn: apsw.Connection) -> bool:
+    """Whether this apsw is D1's SQLite build; the first time it is not, a warning saying how
+    to get it."""
+    global _warned
     missing = [option for option in REQUIRED_OPTIONS if option not in apsw.compile_options]
     try:
         conn.status(ROWS_READ)
     except apsw.Error:
         missing.insert(0, "D1's row meter")
-    if missing:
-        raise SqliteBuildMissing(
-            f"the SQLite in this Python environment (apsw {apsw.apsw_version()}, SQLite "
-            f"{apsw.sqlite_lib_version()}) lacks {', '.join(missing)}: run `make setup`, "
-            "which builds it (scripts/sqlite/build-apsw.sh, docs/d1.md)"
+    if missing and not _warned:
+        _warned = True
+        log.warning(
+            "the SQLite in this Python environment (apsw %s, SQLite %s) lacks %s: D1's "
+            "rows_read/rows_written are approximate and DELETE/UPDATE ... LIMIT is refused; "
+            "`make setup` (or scripts/sqlite/build-apsw.sh PYTHON) builds it (docs/d1.md)",
+            apsw.apsw_version(),
+            apsw.sqlite_lib_version(),
+            ", ".join(missing),
         )
+    return not missing
 
 
 def totals(conn: apsw.Connection) -> tuple[int, int]:
