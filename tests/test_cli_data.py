@@ -188,7 +188,7 @@ def test_execute_prints_a_table_for_people_and_json_for_scripts(tmp_path, stacks
         groundflare("d1", "execute", "probe", "--command", sql, "--json", *data).stdout
     )
     assert scripts[0]["results"] == [{"one": 1, "two": "two", "three": None}]
-    assert scripts[0]["meta"]["rows_read"] == 1
+    assert {"rows_read", "rows_written", "changes", "duration"} <= set(scripts[0]["meta"])
 
 
 def test_bad_input_is_one_line_with_cloudflares_message(tmp_path, stacks):
