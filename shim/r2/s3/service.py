@@ -23,7 +23,7 @@ from groundflare.shim.r2.errors import R2Error
 from groundflare.shim.r2.messages import ListObjects
 from groundflare.shim.r2.rest import BUCKET_NAME, iso_ms
 from groundflare.shim.r2.s3 import objects, uploads
-from groundflare.shim.r2.s3.errors import S3Error, from_r2, no_such_bucket
+from groundflare.shim.r2.s3.errors import S3Error, from_r2, no_such_bucket, not_implemented
 from groundflare.shim.r2.s3.sigv4 import Credentials, Signed, verify
 from groundflare.shim.r2.s3.xml import Node, document
 from groundflare.shim.r2.store import R2Store
@@ -113,7 +113,7 @@ class S3:
             return document("LocationConstraint", [])
         if method == "GET" and not (set(query) - _LIST_PARAMETERS):
             return self.list_objects(store, bucket, query)
-        raise S3Error(501, "NotImplemented", f"{method} with ?{request.query_string} on a bucket")
+        raise not_implemented(f"{method} with ?{request.query_string} on a bucket")
 
     async def create_bucket(self, bucket: str) -> Response:
         if not BUCKET_NAME.fullmatch(bucket):

@@ -16,7 +16,7 @@ from groundflare.shim.r2.messages import (
     UploadPart,
 )
 from groundflare.shim.r2.rest import iso_ms
-from groundflare.shim.r2.s3.errors import S3Error
+from groundflare.shim.r2.s3.errors import S3Error, not_implemented
 from groundflare.shim.r2.s3.objects import MAX_XML_BODY, new_object_fields, payload
 from groundflare.shim.r2.s3.sigv4 import Signed
 from groundflare.shim.r2.s3.xml import Node, children, document, local, parse, text
@@ -62,7 +62,7 @@ async def _upload_part(
     except ValueError as exc:
         raise S3Error(400, "InvalidArgument", "Part number must be an integer") from exc
     if request.headers.get("x-amz-copy-source"):
-        raise S3Error(501, "NotImplemented", "UploadPartCopy is not implemented by groundflare")
+        raise not_implemented("UploadPartCopy")
     data, length = payload(request, signed)
     message = UploadPart(method="uploadPart", object=key, upload_id=upload_id, part_number=number)
     etag = await multipart.upload_part(store, message, data, length)
