@@ -84,6 +84,11 @@ def test_a_bundled_workers_stack_points_at_its_typescript_source(
     frames = line["stack"].splitlines()
     assert f"({typed / 'src' / 'boom.ts'}:3:" in frames[0]
     assert f"({typed / 'src' / 'index.ts'}:6:" in frames[1]
+    # The terminal shows it too, as `wrangler dev` does (workerd prints only the message).
+    shown = "explorer-ts: uncaught Error: typed probe: bundled"
+    eventually(lambda: shown in stack.stderr(), what="the exception on the terminal")
+    printed = stack.stderr().split(shown, 1)[1]
+    assert f"({typed / 'src' / 'boom.ts'}:3:" in printed.splitlines()[1]
 
 
 def test_kv_r2_and_durable_object_calls_are_logged(

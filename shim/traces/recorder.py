@@ -54,6 +54,15 @@ def _seconds(value: Any, default: float) -> float:
     return value / 1000 if isinstance(value, int | float) and value > 0 else default
 
 
+def _report_exceptions(record: InvocationRecord) -> None:
+    """Each uncaught exception on the terminal with its stack, as `wrangler dev` shows it:
+    workerd itself prints only the message (its stack is a --verbose info line)."""
+    for line in record.logs:
+        if line.level == "exception":
+            stack = f"\n{line.stack}" if line.stack else ""
+            log.error("%s: uncaught %s%s", record.worker, line.message, stack)
+
+
 def describe_event(record: InvocationRecord, event: dict[str, Any]) -> None:
     """The invocation's type and trigger from workerd's event info."""
     if "request" in event:
@@ -119,6 +128,7 @@ class Traces:
                 self._subrequest(item, arrived)
                 continue
             record = self.record(worker, item, arrived)
+            _report_exceptions(record)
             # Claimable at once: its caller's trace may be arriving right behind it.
             called = (
                 self._object_call(record) if record.execution_model == "durableObject" else None

@@ -72,25 +72,25 @@ class SourceMap:
 
 
 class SourceMaps:
-    """Maps read once per file version."""
+    """Maps read once per file version (a reload rewrites them)."""
 
     def __init__(self) -> None:
-        self._maps: dict[Path, tuple[float, SourceMap | None]] = {}
+        self._maps: dict[Path, tuple[int, SourceMap | None]] = {}
 
-    def _map(self, module: Path) -> SourceMap | None:
-        path = module.with_name(module.name + ".map")
+    def get(self, path: Path) -> SourceMap | None:
+        """The map at `path` as it is on disk now; None when missing or unreadable."""
         try:
-            mtime = path.stat().st_mtime
+            stamp = path.stat().st_mtime_ns
         except OSError:
             return None
         cached = self._maps.get(path)
-        if cached is not None and cached[0] == mtime:
+        if cached is not None and cached[0] == stamp:
             return cached[1]
         try:
             found: SourceMap | None = SourceMap(orjson.loads(path.read_bytes()), path.parent)
-        except (OSError, orjson.JSONDecodeError, KeyError, TypeError):
+        except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             found = None
-        self._maps[path] = (mtime, found)
+        self._maps[path] = (stamp, found)
         return found
 
     def stack(self, text: str, modules: dict[str, Path]) -> str:
@@ -103,7 +103,7 @@ class SourceMaps:
             return line
         module = modules[match["file"]]
         row, col = int(match["line"]), int(match["col"])
-        source_map = self._map(module)
+        source_map = self.get(module.with_name(module.name + ".map"))
         found = source_map.find(row, col) if source_map is not None else None
         where = f"{found[0]}:{found[1]}:{found[2]}" if found else f"{module}:{row}:{col}"
         return line[: match.start()] + where + match["end"]
