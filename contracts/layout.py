@@ -60,6 +60,16 @@ class DataDir(BaseModel):
         """Where the door is and its token (contracts.door.DoorAddress), 0600."""
         return self.run / "door.json"
 
+    @property
+    def sandbox_json(self) -> Path:
+        """Where the sandbox is and this run's token (contracts.sandbox.SandboxAddress), 0600."""
+        return self.run / "sandbox.json"
+
+    @property
+    def vm_state(self) -> Path:
+        """What the sandbox VM keeps across runs (its writable disk)."""
+        return self.root / "vm"
+
     def log_file(self, component: str) -> Path:
         return self.logs / f"{component}.log"
 

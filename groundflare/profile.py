@@ -26,13 +26,11 @@ from groundflare.workerd_config.outbound import DEFAULT_OUTBOUND
 
 SCHEMA_VERSION = 1
 PROFILE_FILE = "profile.json"
-SecretName = Literal[
-    "api_token", "secrets_key", "sandbox_token", "s3_access_key_id", "s3_secret_access_key"
-]
+SecretName = Literal["api_token", "secrets_key", "s3_access_key_id", "s3_secret_access_key"]
+# The sandbox's internal token is not one of them: it is new for every run (docs/vm.md).
 SECRET_NAMES: tuple[SecretName, ...] = (
     "api_token",
     "secrets_key",
-    "sandbox_token",
     # R2's S3 API on the REST listener (SigV4): the key id is shown, the secret on request.
     "s3_access_key_id",
     "s3_secret_access_key",

@@ -6,9 +6,13 @@
 #   socat            the guestfwd command that connects the guest to the control plane
 #   gcc, libc6-dev   build the reference sandbox (vm/sandbox/sandbox.c, static)
 #   util-linux       setpriv, which starts QEMU as an unprivileged user
+#   mmdebstrap       builds the dev-tools image's Debian root file system from packages
+#   erofs-utils      packs that root file system into a read-only EROFS disk (no root mounts)
+#   e2fsprogs        formats the per-profile writable disk (mkfs.ext4, no root mounts)
+#   golang-go        Debian's Go: builds the Go test sandbox (vm/gosandbox/)
 # Also creates the system user QEMU runs as when groundflare itself runs as root.
 set -eu
-PACKAGES="qemu-system-x86 busybox-static cpio kmod socat gcc libc6-dev util-linux"
+PACKAGES="qemu-system-x86 busybox-static cpio kmod socat gcc libc6-dev util-linux mmdebstrap erofs-utils e2fsprogs golang-go"
 VM_USER=groundflare-vm
 
 missing=""

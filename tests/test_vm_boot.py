@@ -216,7 +216,8 @@ def test_killing_qemu_is_detected_and_leaves_nothing(tmp_path: Path) -> None:
         os.kill(pid, signal.SIGKILL)
         assert booted.vm.process.wait(timeout=10) == -signal.SIGKILL
         assert wait_gone(pid)
-        assert not asyncio.run(probe(booted.port, booted.token))
+        assert booted.vm.launch.health is not None
+        assert not asyncio.run(probe(booted.vm.launch.health))
 
 
 def test_stop_leaves_no_qemu_behind(tmp_path: Path, world: World) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
 import io
 import json
 import stat
 import tarfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -15,10 +17,12 @@ from groundflare.profile import Mount, VmResources
 from groundflare.vm import Image, Network, backend_for_host
 from groundflare.vm.accel import Accel
 from groundflare.vm.errors import VmConfigError, VmUnavailable
-from groundflare.vm.image.cpio import Entry, archive
-from groundflare.vm.image.tar import gzip_members, read_cpio
-from groundflare.vm.launch import RunAs
+from groundflare.vm.image.cpio import archive
+from groundflare.vm.image.tar import read_cpio
+from groundflare.vm.key import key_line
+from groundflare.vm.launch import Health, RunAs
 from groundflare.vm.qemu import QemuBackend, run_as_user
+from groundflare.vm.resources import SandboxContract, TokenByEnv
 from groundflare.vm.vfkit import VfkitBackend
 from groundflare.vm.wsl import WslBackend
 
@@ -70,9 +74,12 @@ def test_qemu_microvm_under_tcg(image: Image, shares: list[Mount], tmp_path: Pat
     assert (after(argv, "-m"), after(argv, "-smp")) == (["768"], ["2"])
     assert "tsc_early_khz=2100000" in after(argv, "-append")[0]
     assert after(argv, "-kernel") == ["vmlinux"] and after(argv, "-initrd") == ["initrd.img"]
-    assert after(argv, "-serial") == ["file:console.log"]
-    assert launch.console_log == tmp_path / "run" / "console.log"
+    # The console is a socket QEMU waits on before it runs the guest: no line is lost.
+    assert after(argv, "-chardev") == ["socket,id=console,path=console.sock,server=on,wait=on"]
+    assert after(argv, "-serial") == ["chardev:console"]
+    assert launch.console_socket == tmp_path / "run" / "console.sock"
     assert launch.cwd == tmp_path / "run"
+    assert "-incoming" not in argv  # no snapshot store: a cold boot
 
 
 def test_qemu_uses_kvm_with_the_host_cpu_only_when_usable(image: Image, tmp_path: Path) -> None:
@@ -145,7 +152,7 @@ def test_root_without_the_vm_user_is_a_clear_error(monkeypatch: pytest.MonkeyPat
     assert run_as_user(euid=1000) is None
 
 
-def test_secrets_travel_in_a_0600_file_never_argv_or_env(
+def test_secrets_travel_only_in_the_key_line_never_argv_env_or_files(
     image: Image, shares: list[Mount], tmp_path: Path
 ) -> None:
     launch = qemu().command(image, VmResources(), shares, NETWORK, tmp_path / "run", TOKEN)
@@ -154,21 +161,89 @@ def test_secrets_travel_in_a_0600_file_never_argv_or_env(
     launch.prepare()
     run = tmp_path / "run"
     assert stat.S_IMODE(run.stat().st_mode) == 0o700
-    initrd = run / "initrd.img"
-    assert stat.S_IMODE(initrd.stat().st_mode) == 0o600
-    overlay = {e.path: e for e in _members(initrd.read_bytes())}
-    token_file = overlay["etc/groundflare/sandbox_token"]
+    assert not any(TOKEN.encode() in p.read_bytes() for p in run.iterdir() if p.is_file())
+    assert (run / "vmlinux").read_bytes() == image.kernel.read_bytes()
+    assert launch.guest is not None
+    word, time_ns, seed, payload, crc = key_line(launch.guest).split()
+    assert word == b"GFKEY" and int(time_ns) > 0 and len(seed) == 128
+    archive_bytes = base64.b64decode(payload)
+    assert int(crc, 16) == zlib.crc32(archive_bytes)
+    files = {e.path: e for e in read_cpio(archive_bytes)}
+    token_file = files["etc/groundflare/sandbox_token"]
     assert token_file.data == TOKEN.encode() + b"\n"
     assert stat.S_IMODE(token_file.mode) == 0o400
-    assert overlay["etc/groundflare/mounts"].data == (
-        b"gf0 ro /workspace/src\ngf1 rw /workspace/out\n"
+    assert files["etc/groundflare/mounts"].data == b"gf0 ro /workspace/src\ngf1 rw /workspace/out\n"
+    assert b"CONTROLPLANE_URL=http://10.0.2.100\n" in files["etc/groundflare/config"].data
+    assert all(path.startswith("etc/groundflare/") for path in files)
+
+
+def test_every_key_line_has_its_own_seed(image: Image, tmp_path: Path) -> None:
+    launch = qemu().command(image, VmResources(), [], NETWORK, tmp_path, TOKEN)
+    assert launch.guest is not None
+    seeds = {key_line(launch.guest).split()[2] for _ in range(3)}
+    assert len(seeds) == 3
+
+
+def test_the_contract_sets_the_forwarded_port_and_the_health_credential(
+    image: Image, tmp_path: Path
+) -> None:
+    contract = SandboxContract(
+        port=4000, token=TokenByEnv(name="SANDBOX_INTERNAL_TOKEN"), header="Authorization",
+        scheme="Bearer", health_path="/healthz", args=["--port", "4000"],
+    )  # fmt: skip
+    launch = qemu().command(image, VmResources(sandbox=contract), [], NETWORK, tmp_path, TOKEN)
+    (netdev,) = after(launch.argv, "-netdev")
+    assert "hostfwd=tcp:127.0.0.1:41000-:4000" in netdev.split(",")
+    assert launch.health == Health(41000, "Authorization", f"Bearer {TOKEN}", "/healthz")
+    assert launch.guest is not None
+    files = {e.path: e for e in read_cpio(base64.b64decode(key_line(launch.guest).split()[3]))}
+    config = files["etc/groundflare/config"].data.decode()
+    assert "TOKEN_VIA=env\n" in config and "TOKEN_NAME=SANDBOX_INTERNAL_TOKEN\n" in config
+    assert files["etc/groundflare/args"].data == b"--port\n4000\n"
+
+
+def test_a_snapshot_is_taken_first_then_restored(image: Image, tmp_path: Path) -> None:
+    store = tmp_path / "snapshots"
+    first = qemu().command(
+        image, VmResources(), [], NETWORK, tmp_path / "a", TOKEN, snapshots=store
     )
-    assert b"CONTROLPLANE_URL=http://10.0.2.100\n" in overlay["etc/groundflare/config"].data
-    assert (run / "vmlinux").read_bytes() == image.kernel.read_bytes()
+    assert first.snapshot is not None and not first.snapshot.restore
+    assert "-incoming" not in first.argv
+    first.snapshot.path.parent.mkdir(parents=True)
+    first.snapshot.path.write_bytes(b"saved")
+    # Another port, another control plane, another token: the same snapshot fits.
+    other = Network(sandbox_host_port=42000, controlplane_url="http://127.0.0.1:9999")
+    again = qemu().command(
+        image, VmResources(), [], other, tmp_path / "b", "other", snapshots=store
+    )
+    assert again.snapshot is not None and again.snapshot.restore
+    assert again.snapshot.key == first.snapshot.key
+    assert after(again.argv, "-incoming") == ["defer"]
+    # What the saved guest was booted with is part of its name.
+    for changed in (VmResources(memory_mib=768), VmResources(cpus=2)):
+        launch = qemu().command(image, changed, [], NETWORK, tmp_path / "c", TOKEN, snapshots=store)
+        assert launch.snapshot is not None and launch.snapshot.key != first.snapshot.key
+    off = qemu().command(
+        image, VmResources(snapshot=False), [], NETWORK, tmp_path / "d", TOKEN, snapshots=store
+    )
+    assert off.snapshot is None and "-incoming" not in off.argv
 
 
-def _members(data: bytes) -> list[Entry]:
-    return [entry for member in gzip_members(data) for entry in read_cpio(member)]
+def test_the_number_of_shares_is_part_of_the_snapshot_but_their_folders_are_not(
+    image: Image, shares: list[Mount], tmp_path: Path
+) -> None:
+    store = tmp_path / "snapshots"
+
+    def key(mounts: list[Mount]) -> str:
+        launch = qemu().command(
+            image, VmResources(), mounts, NETWORK, tmp_path, TOKEN, snapshots=store
+        )
+        assert launch.snapshot is not None
+        return launch.snapshot.key
+
+    moved = [m.model_copy(update={"host_path": tmp_path}) for m in shares]
+    assert key(shares) == key(moved)
+    assert key(shares) != key(shares[:1])
 
 
 def test_mount_problems_are_config_errors(image: Image, tmp_path: Path) -> None:
@@ -247,15 +322,12 @@ def test_backend_for_each_host() -> None:
         backend_for_host("sunos5")
 
 
-def test_prepare_keeps_the_previous_console_and_clears_the_qmp_socket(
-    image: Image, tmp_path: Path
-) -> None:
+def test_prepare_clears_the_sockets_of_the_previous_boot(image: Image, tmp_path: Path) -> None:
     run = tmp_path / "run"
     launch = qemu().command(image, VmResources(), [], NETWORK, run, TOKEN)
     launch.prepare()
-    (run / "console.log").write_text("first boot\n")
     (run / "qmp.sock").write_text("stale")
+    (run / "console.sock").write_text("stale")
     launch.prepare()
-    assert (run / "console.log.1").read_text() == "first boot\n"
-    assert not (run / "console.log").exists()
     assert not (run / "qmp.sock").exists()
+    assert not (run / "console.sock").exists()

@@ -16,6 +16,7 @@ from groundflare.vm.image.debs import FetchError, run_tool
 from groundflare.vm.image.kernel import KernelError, extract_vmlinux, has_pvh_note
 from groundflare.vm.image.modules import ROOTS, load_order, parse_modules_dep
 from groundflare.vm.image.tar import read_cpio
+from groundflare.vm.launch import Health
 
 # Lines as Debian 12's depmod writes them (deepest dependency last).
 MODULES_DEP = """\
@@ -123,12 +124,15 @@ async def test_health_needs_a_200_with_the_token() -> None:
     app = web.Application()
     app.router.add_get("/health", health)
     runner, port = await _serve(app)
+    right = Health(port, "X-Groundflare-Sandbox", "tok")
+    wrong = Health(port, "X-Groundflare-Sandbox", "wrong")
     try:
-        assert await probe(port, "tok")
-        assert not await probe(port, "wrong")
-        assert await wait_healthy(port, "tok", timeout=5) < 1
+        assert await probe(right)
+        assert not await probe(wrong)
+        assert not await probe(Health(port, "Authorization", "tok"))
+        assert await wait_healthy(right, timeout=5) < 1
         with pytest.raises(NotReady, match="within"):
-            await wait_healthy(port, "wrong", timeout=0.3)
+            await wait_healthy(wrong, timeout=0.3)
     finally:
         await runner.cleanup()
 
@@ -139,7 +143,7 @@ async def test_readiness_fails_fast_when_the_vm_exits() -> None:
         return 1
 
     with pytest.raises(NotReady, match="exited"):
-        await wait_healthy(1, "tok", timeout=30, exited=exited())
+        await wait_healthy(Health(1, "X-Groundflare-Sandbox", "tok"), timeout=30, exited=exited())
 
 
 def test_image_tools_never_print_on_stdout_which_is_serves_json_channel(

@@ -1,7 +1,8 @@
 """Shared by the VM tests: one image per test run (cached on disk too), booting helpers.
 
-The image lives in the user cache dir (groundflare.vm.default_cache), so a second `make test`
-reuses it; a fresh machine builds it once (about 20 s, apt downloads included).
+The image and its snapshots live in the user cache dir (groundflare.vm.default_cache), so a
+second `make test` reuses them; a fresh machine builds the image once (about 20 s, apt
+downloads included) and its first boot saves the snapshot later boots restore.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from groundflare.profile import Mount, VmResources
 from groundflare.vm import Image, Network, build_image, default_cache, free_loopback_port
 from groundflare.vm.qemu import QemuBackend
 from groundflare.vm.reference_sandbox import build_reference_sandbox
+from groundflare.vm.resources import REFERENCE_HEADER
 from groundflare.vm.runner import VmProcess
 
-TOKEN_HEADER = "X-Groundflare-Sandbox"
+TOKEN_HEADER = REFERENCE_HEADER
 BOOT_TIMEOUT = 60.0
 
 
@@ -84,7 +86,7 @@ class Booted:
         return code, out, err
 
     def console(self) -> str:
-        return (self.run_dir / "console.log").read_text(encoding="utf-8", errors="replace")
+        return self.vm.console_log.read_text(encoding="utf-8", errors="replace")
 
 
 def http(url: str, token: str | None, body: bytes | None = None) -> tuple[int, bytes]:
@@ -104,26 +106,32 @@ def booted_vm(
     mounts: list[Mount] | None = None,
     controlplane_url: str = "http://127.0.0.1:9",
     backend: QemuBackend | None = None,
+    resources: VmResources | None = None,
+    image: Image | None = None,
+    snapshot: bool = True,
 ) -> Iterator[Booted]:
-    """Boot the test image; always stopped afterwards, pass or fail."""
+    """Boot the test image (restored from its snapshot unless `snapshot` is off); always
+    stopped afterwards, pass or fail."""
     backend = backend or QemuBackend()
     port = free_loopback_port()
     token = secrets.token_urlsafe(32)
     run_dir = run_root / "vm"
     launch = backend.command(
-        vm_image(),
-        VmResources(cpus=1, memory_mib=512),
+        image or vm_image(),
+        resources or VmResources(cpus=1, memory_mib=512),
         mounts or [],
         Network(sandbox_host_port=port, controlplane_url=controlplane_url),
         run_dir,
         token,
+        state_dir=run_root / "state",
+        snapshots=default_cache() / "snapshots" if snapshot else None,
     )
     vm = VmProcess.start(backend, launch, run_root / "qemu.log")
     try:
-        seconds = vm.ready(port, token, BOOT_TIMEOUT)
+        seconds = vm.ready(BOOT_TIMEOUT)
         yield Booted(vm, port, token, run_dir, seconds)
     except BaseException:
-        console = run_dir / "console.log"
+        console = vm.console_log
         if console.exists():
             print("guest console:\n" + console.read_text(errors="replace"))
         log = run_root / "qemu.log"

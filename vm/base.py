@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from groundflare.vm import qmp
+from groundflare.vm.boot import BootReport, boot
+from groundflare.vm.console import Console, Sink
 from groundflare.vm.health import wait_healthy
 from groundflare.vm.image import Image
 from groundflare.vm.launch import LaunchSpec, Network
@@ -32,18 +34,31 @@ class BaseBackend(ABC):
         network: Network,
         run_dir: Path,
         sandbox_token: str,
+        state_dir: Path | None = None,
+        snapshots: Path | None = None,
     ) -> LaunchSpec:
-        """The process to start and the files to write first (LaunchSpec.prepare())."""
+        """The process to start and the files to write first (LaunchSpec.prepare()).
+
+        `state_dir`: where per-profile state lives (the writable disk); `snapshots`: where
+        snapshots of the booted guest are kept (None: every boot is cold)."""
 
     async def readiness(
         self,
-        port: int,
-        sandbox_token: str,
+        launch: LaunchSpec,
+        exited: Awaitable[object],
+        sink: Sink,
         timeout: float = READY_TIMEOUT_SECONDS,
-        exited: Awaitable[object] | None = None,
-    ) -> float:
-        """Wait for GET /health through the forwarded port; seconds waited. Raises NotReady."""
-        return await wait_healthy(port, sandbox_token, timeout, exited)
+        on_console: Callable[[Console], None] | None = None,
+    ) -> BootReport:
+        """Drive the started VM until its sandbox answers its health path; NotReady if not.
+
+        With a console channel (QEMU) the guest is restored or snapshotted and keyed first
+        (vm/boot.py); the console's lines go to `sink`."""
+        if launch.console_socket is not None:
+            return await boot(launch, sink, exited, timeout, on_console)
+        assert launch.health is not None
+        seconds = await wait_healthy(launch.health, timeout, exited)
+        return BootReport(restored=False, saved=False, keyed_seconds=0.0, seconds=seconds)
 
     async def graceful_stop(
         self,

@@ -1,4 +1,5 @@
-"""Readiness: the sandbox's GET /health answering 200 through the forwarded port.
+"""Readiness: the sandbox's health path answering 200 (with its credential) through the
+forwarded port.
 
 Before the guest's network is up, slirp accepts the host connection at once and then
 holds it (the guest does not answer yet), so one long attempt can sit idle after the
@@ -15,8 +16,8 @@ from collections.abc import Awaitable
 from typing import Any
 
 from groundflare.vm.errors import VmUnavailable
+from groundflare.vm.launch import Health
 
-SANDBOX_HEADER = "X-Groundflare-Sandbox"
 INTERVAL = 0.05
 ATTEMPT_TIMEOUT = 1.0
 
@@ -25,15 +26,15 @@ class NotReady(VmUnavailable):
     """The sandbox did not answer /health in time, or the VM exited first."""
 
 
-async def probe(port: int, token: str, host: str = "127.0.0.1") -> bool:
-    """One GET /health with the internal token; True on a 200."""
+async def probe(health: Health, host: str = "127.0.0.1") -> bool:
+    """One GET of the health path with the sandbox's credential; True on a 200."""
     try:
-        reader, writer = await asyncio.open_connection(host, port)
+        reader, writer = await asyncio.open_connection(host, health.port)
     except OSError:
         return False
     try:
         writer.write(
-            f"GET /health HTTP/1.1\r\nHost: sandbox\r\n{SANDBOX_HEADER}: {token}\r\n"
+            f"GET {health.path} HTTP/1.1\r\nHost: sandbox\r\n{health.header}: {health.value}\r\n"
             "Connection: close\r\n\r\n".encode()
         )
         await writer.drain()
@@ -47,15 +48,15 @@ async def probe(port: int, token: str, host: str = "127.0.0.1") -> bool:
             await writer.wait_closed()
 
 
-async def _attempt(port: int, token: str) -> bool:
+async def _attempt(health: Health) -> bool:
     try:
-        return await asyncio.wait_for(probe(port, token), ATTEMPT_TIMEOUT)
+        return await asyncio.wait_for(probe(health), ATTEMPT_TIMEOUT)
     except TimeoutError:
         return False
 
 
 async def wait_healthy(
-    port: int, token: str, timeout: float, exited: Awaitable[object] | None = None
+    health: Health, timeout: float, exited: Awaitable[object] | None = None
 ) -> float:
     """Seconds until /health answered; NotReady after `timeout` or if `exited` completes first."""
     started = time.monotonic()
@@ -66,7 +67,7 @@ async def wait_healthy(
     try:
         while (now := time.monotonic()) < deadline:
             if now >= next_start:
-                attempts.add(asyncio.ensure_future(_attempt(port, token)))
+                attempts.add(asyncio.ensure_future(_attempt(health)))
                 next_start = now + INTERVAL
             waiting: set[asyncio.Future[Any]] = {*attempts, *([watcher] if watcher else [])}
             if not waiting:  # every attempt already failed: wait for the next one's turn
@@ -84,7 +85,8 @@ async def wait_healthy(
                 if task.result():
                     return time.monotonic() - started
         raise NotReady(
-            f"the sandbox did not answer /health on 127.0.0.1:{port} within {timeout:.0f} s"
+            f"the sandbox did not answer {health.path} on 127.0.0.1:{health.port} "
+            f"within {timeout:.0f} s"
         )
     finally:
         for task in attempts:

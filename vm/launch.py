@@ -14,14 +14,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from groundflare.vm.accel import Accel
+from groundflare.vm.overlay import GuestConfig
+from groundflare.vm.snapshot import SnapshotPlan
+from groundflare.vm.writable import WritableDisk
 
 
 @dataclass(frozen=True)
 class Network:
     """The two ends the host side knows: where the sandbox is forwarded, what the guest may call."""
 
-    sandbox_host_port: int  # 127.0.0.1 port forwarded to the sandbox's :8080 in the guest
+    sandbox_host_port: int  # 127.0.0.1 port forwarded to the sandbox's port in the guest
     controlplane_url: str  # e.g. http://127.0.0.1:8787: the one host service the guest reaches
+
+
+@dataclass(frozen=True)
+class Health:
+    """How readiness asks the sandbox: GET `path` with its credential on the forwarded port."""
+
+    port: int
+    header: str
+    value: str  # the credential: the token, or "<scheme> <token>"
+    path: str = "/health"
 
 
 @dataclass(frozen=True)
@@ -62,6 +75,15 @@ class LaunchSpec:
     # One-time commands to run before the first start (WSL's import). None on Linux.
     setup: tuple[tuple[str, ...], ...] = ()
     notes: tuple[str, ...] = field(default=())
+    health: Health | None = None
+    # The serial console (Linux): the guest's output, and the channel its key is sent on.
+    console_socket: Path | None = None
+    # What the key sent on the console holds (None: the configuration is in the initramfs).
+    guest: GuestConfig | None = None
+    # Restore this boot from a snapshot, or save one at its key prompt (QEMU on Linux).
+    snapshot: SnapshotPlan | None = None
+    # Per-profile disks to create if missing (linked into the run dir by `files`).
+    disks: tuple[WritableDisk, ...] = ()
 
     def prepare(self) -> None:
         """Create the run dir (0700) and its files (owned by QEMU's user when we are root)."""
@@ -70,8 +92,11 @@ class LaunchSpec:
         if self.console_log is not None and self.console_log.exists():
             # The previous boot's console, kept once: why did it stop?
             self.console_log.replace(self.console_log.with_name(self.console_log.name + ".1"))
-        if self.control_socket is not None:
-            self.control_socket.unlink(missing_ok=True)
+        for socket in (self.control_socket, self.console_socket):
+            if socket is not None:
+                socket.unlink(missing_ok=True)
+        for disk in self.disks:
+            disk.ensure(self.run_as.uid if self.run_as else None)
         for item in self.files:
             _write(self.cwd / item.name, item)
         if self.run_as is not None:

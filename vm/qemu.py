@@ -19,23 +19,27 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from groundflare.vm import accel as accel_mod
+from groundflare.vm import snapshot
 from groundflare.vm.base import BaseBackend
 from groundflare.vm.errors import VmConfigError, VmUnavailable
 from groundflare.vm.image import Image
-from groundflare.vm.launch import FileToWrite, LaunchSpec, Network, RunAs
+from groundflare.vm.launch import FileToWrite, Health, LaunchSpec, Network, RunAs
 from groundflare.vm.mounts import guest_mounts
-from groundflare.vm.overlay import GUEST_CONTROLPLANE_URL, GUEST_SANDBOX_PORT, GuestConfig, overlay
+from groundflare.vm.overlay import GUEST_CONTROLPLANE_URL, GuestConfig, GuestMount
 from groundflare.vm.resources import Mount, VmResources
+from groundflare.vm.writable import WritableDisk
 
 QEMU = "qemu-system-x86_64"
 VM_USER = "groundflare-vm"
 KERNEL_NAME = "vmlinux"
 INITRD_NAME = "initrd.img"
-CONSOLE_NAME = "console.log"
+ROOTFS_NAME = "rootfs.erofs"
+WRITABLE_NAME = "writable.img"
+CONSOLE_SOCKET = "console.sock"
 QMP_NAME = "qmp.sock"
 GUEST_CONTROLPLANE = "10.0.2.100:80"
-# microvm offers 8 virtio-mmio transports; the NIC takes one.
-MAX_MOUNTS = 7
+# microvm offers 8 virtio-mmio transports: the NIC takes one, each disk one, each share one.
+MAX_TRANSPORTS = 8
 KERNEL_CMDLINE = " ".join(
     (
         "console=ttyS0 quiet",  # serial output is slow when emulated: errors only
@@ -109,7 +113,9 @@ class QemuBackend(BaseBackend):
         # True: decide from our own uid; None: run as ourselves; a RunAs: that user.
         self._run_as = run_as
         self._tools = tools
-        self.tsc_khz = tsc_khz if tsc_khz is not None else accel_mod.tsc_khz()
+        # Rounded to MHz: it is on the kernel command line, so part of a snapshot's name.
+        khz = tsc_khz if tsc_khz is not None else accel_mod.tsc_khz()
+        self.tsc_khz = round(khz, -3) if khz else None
 
     def tool(self, name: str) -> str:
         return self._tools[name] if self._tools is not None else _tool(name)
@@ -125,24 +131,112 @@ class QemuBackend(BaseBackend):
         network: Network,
         run_dir: Path,
         sandbox_token: str,
+        state_dir: Path | None = None,
+        snapshots: Path | None = None,
     ) -> LaunchSpec:
         user = self.run_as()
-        shares = guest_mounts(mounts, MAX_MOUNTS)
+        disk = self._writable_disk(image, resources, state_dir)
+        shares = guest_mounts(mounts, MAX_TRANSPORTS - 1 - len(self._disks(image, disk)))
         cp_host, cp_port = _loopback_target(network.controlplane_url)
-        config = GuestConfig(
+        contract = resources.sandbox
+        guest = GuestConfig(
             controlplane_url=GUEST_CONTROLPLANE_URL,
             sandbox_token=sandbox_token,
             mounts=shares,
             sandbox_uid=user.uid if user else os.getuid(),
             sandbox_gid=user.gid if user else os.getgid(),
+            contract=contract,
+            writable=resources.writable,
+            command=image.command,
         )
+        argv = self._argv(
+            image,
+            resources,
+            [(s, _fsdev_path(m.host_path)) for s, m in zip(shares, mounts, strict=True)],
+            disk,
+            network.sandbox_host_port,
+            f"{cp_host}:{cp_port}",
+        )
+        plan = None
+        if snapshots is not None and resources.snapshot:
+            # The command line with the per-boot values left out, and what else shapes the
+            # saved state: the same name means the saved guest fits this boot's devices.
+            shape = self._argv(image, resources, [(share, "-") for share in shares], disk, 0, "-")
+            plan = snapshot.plan(
+                snapshots,
+                snapshot.snapshot_key(
+                    {
+                        "argv": shape,
+                        "qemu": snapshot.binary_identity(argv[0]),
+                        "image": image.key,
+                        "writable": resources.writable.model_dump(),
+                    }
+                ),
+            )
+            if plan.restore:
+                argv += ["-incoming", "defer"]
+        argv = [*self._setpriv(user), "--", *argv]
+        files = [
+            FileToWrite(KERNEL_NAME, (image.kernel,), mode=0o644, link=True),
+            FileToWrite(INITRD_NAME, (image.initrd,), mode=0o644, link=True),
+        ]
+        if image.rootfs is not None:
+            files.append(FileToWrite(ROOTFS_NAME, (image.rootfs,), mode=0o644, link=True))
+        if disk is not None:
+            files.append(FileToWrite(WRITABLE_NAME, (disk.path,), mode=0o600, link=True))
+        header, value = contract.credential(sandbox_token)
+        return LaunchSpec(
+            argv=tuple(argv),
+            env={"PATH": "/usr/bin:/bin", "LC_ALL": "C"},
+            cwd=run_dir,
+            files=tuple(files),
+            run_as=user,
+            accel=self.accel,
+            control_socket=run_dir / QMP_NAME,
+            console_socket=run_dir / CONSOLE_SOCKET,
+            guest=guest,
+            snapshot=plan,
+            disks=(disk,) if disk is not None else (),
+            health=Health(network.sandbox_host_port, header, value, contract.health_path),
+            notes=(f"accelerator: {self.accel.kind} ({self.accel.reason})",),
+        )
+
+    @staticmethod
+    def _writable_disk(
+        image: Image, resources: VmResources, state_dir: Path | None
+    ) -> WritableDisk | None:
+        if image.rootfs is None or resources.writable.kind != "disk":
+            return None
+        if state_dir is None:
+            raise VmConfigError("a writable disk needs a data dir to keep it in")
+        return WritableDisk(
+            state_dir / WRITABLE_NAME,
+            resources.writable.size_mib,
+            str(image.manifest.get("rootfs_key", "")),
+        )
+
+    @staticmethod
+    def _disks(image: Image, disk: WritableDisk | None) -> list[tuple[str, str, bool]]:
+        """(file in the run dir, virtio serial, read-only) of each disk, in device order."""
+        found = [(ROOTFS_NAME, "gf-root", True)] if image.rootfs is not None else []
+        return found + ([(WRITABLE_NAME, "gf-writable", False)] if disk is not None else [])
+
+    def _argv(
+        self,
+        image: Image,
+        resources: VmResources,
+        shares: list[tuple[GuestMount, str]],
+        disk: WritableDisk | None,
+        host_port: int,
+        controlplane: str,
+    ) -> list[str]:
         append = KERNEL_CMDLINE
         if self.accel.kind == "tcg" and self.tsc_khz:
             append += f" tsc_early_khz={self.tsc_khz}"
-        socat = f"{self.tool('socat')} STDIO TCP:{cp_host}:{cp_port}"
+        socat = f"{self.tool('socat')} STDIO TCP:{controlplane}"
         netdev = (
             "user,id=n0,restrict=on,"
-            f"hostfwd=tcp:127.0.0.1:{network.sandbox_host_port}-:{GUEST_SANDBOX_PORT},"
+            f"hostfwd=tcp:127.0.0.1:{host_port}-:{resources.sandbox.port},"
             f"guestfwd=tcp:{GUEST_CONTROLPLANE}-cmd:{socat}"
         )
         argv = [
@@ -157,7 +251,10 @@ class QemuBackend(BaseBackend):
             # which the socat spawn needs and which cannot elevate anyway: setpriv leaves QEMU
             # no capabilities, no bounding set and no_new_privs.
             "-sandbox", "on,obsolete=deny,resourcecontrol=deny",
-            "-serial", f"file:{CONSOLE_NAME}",
+            # The console: QEMU waits for the host to connect (vm/console.py) before it runs
+            # the guest, so no line is lost; the host sends the guest its key on it.
+            "-chardev", f"socket,id=console,path={CONSOLE_SOCKET},server=on,wait=on",
+            "-serial", "chardev:console",
             "-qmp", f"unix:{QMP_NAME},server=on,wait=off",
             "-kernel", KERNEL_NAME,
             "-initrd", INITRD_NAME,
@@ -165,31 +262,23 @@ class QemuBackend(BaseBackend):
             "-netdev", netdev,
             "-device", "virtio-net-device,netdev=n0",
         ]  # fmt: skip
-        for share, mount in zip(shares, mounts, strict=True):
+        for name, serial, read_only in self._disks(image, disk):
+            argv += [
+                "-drive",
+                f"file={name},if=none,id={serial},format=raw"
+                + (",readonly=on" if read_only else ",discard=unmap"),
+                "-device",
+                f"virtio-blk-device,drive={serial},serial={serial}",
+            ]
+        for share, path in shares:
             readonly = ",readonly=on" if share.read_only else ""
             argv += [
                 "-fsdev",
-                f"local,id={share.tag},path={_fsdev_path(mount.host_path)},"
-                f"security_model=mapped-xattr{readonly}",
+                f"local,id={share.tag},path={path},security_model=mapped-xattr{readonly}",
                 "-device",
                 f"virtio-9p-device,fsdev={share.tag},mount_tag={share.tag}",
             ]
-        argv = [*self._setpriv(user), "--", *argv]
-        files = (
-            FileToWrite(KERNEL_NAME, (image.kernel,), mode=0o644, link=True),
-            FileToWrite(INITRD_NAME, (image.initrd, overlay(config))),
-        )
-        return LaunchSpec(
-            argv=tuple(argv),
-            env={"PATH": "/usr/bin:/bin", "LC_ALL": "C"},
-            cwd=run_dir,
-            files=files,
-            run_as=user,
-            accel=self.accel,
-            console_log=run_dir / CONSOLE_NAME,
-            control_socket=run_dir / QMP_NAME,
-            notes=(f"accelerator: {self.accel.kind} ({self.accel.reason})",),
-        )
+        return argv
 
     def _setpriv(self, user: RunAs | None) -> list[str]:
         """As root: become the VM user with nothing extra. Always: no new privileges."""

@@ -20,9 +20,9 @@ from groundflare.vm.accel import Accel
 from groundflare.vm.base import BaseBackend
 from groundflare.vm.errors import VmConfigError
 from groundflare.vm.image import Image
-from groundflare.vm.launch import FileToWrite, LaunchSpec, Network
+from groundflare.vm.launch import FileToWrite, Health, LaunchSpec, Network
 from groundflare.vm.mounts import guest_mounts
-from groundflare.vm.overlay import GUEST_SANDBOX_PORT, GuestConfig, overlay
+from groundflare.vm.overlay import GuestConfig, overlay
 from groundflare.vm.resources import Mount, VmResources
 
 VFKIT = "vfkit"
@@ -63,6 +63,8 @@ class VfkitBackend(BaseBackend):
         network: Network,
         run_dir: Path,
         sandbox_token: str,
+        state_dir: Path | None = None,
+        snapshots: Path | None = None,
     ) -> LaunchSpec:
         shares = guest_mounts(mounts, MAX_MOUNTS)
         config = GuestConfig(
@@ -71,6 +73,9 @@ class VfkitBackend(BaseBackend):
             mounts=shares,
             sandbox_uid=GUEST_UID,
             sandbox_gid=20,
+            contract=resources.sandbox,
+            writable=resources.writable,
+            command=image.command,
         )
         bootloader = (
             f"linux,kernel={run_dir / 'vmlinux'},initrd={run_dir / 'initrd.img'},"
@@ -83,7 +88,8 @@ class VfkitBackend(BaseBackend):
             "--bootloader", bootloader,
             "--device", f"virtio-serial,logFilePath={run_dir / CONSOLE_NAME}",
             "--device",
-            f"virtio-vsock,port={GUEST_SANDBOX_PORT},socketURL={run_dir / SANDBOX_SOCKET},connect",
+            f"virtio-vsock,port={resources.sandbox.port},"
+            f"socketURL={run_dir / SANDBOX_SOCKET},connect",
             "--device",
             f"virtio-vsock,port={GUEST_CONTROLPLANE_VSOCK_PORT},"
             f"socketURL={run_dir / CONTROLPLANE_SOCKET},listen",
@@ -111,6 +117,7 @@ class VfkitBackend(BaseBackend):
                 cwd=run_dir,
             ),
         )
+        credential = resources.sandbox.credential(sandbox_token)
         return LaunchSpec(
             argv=tuple(argv),
             env={"PATH": "/usr/bin:/bin:/opt/homebrew/bin:/usr/local/bin"},
@@ -123,5 +130,6 @@ class VfkitBackend(BaseBackend):
             console_log=run_dir / CONSOLE_NAME,
             control_socket=run_dir / REST_SOCKET,
             companions=relays,
+            health=Health(network.sandbox_host_port, *credential, resources.sandbox.health_path),
             notes=("not run on macOS yet: built and unit-tested only",),
         )

@@ -18,7 +18,7 @@ from groundflare.vm.accel import Accel
 from groundflare.vm.base import BaseBackend
 from groundflare.vm.image import Image
 from groundflare.vm.image.tar import cpio_gz_to_tar
-from groundflare.vm.launch import FileToWrite, LaunchSpec, Network
+from groundflare.vm.launch import FileToWrite, Health, LaunchSpec, Network
 from groundflare.vm.mounts import guest_mounts
 from groundflare.vm.overlay import GuestConfig, overlay
 from groundflare.vm.resources import Mount, VmResources
@@ -75,6 +75,8 @@ class WslBackend(BaseBackend):
         network: Network,
         run_dir: Path,
         sandbox_token: str,
+        state_dir: Path | None = None,
+        snapshots: Path | None = None,
     ) -> LaunchSpec:
         shares = guest_mounts(mounts, MAX_MOUNTS)
         config = GuestConfig(
@@ -84,6 +86,9 @@ class WslBackend(BaseBackend):
             mounts=shares,
             sandbox_uid=1000,
             sandbox_gid=1000,
+            contract=resources.sandbox,
+            writable=resources.writable,
+            command=image.command,
         )
         install_dir = run_dir / "distribution"
         mount_lines = "".join(
@@ -118,6 +123,11 @@ class WslBackend(BaseBackend):
             ),
             accel=self.accel,
             setup=setup,
+            health=Health(
+                network.sandbox_host_port,
+                *resources.sandbox.credential(sandbox_token),
+                resources.sandbox.health_path,
+            ),
             notes=(
                 "not run on Windows yet: built and unit-tested only",
                 f"the sandbox must listen on port {network.sandbox_host_port} (WSL forwards it)",

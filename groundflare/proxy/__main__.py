@@ -12,7 +12,7 @@ import sys
 
 from groundflare.contracts.control import ListenEvent
 from groundflare.contracts.host import on_stop_signals
-from groundflare.contracts.proxy import ProxySecrets, parse_host_port
+from groundflare.contracts.proxy import SANDBOX_HEADER, ProxySecrets, parse_host_port
 from groundflare.contracts.secrets_pipe import read_secrets
 from groundflare.proxy.auth import Gate
 from groundflare.proxy.cors import Cors
@@ -58,7 +58,10 @@ async def serve(args: argparse.Namespace, surface: str, sandbox: str) -> None:
         door=Door(Gate(surface), Cors(args.cors_origin)),
         pool=Pool(host, port),
         host=f"{host}:{port}".encode() if ":" not in host else f"[{host}]:{port}".encode(),
-        sandbox_token=sandbox.encode(),
+        sandbox_credential=(
+            args.sandbox_header.encode(),
+            (f"{args.sandbox_scheme} {sandbox}" if args.sandbox_scheme else sandbox).encode(),
+        ),
         limits=args.limits,
     )
     loop = asyncio.get_running_loop()
@@ -84,6 +87,10 @@ def main() -> None:
         "--upstream", type=parse_upstream, required=True, help="HOST:PORT of the sandbox"
     )
     parser.add_argument("--cors-origin", action="append", default=[])
+    parser.add_argument(
+        "--sandbox-header", default=SANDBOX_HEADER, help="the header the sandbox checks"
+    )
+    parser.add_argument("--sandbox-scheme", help="the auth scheme before the token, e.g. Bearer")
     parser.add_argument("--control-fd", type=int)
     parser.add_argument(
         "--secrets-fd", type=int, required=True, help="a pipe holding the tokens as JSON"

@@ -85,7 +85,7 @@ class Exchange:
         if answer is not None:
             self._answer_locally(answer, close)
             return
-        self._head = upstream_head(request, proxy.host, proxy.sandbox_token, self.front.client)
+        self._head = upstream_head(request, proxy.host, proxy.sandbox_credential, self.front.client)
         upstream = proxy.pool.take()
         if upstream is None:
             self._connect()

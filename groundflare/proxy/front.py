@@ -64,9 +64,10 @@ class Proxy:
 
     door: Door
     pool: Pool
-    # The Host the sandbox sees, and the token that tells it the request came through here.
+    # The Host the sandbox sees, and the header with the token that tells it the request came
+    # through here (the sandbox's own header and scheme: X-Groundflare-Sandbox by default).
     host: bytes
-    sandbox_token: bytes
+    sandbox_credential: Header
     limits: Limits = field(default_factory=Limits)
     fronts: set[Front] = field(default_factory=set)
     _sweep: asyncio.TimerHandle | None = None

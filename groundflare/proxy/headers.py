@@ -40,7 +40,6 @@ REQUEST_DROP = HOP_BY_HOP | {
 FORWARDED_PREFIX = b"x-forwarded-"
 # A response's Connection header cannot strip these: the frontend would lose the framing.
 FRAMING = frozenset({b"content-length", b"transfer-encoding"})
-SANDBOX_NAME = SANDBOX_HEADER.encode()
 
 
 @dataclass(slots=True)
@@ -81,10 +80,16 @@ def connection_tokens(listed: bytes | None) -> frozenset[bytes]:
     return frozenset(token.strip().lower() for token in listed.split(b","))
 
 
-def upstream_head(request: Request, host: bytes, sandbox_token: bytes, client: bytes) -> bytes:
-    """The request head as the sandbox receives it; `client` is the frontend's address.
-    (Framing checks come first: framing.request_refusal.)"""
-    drop = REQUEST_DROP | connection_tokens(request.fields.get(b"connection"))
+def upstream_head(request: Request, host: bytes, credential: Header, client: bytes) -> bytes:
+    """The request head as the sandbox receives it: `credential` is the header the sandbox
+    checks, with its token (a frontend's own header of that name never passes); `client` is
+    the frontend's address. (Framing checks come first: framing.request_refusal.)"""
+    credential_name, token = credential
+    drop = (
+        REQUEST_DROP
+        | {credential_name.lower()}
+        | connection_tokens(request.fields.get(b"connection"))
+    )
     parts = [request.method, b" ", request.target, b" HTTP/1.1\r\nHost: ", host, b"\r\n"]
     for name, value in request.headers:
         lower = name.lower()
@@ -97,7 +102,7 @@ def upstream_head(request: Request, host: bytes, sandbox_token: bytes, client: b
         parts.append(b"Transfer-Encoding: chunked\r\n")
     if request.upgrade:
         parts.append(b"Connection: upgrade\r\n")
-    parts += (SANDBOX_NAME, b": ", sandbox_token, b"\r\nX-Forwarded-For: ", client)
+    parts += (credential_name, b": ", token, b"\r\nX-Forwarded-For: ", client)
     parts.append(b"\r\nX-Forwarded-Proto: http\r\n\r\n")
     return b"".join(parts)
 

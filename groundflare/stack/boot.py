@@ -27,7 +27,7 @@ from groundflare.sockets import listen_loopback, listen_unix, url
 from groundflare.stack.processes import ChildSpecs, Echo, plain_echo
 from groundflare.stack.proxy import proxy_component
 from groundflare.stack.shim import shim_component, shim_config, write_shim_config
-from groundflare.stack.vm import prepare_vm, vm_component
+from groundflare.stack.vm import SandboxVm, prepare_vm, sandbox_bindings, vm_component
 from groundflare.stack.workerd import workerd_component, write_workerd_config
 from groundflare.supervisor import Component, ComponentSpec, Supervisor
 from groundflare.workerd_config.model import OutboundPolicy, Stack
@@ -91,6 +91,11 @@ class Boot:
         self.data_dir = options.data_dir
         self.shim_token = secrets.token_urlsafe(32)
         self.surface_token = secrets.token_urlsafe(32)
+        # The sandbox's internal token: new for every run, never in a snapshot (docs/vm.md).
+        self.sandbox_token = secrets.token_urlsafe(32)
+        self.vm: SandboxVm | None = None
+        # workerd's environment for the sandbox's token binding.
+        self.vm_secrets: dict[str, str] = {}
         self.door = DoorAddress(
             socket=options.data_dir.door_socket, token=secrets.token_urlsafe(32)
         )
@@ -217,21 +222,20 @@ class Boot:
                 self.listeners.workers,
                 self.listeners.door,
                 # The Secrets Store's key reaches the Workers as their other secrets do.
-                lambda: {**self.options.secrets, KEY_ENV: store_key},
+                lambda: {**self.options.secrets, KEY_ENV: store_key, **self.vm_secrets},
             ),
         ]
         upstream = self.options.sandbox_upstream
         if self.options.vm if self.options.vm is not None else profile.vm.enabled:
             first = next(iter(self.listeners.workers.values()))
-            vm = prepare_vm(
-                profile, self.data_dir.run / "vm", install_secrets["sandbox_token"], url(first)
-            )
-            components.append(vm_component(vm, self.specs))
+            self.vm = vm = prepare_vm(profile, self.data_dir, self.sandbox_token, url(first))
+            self.options.stack, self.vm_secrets = sandbox_bindings(stack, vm, profile.vm.bindings)
+            components.append(vm_component(vm, self.specs, self.specs.log("vm-console")))
             upstream = upstream or vm.upstream
         if upstream:
             self.listeners.sandbox = listen_loopback(profile.ports.sandbox, "proxy")
             proxy_secrets = ProxySecrets(
-                surface_token=self.surface_token, sandbox_token=install_secrets["sandbox_token"]
+                surface_token=self.surface_token, sandbox_token=self.sandbox_token
             )
             components.append(
                 proxy_component(
@@ -240,6 +244,7 @@ class Boot:
                     upstream,
                     profile.cors_origins,
                     proxy_secrets,
+                    (profile.vm.sandbox.header, profile.vm.sandbox.scheme),
                 )
             )
         self.write_configs()
@@ -251,6 +256,10 @@ class Boot:
         before = self.shim_config()
         self.options.stack = loaded.stack
         self.options.secrets = loaded.secrets
+        if self.vm is not None:
+            self.options.stack, _ = sandbox_bindings(
+                loaded.stack, self.vm, self.vm.resources.bindings
+            )
         self.write_configs()
         if self.shim_config() != before:
             await self.supervisor["shim"].replace()
@@ -264,6 +273,7 @@ class Boot:
             self.data_dir.runtime_json,
             self.data_dir.door_json,
             self.data_dir.door_socket,
+            self.data_dir.sandbox_json,
         ):
             left.unlink(missing_ok=True)
         self.specs.close()

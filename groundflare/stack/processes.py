@@ -61,7 +61,7 @@ class ChildSpecs:
         cwd: Path | None = None,
         secrets: dict[str, str] | None = None,
     ) -> ChildSpec:
-        log = self.logs.setdefault(name, RotatingLog(self._data_dir.log_file(name)))
+        log = self.log(name)
         return ChildSpec(
             name=name,
             argv=argv,
@@ -73,6 +73,12 @@ class ChildSpecs:
             secrets=secrets or {},
             die_with_parent=self._die_with_parent,
         )
+
+    def log(self, name: str) -> RotatingLog:
+        """`logs/<name>.log`, rotated, kept across restarts (closed by close())."""
+        if name not in self.logs:
+            self.logs[name] = RotatingLog(self._data_dir.log_file(name))
+        return self.logs[name]
 
     def close(self) -> None:
         for log in self.logs.values():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from groundflare.contracts.proxy import ProxySecrets
+from groundflare.contracts.proxy import SANDBOX_HEADER, ProxySecrets
 from groundflare.contracts.secrets_pipe import SECRETS_FD_PLACEHOLDER
 from groundflare.stack.processes import ChildSpecs, announced_listening, base_env, python_module
 from groundflare.supervisor import ComponentSpec
@@ -16,7 +16,9 @@ def proxy_component(
     upstream: str,
     cors_origins: list[str],
     secrets: ProxySecrets,
+    sandbox_auth: tuple[str, str | None] = (SANDBOX_HEADER, None),
 ) -> ComponentSpec:
+    """`sandbox_auth`: the header the sandbox checks its token in, and the scheme before it."""
     fd = listener.fileno()
     argv = [
         *python_module("groundflare.proxy"),
@@ -31,6 +33,8 @@ def proxy_component(
     ]
     for origin in cors_origins:
         argv += ["--cors-origin", origin]
+    header, scheme = sandbox_auth
+    argv += ["--sandbox-header", header] + (["--sandbox-scheme", scheme] if scheme else [])
     env = base_env()
     return ComponentSpec(
         "proxy",

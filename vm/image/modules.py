@@ -10,6 +10,10 @@ from pathlib import Path, PurePosixPath
 
 # What the guest needs on `-M microvm`: the virtio-mmio transport, the NIC, the 9p shares.
 ROOTS = ("virtio_mmio", "virtio_net", "9pnet_virtio", "9p")
+# The dev-tools image also needs its disks: virtio-blk, the read-only EROFS root, the overlay,
+# ext4 for the per-profile writable disk, and a crc32c for the last two (libcrc32c asks the
+# crypto API for one, and this guest has no modprobe to load it on demand).
+DEVTOOLS_ROOTS = (*ROOTS, "virtio_blk", "crc32c_generic", "erofs", "overlay", "ext4")
 
 
 def module_name(path: str) -> str:
