@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, StrictStr, TypeAdapter, ValidationError
 
 from groundflare.shim import wtf8
+from groundflare.shim.d1 import statements
 from groundflare.shim.d1.binding import (
     INLINE_BODY_BYTES,
     MAX_BODY_BYTES,
@@ -25,7 +26,7 @@ from groundflare.shim.d1.binding import (
     prepare_all,
     result_element,
 )
-from groundflare.shim.d1.engine import NO_STATEMENTS_MESSAGE, Database, prepare
+from groundflare.shim.d1.engine import NO_STATEMENTS_MESSAGE, Database, PreparedQuery, prepare
 from groundflare.shim.d1.errors import D1Error
 from groundflare.shim.d1.values import Query, dumps
 from groundflare.shim.http import json_response, validation_summary
@@ -70,9 +71,13 @@ def _batch(db: Database, body: bytes) -> Any:
 def _exec(db: Database, body: bytes) -> Any:
     request: ExecBody = _validated(_EXEC, body)
     started = time.perf_counter()
-    prepared = prepare(request.sql, ())
-    if prepared is None:
+    # A script: every statement of it, comments and blank parts skipped (not the binding's
+    # one-query rule, which refuses a trailing comment).
+    parts = [part for sql in statements.split(request.sql) if (part := prepare(sql, ()))]
+    if not parts:
         raise D1Error(NO_STATEMENTS_MESSAGE, status=400)
+    script = [sql for part in parts for sql in part.statements]
+    prepared = PreparedQuery(statements=script, params=())
     db.run_queries([prepared])
     return {"count": len(prepared.statements), "duration": (time.perf_counter() - started) * 1000}
 
