@@ -19,13 +19,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from groundflare.profile import Mount, VmResources
 from groundflare.vm import Image, Network, build_image, default_cache, free_loopback_port
+from groundflare.vm.go_sandbox import build_go_sandbox
 from groundflare.vm.qemu import QemuBackend
 from groundflare.vm.reference_sandbox import build_reference_sandbox
 from groundflare.vm.resources import REFERENCE_HEADER
 from groundflare.vm.runner import VmProcess
+from tests.stack import request
 
 TOKEN_HEADER = REFERENCE_HEADER
 BOOT_TIMEOUT = 60.0
@@ -38,6 +41,11 @@ def quiet(message: str) -> None:
 @functools.cache
 def reference_sandbox() -> Path:
     return build_reference_sandbox(default_cache())
+
+
+@functools.cache
+def go_sandbox() -> Path:
+    return build_go_sandbox(default_cache())
 
 
 @functools.cache
@@ -162,3 +170,83 @@ def wait_gone(pgid: int, timeout: float = 5.0) -> bool:
 
 def remove_tree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+@dataclass
+class SandboxApi:
+    """One sandbox's HTTP surface, at `base` with `headers`: directly with its credential,
+    or through the proxy with the surface token. Each flavour speaks its sandbox's API."""
+
+    base: str
+    headers: dict[str, str]
+
+    def call(self, method: str, path: str, body: Any = None) -> tuple[int, bytes]:
+        return request(self.base + path, body, method, self.headers)
+
+    def sh(self, script: str) -> tuple[int, str, str]:
+        """`sh -c script` in the guest: exit code, stdout, stderr."""
+        raise NotImplementedError
+
+    def ls(self, path: str) -> list[str]:
+        raise NotImplementedError
+
+
+class ReferenceApi(SandboxApi):
+    """vm/sandbox/sandbox.c: POST /exec streams NDJSON, GET /files lists a folder."""
+
+    def sh(self, script: str) -> tuple[int, str, str]:
+        body = {"argv": ["sh", "-c", script], "timeout_ms": 20000}
+        status, data = self.call("POST", "/exec", body)
+        assert status == 200, data
+        events = [json.loads(line) for line in data.splitlines()]
+        out = "".join(str(e["data"]) for e in events if e.get("stream") == "stdout")
+        err = "".join(str(e["data"]) for e in events if e.get("stream") == "stderr")
+        (code,) = [int(e["exit"]) for e in events if "exit" in e]
+        return code, out, err
+
+    def ls(self, path: str) -> list[str]:
+        status, data = self.call("GET", f"/files?path={path}")
+        assert status == 200, data
+        return [e["name"] for e in json.loads(data)["entries"]]
+
+
+class GoApi(SandboxApi):
+    """vm/gosandbox: a session, then POST /api/sessions/{id}/exec streams server-sent events."""
+
+    _session: str | None = None
+
+    def session(self) -> str:
+        if self._session is None:
+            status, data = self.call("POST", "/api/sessions", {"cwd": "/workspace"})
+            assert status == 201, data
+            self._session = str(json.loads(data)["id"])
+        return self._session
+
+    def sh(self, script: str) -> tuple[int, str, str]:
+        body = {"command": script, "timeout_ms": 20000}
+        status, data = self.call("POST", f"/api/sessions/{self.session()}/exec", body)
+        assert status == 200, data
+        streams: dict[str, str] = {"stdout": "", "stderr": ""}
+        code = None
+        for event in sse_events(data):
+            if event[0] == "exit":
+                code = int(event[1]["code"])
+            else:
+                streams[event[0]] += event[1]["data"]
+        assert code is not None, data
+        return code, streams["stdout"], streams["stderr"]
+
+    def ls(self, path: str) -> list[str]:
+        status, data = self.call("GET", f"/api/files/list?path={path}")
+        assert status == 200, data
+        return [e["name"] for e in json.loads(data)["entries"]]
+
+
+def sse_events(data: bytes) -> list[tuple[str, Any]]:
+    """(event, decoded JSON data) of each server-sent event in a whole response body."""
+    found = []
+    for block in data.decode().split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        if "event" in fields:
+            found.append((fields["event"], json.loads(fields["data"])))
+    return found

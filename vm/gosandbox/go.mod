@@ -1,0 +1,3 @@
+module groundflare.dev/gosandbox
+
+go 1.19
