@@ -3,6 +3,7 @@ against a real `groundflare serve`: what S3 writes, the Workers' R2 binding read
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import urllib.error
 import urllib.request
@@ -341,3 +342,16 @@ def test_a_wrong_signature_on_a_presigned_url_never_reaches_the_bucket(s3, stack
         urllib.request.urlopen(url)
     except urllib.error.HTTPError as err:
         assert err.code == 403  # a PUT URL does not sign a GET
+
+
+def test_a_content_md5_is_checked_and_a_malformed_one_refused(s3):
+    wrong = base64.b64encode(hashlib.md5(b"other bytes").digest()).decode()
+    with pytest.raises(ClientError) as failure:
+        s3.put_object(Bucket=R2_PROBE_BUCKET, Key="s3/md5", Body=b"data", ContentMD5=wrong)
+    assert error_code(failure) == (400, "BadDigest")
+    with pytest.raises(ClientError) as failure:
+        s3.put_object(Bucket=R2_PROBE_BUCKET, Key="s3/md5", Body=b"data", ContentMD5="not base64!")
+    assert error_code(failure) == (400, "InvalidArgument")
+    with pytest.raises(ClientError) as failure:
+        s3.head_object(Bucket=R2_PROBE_BUCKET, Key="s3/md5")
+    assert error_code(failure)[0] == 404

@@ -14,9 +14,11 @@ from urllib.parse import quote, unquote_to_bytes
 
 import apsw
 import orjson
+from pydantic import ValidationError
 
 from groundflare.shim.api.envelope import ApiError
 from groundflare.shim.api.routes import Resources
+from groundflare.shim.http import validation_summary
 from groundflare.shim.messages import Request, Response
 from groundflare.shim.r2 import listing
 from groundflare.shim.r2.errors import R2Error
@@ -33,6 +35,10 @@ log = logging.getLogger("shim")
 KIND = "r2"
 MINIFLARE_PREFIX = "/cdn-cgi/local/r2/s3"
 OWNER: Node = [("ID", "groundflare"), ("DisplayName", "groundflare")]
+
+
+def _internal() -> S3Error:
+    return S3Error(500, "InternalError", "We encountered an internal error. Please try again.")
 
 
 class S3:
@@ -56,11 +62,18 @@ class S3:
         except apsw.BusyError:
             log.warning("s3: %s %s met a lock held too long", request.method, path)
             return S3Error(503, "SlowDown", "Please reduce your request rate.").response(path)
+        except ValidationError as exc:
+            return S3Error(400, "InvalidArgument", validation_summary(exc)).response(path)
         except (OSError, apsw.FullError) as exc:
             if not is_no_space(exc):
-                raise
+                log.exception("s3: %s %s failed", request.method, path)
+                return _internal().response(path)
             log.warning("s3: %s %s refused: %s", request.method, path, exc)
             return S3Error(507, "InternalError", "No space left on the disk.").response(path)
+        except Exception:
+            # A bug answers in S3's shape too; its traceback goes to the shim's log.
+            log.exception("s3: %s %s failed", request.method, path)
+            return _internal().response(path)
 
     async def _route(self, request: Request, path: str, signed: Signed) -> Response:
         raw_bucket, _, raw_key = path.lstrip("/").partition("/")
