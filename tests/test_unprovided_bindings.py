@@ -40,8 +40,7 @@ def test_serve_warns_about_each_binding_it_cannot_provide(tmp_path, tmp_data, st
     config = project(tmp_path)
     stderr = stacks([config], tmp_data).stderr()
     assert (
-        f"{config}: ai: Workers AI is not available locally; env.AI will be undefined in the "
-        "Worker"
+        f"{config}: ai: Workers AI is not available locally; env.AI will be undefined in the Worker"
     ) in stderr
     assert f"{config}: vectorize: Vectorize is not available locally; env.INDEX" in stderr
     assert "limits" not in stderr and "observability" not in stderr

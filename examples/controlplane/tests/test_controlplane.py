@@ -49,7 +49,9 @@ def test_a_session_expires_after_an_hour(worker, groundflare):
 
 def test_an_upload_streams_back_with_its_content_type(worker, groundflare):
     data = bytes(range(256)) * 1000
-    put = worker.put("/uploads/app.tar", content=data, headers={"content-type": "application/x-tar"})
+    put = worker.put(
+        "/uploads/app.tar", content=data, headers={"content-type": "application/x-tar"}
+    )
     assert put.status_code == 201
     got = worker.get("/uploads/app.tar")
     assert got.content == data and got.headers["content-type"] == "application/x-tar"
