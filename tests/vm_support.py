@@ -26,7 +26,7 @@ from groundflare.vm import Image, Network, build_image, default_cache, free_loop
 from groundflare.vm.go_sandbox import build_go_sandbox
 from groundflare.vm.qemu import QemuBackend
 from groundflare.vm.reference_sandbox import build_reference_sandbox
-from groundflare.vm.resources import REFERENCE_HEADER
+from groundflare.vm.resources import DEFAULT_PACKAGES, REFERENCE_HEADER
 from groundflare.vm.runner import VmProcess
 from tests.stack import request
 
@@ -46,6 +46,15 @@ def reference_sandbox() -> Path:
 @functools.cache
 def go_sandbox() -> Path:
     return build_go_sandbox(default_cache())
+
+
+@functools.cache
+def dev_tools_image() -> Image:
+    """The dev-tools image (the default packages) with the Go sandbox; the first build on a
+    machine takes a minute or two (apt downloads included), later ones come from the cache."""
+    return build_image(
+        go_sandbox(), default_cache(), progress=quiet, packages=list(DEFAULT_PACKAGES)
+    )
 
 
 @functools.cache

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from groundflare.commands.common import fail
+from groundflare.commands.common import DATA_DIR_OPTION, data_root, fail
 
 CACHE_OPTION = click.option(
     "--cache",
@@ -17,7 +17,7 @@ CACHE_OPTION = click.option(
 
 @click.group()
 def vm() -> None:
-    """The sandbox microVM: build its image, see how it would run here."""
+    """The sandbox microVM: build its image, see how it would run here, open a shell in it."""
 
 
 @vm.command("build")
@@ -50,3 +50,25 @@ def vm_accel() -> None:
 
     found = detect()
     click.echo(f"{found.kind}: {found.reason}")
+
+
+@vm.command("shell")
+@DATA_DIR_OPTION
+def vm_shell(data_dir: Path | None) -> None:
+    """An interactive shell in the running stack's sandbox, through the sandbox's own shell
+    endpoint with this run's token (never a host shell). Exits when the shell does."""
+    import asyncio
+
+    from groundflare.commands.vm_shell import ShellError, shell
+    from groundflare.contracts.layout import DataDir
+    from groundflare.contracts.sandbox import SandboxAddress
+
+    layout = DataDir(root=data_root(data_dir))
+    try:
+        address = SandboxAddress.model_validate_json(layout.sandbox_json.read_bytes())
+    except OSError:
+        fail("vm", f"no running stack with a VM in {layout.root} (serve --vm, or vm.enabled)")
+    try:
+        raise SystemExit(asyncio.run(shell(address)))
+    except ShellError as exc:
+        fail("vm", str(exc))

@@ -9,7 +9,8 @@
  *   - GET /health answers {"ok":true,...}.
  * Demo endpoints: POST /exec {"argv":[...],"cwd":..,"stdin":..,"timeout_ms":..} streams
  * NDJSON ({"pid":N}, {"stream":"stdout"|"stderr","data":"..."}, {"exit":N}); GET /ws is a
- * WebSocket echo; GET /files?path=/workspace/... lists a directory.
+ * WebSocket echo; GET /pty is a shell on a terminal over a WebSocket; GET
+ * /files?path=/workspace/... lists a directory.
  *
  * One process per connection (fork), so a long command never blocks /health. Static, small
  * (gcc -static), because every byte of the initramfs is unpacked by an emulated CPU at boot.
@@ -28,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -708,12 +710,13 @@ static int send_frame(int fd, unsigned char opcode, const unsigned char *data, s
     return write_all(fd, head, h) || write_all(fd, data, n);
 }
 
-static void websocket(req_t *r) {
+/* The handshake; 0 once the connection speaks WebSocket (c is its reader). */
+static int ws_accept(req_t *r, conn_t *c) {
     char key[128], upgrade[64];
     if (header(r, "Upgrade", upgrade, sizeof upgrade) != 0 || strcasecmp(upgrade, "websocket") ||
         header(r, "Sec-WebSocket-Key", key, sizeof key) != 0) {
         error_json(r->fd, 400, "Bad Request", "expected a WebSocket upgrade");
-        return;
+        return -1;
     }
     char joined[256];
     unsigned char digest[20];
@@ -725,39 +728,117 @@ static void websocket(req_t *r) {
     int n = snprintf(head, sizeof head,
                      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", accept);
-    if (write_all(r->fd, head, (size_t)n)) return;
-    conn_t c = {r->fd, r->head + r->body_start, r->head_len - r->body_start};
-    buf_t message = {0};
-    unsigned char opcode = 0;
+    if (write_all(r->fd, head, (size_t)n)) return -1;
+    *c = (conn_t){r->fd, r->head + r->body_start, r->head_len - r->body_start};
+    return 0;
+}
+
+/* The next whole data message into *message (its opcode in *opcode), answering pings and
+ * echoing a close; -1 when the connection ends. */
+static int ws_message(conn_t *c, buf_t *message, unsigned char *opcode) {
+    message->len = 0;
     for (;;) {
         unsigned char h[2], ext[8], mask[4] = {0};
-        if (read_exact(&c, h, 2)) break;
+        if (read_exact(c, h, 2)) return -1;
         int fin = h[0] & 0x80, op = h[0] & 0x0F, masked = h[1] & 0x80;
         uint64_t len = h[1] & 0x7F;
-        if (len == 126) { if (read_exact(&c, ext, 2)) break; len = (uint64_t)ext[0] << 8 | ext[1]; }
+        if (len == 126) { if (read_exact(c, ext, 2)) return -1; len = (uint64_t)ext[0] << 8 | ext[1]; }
         else if (len == 127) {
-            if (read_exact(&c, ext, 8)) break;
+            if (read_exact(c, ext, 8)) return -1;
             len = 0;
             for (int i = 0; i < 8; i++) len = len << 8 | ext[i];
         }
-        if (len > MAX_FRAME || message.len + len > MAX_FRAME) break;
-        if (masked && read_exact(&c, mask, 4)) break;
+        if (len > MAX_FRAME || message->len + len > MAX_FRAME) return -1;
+        if (masked && read_exact(c, mask, 4)) return -1;
         unsigned char *payload = malloc(len ? len : 1);
-        if (read_exact(&c, payload, len)) { free(payload); break; }
+        if (read_exact(c, payload, len)) { free(payload); return -1; }
         for (uint64_t i = 0; i < len; i++) payload[i] ^= mask[i % 4];
         if (op >= 0x8) { /* close: echo it and stop; ping: pong; pong: nothing */
-            if (op == 0x8 || op == 0x9) send_frame(r->fd, op == 0x9 ? 0xA : 0x8, payload, len);
+            if (op == 0x8 || op == 0x9) send_frame(c->fd, op == 0x9 ? 0xA : 0x8, payload, len);
             free(payload);
-            if (op == 0x8) break;
+            if (op == 0x8) return -1;
             continue;
         }
-        if (op) { opcode = (unsigned char)op; message.len = 0; }
-        buf_add(&message, payload, len);
+        if (op) *opcode = (unsigned char)op;
+        buf_add(message, payload, len);
         free(payload);
-        if (fin && send_frame(r->fd, opcode, (unsigned char *)message.data, message.len)) break;
-        if (fin) message.len = 0;
+        if (fin) return 0;
+    }
+}
+
+static void websocket(req_t *r) {
+    conn_t c;
+    if (ws_accept(r, &c)) return;
+    buf_t message = {0};
+    unsigned char opcode = 0;
+    while (ws_message(&c, &message, &opcode) == 0 &&
+           send_frame(r->fd, opcode, (unsigned char *)message.data, message.len) == 0) {
     }
     free(message.data);
+}
+
+/* GET /pty?cols=C&rows=R: an interactive shell on a terminal, over a WebSocket. Binary
+ * frames carry the terminal's bytes both ways; a text frame {"type":"resize","cols":C,
+ * "rows":R} sets its size (the contract's pty_path, `groundflare vm shell`). */
+static void set_size(int fd, const char *text) {
+    const char *cols = strstr(text, "cols"), *rows = strstr(text, "rows");
+    struct winsize size = {0};
+    if (!cols || !rows) return;
+    while (*cols && !isdigit((unsigned char)*cols)) cols++;
+    while (*rows && !isdigit((unsigned char)*rows)) rows++;
+    size.ws_col = (unsigned short)atoi(cols);
+    size.ws_row = (unsigned short)atoi(rows);
+    if (size.ws_col && size.ws_row) ioctl(fd, TIOCSWINSZ, &size);
+}
+
+static void pty(req_t *r) {
+    int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0 || grantpt(master) || unlockpt(master)) {
+        error_json(r->fd, 500, "Internal Server Error", "no terminal");
+        return;
+    }
+    set_size(master, r->query);
+    const char *name = ptsname(master);
+    pid_t pid = fork();
+    if (pid == 0) {
+        setsid();
+        int tty = open(name, O_RDWR);
+        if (tty < 0 || ioctl(tty, TIOCSCTTY, 0)) _exit(127);
+        dup2(tty, 0), dup2(tty, 1), dup2(tty, 2);
+        if (tty > 2) close(tty);
+        if (chdir(WORKSPACE) != 0) (void)chdir("/");
+        signal(SIGPIPE, SIG_DFL);
+        setenv("TERM", "xterm-256color", 1);
+        execl("/bin/sh", "sh", "-i", (char *)NULL);
+        _exit(127);
+    }
+    conn_t c;
+    if (pid < 0 || ws_accept(r, &c)) {
+        if (pid > 0) kill(pid, SIGKILL);
+        close(master);
+        return;
+    }
+    buf_t message = {0};
+    unsigned char opcode = 0, out[32768];
+    struct pollfd fds[2] = {{r->fd, POLLIN, 0}, {master, POLLIN, 0}};
+    for (;;) {
+        /* Bytes the handshake read past its head come first. */
+        if (c.pending_len == 0 && poll(fds, 2, -1) < 0 && errno != EINTR) break;
+        if (c.pending_len || fds[0].revents) {
+            if (ws_message(&c, &message, &opcode)) break;
+            if (opcode == 0x1) set_size(master, message.data ? message.data : "");
+            else if (write_all(master, message.data, message.len)) break;
+        }
+        if (fds[1].revents) {
+            ssize_t n = read(master, out, sizeof out);
+            if (n <= 0 || send_frame(r->fd, 0x2, out, (size_t)n)) break;
+        }
+    }
+    send_frame(r->fd, 0x8, (const unsigned char *)"\x03\xe8", 2);
+    free(message.data);
+    close(master);
+    kill(-pid, SIGHUP);
+    waitpid(pid, NULL, 0);
 }
 
 /* ---------- the server ---------- */
@@ -780,10 +861,14 @@ static void serve(int fd) {
         struct timeval none = {0, 0};
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
         websocket(&r);
+    } else if (strcmp(r.path, "/pty") == 0) {
+        struct timeval none = {0, 0};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
+        pty(&r);
     } else if (strcmp(r.path, "/health") == 0) health(&r);
     else if (strcmp(r.path, "/exec") == 0) execute(&r);
     else if (strcmp(r.path, "/files") == 0) files(&r);
-    else error_json(fd, 404, "Not Found", "no such endpoint (have /health /exec /ws /files)");
+    else error_json(fd, 404, "Not Found", "no such endpoint (have /health /exec /ws /pty /files)");
 }
 
 static int read_token(void) {
