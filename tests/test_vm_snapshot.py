@@ -41,7 +41,9 @@ def one_boot(data_dir: Path) -> Boot:
         )
         api = ReferenceApi(address.url, dict([address.credential()]))
         # Read at once: before the guest's own reseeding (every minute or so) could differ.
-        code, out, err = api.sh("head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n'; echo; date +%s")
+        code, out, err = api.sh(
+            "head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n'; echo; date +%s"
+        )
         assert code == 0, err
         random, clock = out.splitlines()
         return Boot(address.token, random, abs(int(clock) - time.time()), stack.stderr())
