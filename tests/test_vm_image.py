@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import shutil
 import stat
@@ -13,7 +14,8 @@ import pytest
 from groundflare.vm import build_image, default_cache
 from groundflare.vm.image.kernel import has_pvh_note
 from groundflare.vm.image.tar import read_cpio
-from tests.vm_support import quiet, reference_sandbox, vm_image
+from groundflare.vm.resources import DEFAULT_PACKAGES
+from tests.vm_support import dev_tools_image, go_sandbox, quiet, reference_sandbox, vm_image
 
 pytestmark = pytest.mark.slow
 
@@ -69,3 +71,40 @@ def test_a_changed_sandbox_rebuilds_and_an_unchanged_one_does_not(tmp_path: Path
         assert rebuilt.kernel.samefile(first.kernel)  # the kernel layer was reused
     finally:
         shutil.rmtree(rebuilt.dir)
+
+
+def test_the_dev_tools_image_holds_the_packages_on_a_read_only_root() -> None:
+    image = dev_tools_image()
+    assert image.rootfs is not None and image.rootfs.stat().st_size > 50_000_000
+    with image.rootfs.open("rb") as disk:
+        disk.seek(1024)
+        assert disk.read(4) == b"\xe2\xe1\xf5\xe0"  # the EROFS superblock's magic
+    installed = {line.split("=")[0] for line in image.manifest["installed"]}  # type: ignore[union-attr]
+    assert set(DEFAULT_PACKAGES) <= installed
+    entries = {e.path: e for e in read_cpio(gzip.decompress(image.initrd.read_bytes()))}
+    assert entries["etc/groundflare/image"].data == b"ROOTFS=1\n"
+    modules = entries["etc/modules"].data.decode().split()
+    for needed in ("virtio_blk", "erofs", "overlay", "ext4"):
+        assert needed in modules
+    # Dependencies first: busybox insmod resolves nothing.
+    assert modules.index("crc32c_generic") < modules.index("libcrc32c") < modules.index("erofs")
+
+
+def test_the_dev_tools_image_is_reproducible(tmp_path: Path) -> None:
+    """Built again from scratch (a fresh cache, the same .debs): the same key and bytes."""
+    first = dev_tools_image()
+    cache = tmp_path / "cache"
+    for folder in ("debs", "debs-rootfs"):
+        (cache / folder).mkdir(parents=True)
+        for deb in (default_cache() / folder).glob("*.deb"):
+            os.link(deb, cache / folder / deb.name)  # the same files, no second download
+    second = build_image(go_sandbox(), cache, progress=quiet, packages=list(DEFAULT_PACKAGES))
+    assert second.key == first.key
+    assert second.manifest["rootfs_key"] == first.manifest["rootfs_key"]
+    assert second.initrd.read_bytes() == first.initrd.read_bytes()
+    assert second.rootfs is not None and first.rootfs is not None
+    assert _sha256(second.rootfs) == _sha256(first.rootfs)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
