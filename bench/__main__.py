@@ -108,7 +108,7 @@ def section_runner(name: str, args: argparse.Namespace) -> Callable[[Path], Sect
         return lambda work: sidecar.run(args.boots, work)
     from bench import vm
 
-    return lambda work: vm.run(args.boots)
+    return lambda work: vm.run(args.boots, work)
 
 
 def main() -> None:

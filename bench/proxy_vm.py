@@ -3,10 +3,9 @@ proxy -> QEMU's hostfwd -> the reference sandbox inside the microVM, against a c
 the hostfwd port directly (no proxy).
 
 `groundflare serve --vm` starts the stack with the VM as the profile's defaults give it
-(1 vCPU, 512 MiB; TCG where KVM is not usable). The direct route reads the forwarded port
-from the proxy's command line and the sandbox's internal token from the install's secret
-store, as any tool on the machine could. Routes alternate request by request, so both see
-the same machine.
+(1 vCPU, 512 MiB; TCG where KVM is not usable). The direct route takes the forwarded port
+and this run's internal token from `run/sandbox.json`, as `groundflare vm shell` does.
+Routes alternate request by request, so both see the same machine.
 
 What moves the bytes is the reference sandbox (vm/sandbox/sandbox.c), and its endpoints
 shape the scenarios:
@@ -46,8 +45,8 @@ from bench import proc, report
 from bench.backend import Backend, log_tail, progress, start_groundflare
 from bench.client import pattern_chunk
 from bench.worker import STACK_WORKER
-from groundflare.profile import Installation
-from groundflare.proxy import SANDBOX_HEADER, SURFACE_HEADER
+from groundflare.contracts.sandbox import SandboxAddress
+from groundflare.proxy import SURFACE_HEADER
 
 DIRECT = "direct"
 PROXIED = "proxied"
@@ -442,28 +441,27 @@ def summary(results: Sequence[Samples], routes: Sequence[Route], meta: dict[str,
     return json.dumps(out, ensure_ascii=False)
 
 
-def hostfwd(backend: Backend) -> tuple[int, str]:
-    """The sandbox's forwarded port (the proxy's --upstream) and its internal token."""
-    proxy_pid = backend.component_pid("proxy")
-    argv = Path(f"/proc/{proxy_pid}/cmdline").read_bytes().split(b"\0")
-    upstream = argv[argv.index(b"--upstream") + 1].decode()
+def direct_route(backend: Backend) -> VmClient:
+    """A client on the sandbox's forwarded port with this run's credential, from
+    run/sandbox.json (0600) as `groundflare vm shell` reads it."""
     assert backend.data_dir is not None
-    install = Installation(backend.data_dir)
-    token = install.secrets(install.load())["sandbox_token"]
-    return int(upstream.rsplit(":", 1)[1]), token
+    address = SandboxAddress.model_validate_json(
+        (backend.data_dir / "run" / "sandbox.json").read_text("utf-8")
+    )
+    return VmClient(address.url, dict([address.credential()]))
 
 
 def start_vm_stack(work_dir: Path) -> tuple[Backend, list[Route]]:
     """`groundflare serve --vm`, and the direct and proxied routes to its sandbox."""
     backend = start_groundflare(STACK_WORKER, work_dir, ["--vm"])
     try:
-        port, token = hostfwd(backend)
+        direct = direct_route(backend)
         proxy_pid = backend.component_pid("proxy")
     except BaseException:
         backend.stop()
         raise
     routes = [
-        Route(DIRECT, VmClient(f"http://127.0.0.1:{port}", {SANDBOX_HEADER: token})),
+        Route(DIRECT, direct),
         Route(
             PROXIED,
             VmClient(backend.ready["sandbox"], {SURFACE_HEADER: backend.ready["surface_token"]}),
