@@ -16,6 +16,15 @@ GROUNDFLARE = "groundflare"
 MINIFLARE = "miniflare"
 
 
+@dataclass(frozen=True)
+class Control:
+    """Another groundflare backend beside the two: on another workerd binary (None: our own)
+    and/or with more `serve` options."""
+
+    workerd: Path | None = None
+    extra: Sequence[str] = ()
+
+
 @dataclass
 class Pair:
     """The two running backends and one keep-alive client each, keyed by backend name."""
@@ -29,13 +38,13 @@ def side_by_side(
     wrangler_toml: Path,
     work_dir: Path,
     groundflare_extra: Sequence[str] = (),
-    controls: dict[str, Path] | None = None,
+    controls: dict[str, Control] | None = None,
 ) -> Iterator[Pair]:
     """Start groundflare, then Miniflare, on the same wrangler.toml; stop both on the way out.
 
-    `controls` adds more groundflare backends, each on another workerd binary (name ->
-    binary): groundflare on Miniflare's own workerd tells a workerd version apart from what
-    groundflare does around it.
+    `controls` adds more groundflare backends (name -> Control), each on another workerd
+    binary or with other options: groundflare on Miniflare's own workerd tells a workerd
+    version apart from what groundflare does around it.
 
     On a failure the backends' log tails go to stderr first: they live in `work_dir`, a temp
     dir that is gone once the section returns.
@@ -62,9 +71,15 @@ def side_by_side(
 
 
 def _start(
-    config: WorkerConfig, work_dir: Path, extra: Sequence[str], controls: dict[str, Path]
+    config: WorkerConfig, work_dir: Path, extra: Sequence[str], controls: dict[str, Control]
 ) -> Iterator[Backend]:
     yield start_groundflare(config.wrangler_toml, work_dir, extra)
     yield start_miniflare(config, work_dir)
-    for name, workerd in controls.items():
-        yield start_groundflare(config.wrangler_toml, work_dir, extra, name=name, workerd=workerd)
+    for name, control in controls.items():
+        yield start_groundflare(
+            config.wrangler_toml,
+            work_dir,
+            [*extra, *control.extra],
+            name=name,
+            workerd=control.workerd,
+        )
