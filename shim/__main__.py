@@ -31,7 +31,6 @@ from groundflare.shim.app import Refusal, Shim
 from groundflare.shim.clock import Clock
 from groundflare.shim.cron import CronScheduler
 from groundflare.shim.door import Door
-from groundflare.shim.durable_objects.rest import routes as durable_object_routes
 from groundflare.shim.explorer.app import Explorer
 from groundflare.shim.explorer.auth import Sessions
 from groundflare.shim.explorer.web import Stack
@@ -109,7 +108,7 @@ async def serve(
     if api_fd is not None:
         listener = socket.socket(fileno=api_fd)
         address, port = listener.getsockname()[:2]
-        routes = [*shim.resources.routes(), *durable_object_routes(door)]
+        routes = shim.routes
         rest = Api(
             secrets.api_token,
             config.runtime_json,

@@ -16,9 +16,12 @@ from groundflare.contracts.layout import DataDir
 from groundflare.contracts.resources import RESOURCE_HEADER, TOKEN_HEADER
 from groundflare.contracts.shim_config import ShimConfig
 from groundflare.contracts.traces import TRACES_ID, TRACES_KIND
+from groundflare.shim.api.listener import run_route
+from groundflare.shim.api.routes import V4_PREFIX, Route, Router
 from groundflare.shim.calls import Recorder
 from groundflare.shim.clock import Clock
 from groundflare.shim.door import Door, DoorError
+from groundflare.shim.durable_objects.rest import routes as durable_object_routes
 from groundflare.shim.explorer.auth import Tickets
 from groundflare.shim.http import json_response
 from groundflare.shim.kinds import Handler
@@ -38,6 +41,8 @@ SNAPSHOTS_PATH = "/_groundflare/snapshots/"
 CALLS_PATH = "/_groundflare/calls/"
 # POST: a one-time login ticket for the explorer (`groundflare explorer` asks for it).
 EXPLORER_TICKET_PATH = "/_groundflare/explorer/ticket"
+# The URL origin of the v4 routes when they answer on the shim's socket.
+SOCKET_ORIGIN = "http://shim"
 # What the request log's tail Worker posts invocations as (contracts/traces.py).
 TRACES_TAG = f"{TRACES_KIND}:{TRACES_ID}"
 
@@ -112,6 +117,11 @@ class Shim:
             config.data_dir, kinds(config.plugins), self.clock, config.resources
         )
         self._handlers: dict[str, Handler] = self.resources.handlers
+        # The v4 API's routes, served by the REST listener and, untagged, on this socket:
+        # Python's channel reaches them here (groundflare.bindings), since the listener's
+        # bearer token lives in the credential store of whoever started the stack.
+        self.routes: list[Route] = [*self.resources.routes(), *durable_object_routes(door)]
+        self._v4 = Router(route for route in self.routes if not route.signed)
         snapshotted = [
             Snapshotted(live.entry.spec, live.served, live.kind.folder)
             for live in self.resources.all()
@@ -159,6 +169,9 @@ class Shim:
             return json_response(200, orjson.dumps({"ticket": self.tickets.mint()}))
         if request.path.startswith(CALLS_PATH) and request.method == "POST":
             return self._calls(request.path.removeprefix(CALLS_PATH))
+        if request.path.startswith(V4_PREFIX + "/"):
+            path = request.path[len(V4_PREFIX) :]
+            return await run_route(self._v4, self.resources, request, path, SOCKET_ORIGIN)
         if request.path.startswith(SNAPSHOTS_PATH) and request.method == "POST":
             return await self._snapshot(request.path.removeprefix(SNAPSHOTS_PATH))
         if request.path == CLOCK_PATH and self._config.test_clock and request.method == "POST":

@@ -164,3 +164,66 @@ def test_a_durable_objects_rpc_methods_and_fetch(stack):
 def test_a_binding_no_worker_has_is_named_with_those_that_exist(stack):
     with pytest.raises(StackError, match=r"no d1 binding named 'NOPE'.*'d1-probe': \['DB'\]"):
         stack.d1("NOPE")
+
+
+def test_sql_reads_what_the_object_stored_one_d1_answer_per_statement(stack):
+    notes = stack.durable_object("COUNTER", "sql-read")
+    notes.call("note", "first")
+    notes.call("note", "second")
+    count, listed = notes.sql(
+        "SELECT count(*) AS n FROM notes; SELECT text, ? AS tag FROM notes ORDER BY rowid",
+        [b"\x01\x02"],
+    )
+    assert count["success"] and count["results"] == [{"n": 2}]
+    assert listed["results"] == [
+        {"text": "first", "tag": [1, 2]},
+        {"text": "second", "tag": [1, 2]},
+    ]
+    assert set(listed["meta"]) >= {"duration", "rows_read", "rows_written", "changes"}
+    by_id = stack.durable_object("COUNTER", id=notes.id)
+    assert by_id.sql("SELECT text FROM notes")[0]["results"][0] == {"text": "first"}
+
+
+def test_a_sql_write_reaches_the_objects_next_call_not_its_stale_memory(stack):
+    notes = stack.durable_object("COUNTER", "sql-write")
+    assert notes.call("note", "kept") == ["kept"]
+    (inserted,) = notes.sql("INSERT INTO notes (text) VALUES (?)", ["added"], write=True)
+    assert inserted["meta"]["changes"] == 1
+    assert notes.call("notes") == ["kept", "added"]
+
+
+def test_sql_is_read_only_unless_asked_and_changes_nothing(stack):
+    notes = stack.durable_object("COUNTER", "sql-refused")
+    notes.call("note", "only")
+    with pytest.raises(BindingError) as refused:
+        notes.sql("INSERT INTO notes (text) VALUES ('sneaked')")
+    assert refused.value.message == "attempt to write a readonly database: SQLITE_READONLY"
+    assert notes.sql("SELECT count(*) AS n FROM notes")[0]["results"] == [{"n": 1}]
+    assert notes.call("notes") == ["only"]
+
+
+@pytest.mark.parametrize("sql", ["SELECT * FROM no_such_table", "SELEC 1"])
+def test_sql_errors_are_those_the_objects_own_sql_throws(stack, sql):
+    notes = stack.durable_object("COUNTER", "sql-errors")
+    with pytest.raises(BindingError) as inside:
+        notes.call("query", sql)
+    with pytest.raises(BindingError) as outside:
+        notes.sql(sql)
+    assert (outside.value.name, outside.value.message) == (inside.value.name, inside.value.message)
+
+
+def test_sql_on_an_object_that_never_ran_reads_an_empty_database_and_writes_nothing(stack):
+    fresh = stack.durable_object("COUNTER", "sql-never-ran")
+    assert fresh.sql("SELECT name FROM sqlite_master")[0]["results"] == []
+    with pytest.raises(BindingError, match=r"^no such table: notes: SQLITE_ERROR$"):
+        fresh.sql("SELECT * FROM notes")
+    with pytest.raises(StackError, match=r"has no storage yet.*call the object once"):
+        fresh.sql("CREATE TABLE t (a)", write=True)
+    assert fresh.call("notes") == []
+
+
+def test_sql_on_a_durable_object_binding_no_worker_has_names_those_that_exist(stack):
+    with pytest.raises(
+        StackError, match=r"no durable-object binding named 'NOPE'.*'plugin-probe': \[.*'COUNTER'"
+    ):
+        stack.durable_object("NOPE", "x").sql("SELECT 1")

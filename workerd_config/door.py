@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from groundflare.contracts.door import DOOR_HEADER, DOOR_SOCKET_NAME, DoorAddress
+from groundflare.contracts.durable_objects import namespace_id
+from groundflare.contracts.names import file_part
 from groundflare.workerd_config.model import (
     DurableObjectBinding,
     Module,
@@ -39,6 +41,7 @@ def door_service(stack: Stack, ctx: RenderContext, door: DoorAddress) -> dict[st
         {"name": "BINDING_PROXIES", "json": json.dumps(proxies)},
         {"name": "BINDINGS", "json": json.dumps(listing)},
         {"name": "RESOURCES", "json": json.dumps(resource_bindings(stack))},
+        {"name": "NAMESPACES", "json": json.dumps(durable_object_namespaces(stack))},
     ]
     bindings += [
         {"name": binding, "service": bindings_service_name(name)}
@@ -80,6 +83,25 @@ def resource_bindings(stack: Stack) -> dict[str, list[str]]:
         for binding in worker.bindings:
             for resource in binding.resources():
                 found.setdefault(resource.tag, []).append(f"{worker.name}.{binding.name}")
+    return found
+
+
+def durable_object_namespaces(stack: Stack) -> dict[str, dict[str, str]]:
+    """Each Worker's Durable Object bindings and the v4 id of the namespace behind each (the
+    class's storage folder): what `stack.durable_object(...).sql()` queries. A class defined
+    outside the stack has no storage here and is left out."""
+    keys = {(w.name, c.class_name): c.unique_key for w in stack.workers for c in w.durable_objects}
+    found: dict[str, dict[str, str]] = {}
+    for worker in stack.workers:
+        for binding in worker.bindings:
+            if not isinstance(binding, DurableObjectBinding):
+                continue
+            owner = binding.worker or worker.name
+            key = keys.get((owner, binding.class_name))
+            if key is not None:
+                found.setdefault(worker.name, {})[binding.name] = namespace_id(
+                    file_part(owner), key
+                )
     return found
 
 

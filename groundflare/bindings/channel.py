@@ -1,6 +1,6 @@
 """How Python reaches a running stack: its door (the Workers' bindings, scheduled(),
-queue()) and the shim's own routes (the clock, snapshots), both on unix sockets in the
-private `run/` folder. Connections are kept open between calls."""
+queue()) and the shim's own routes (the clock, snapshots, and the v4 API's routes), both on
+unix sockets in the private `run/` folder. Connections are kept open between calls."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from groundflare.contracts.door import DOOR_HEADER, DoorAddress
 from groundflare.contracts.layout import DataDir
 
 TIMEOUT_SECONDS = 60.0
+V4_PREFIX = "/client/v4"
 BYTES_TAG = "$bytes"
 # bindings.js: the arguments of an operation whose body is a stream; the object of r2.get.
 ARGS_HEADER = "x-groundflare-args"
@@ -26,6 +27,15 @@ THREW_HEADER = "x-groundflare-threw"
 
 class StackError(Exception):
     """No stack runs there, or it refused a request; the message says which."""
+
+
+class ApiRefusal(StackError):
+    """A v4 route's error answer: Cloudflare's numeric `code` and its message."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
 
 
 class BindingError(Exception):
@@ -105,6 +115,19 @@ class Channel:
         if response.status_code != 200:
             raise StackError(f"{path}: {answer.get('error', answer)}")
         return answer
+
+    def v4(self, method: str, path: str, payload: Any = None) -> Any:
+        """A route of the v4 API (`path` after /client/v4), answered by the shim on its
+        socket: the envelope's `result`, or its first error raised as an ApiRefusal."""
+        response = self._send(self.shim, method, f"{V4_PREFIX}{path}", json=payload)
+        try:
+            envelope = response.json()
+            if envelope["success"]:
+                return envelope["result"]
+            error = envelope["errors"][0]
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise StackError(f"{path}: {response.status_code} {response.text}") from exc
+        raise ApiRefusal(error["code"], error["message"])
 
     def call(self, worker: str, binding: str, operation: str, args: dict[str, Any]) -> Any:
         """A binding operation (bindings.js) and its value, as the Worker would get it."""

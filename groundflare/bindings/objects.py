@@ -1,13 +1,21 @@
 """Queue producers and Durable Object namespaces from Python, through the door
-(bindings.js): `env.QUEUE.send()`, and a stub's RPC methods and fetch()."""
+(bindings.js): `env.QUEUE.send()`, and a stub's RPC methods and fetch(); SQL on an object's
+storage through the v4 API's query route (shim/durable_objects/rest.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
-from groundflare.bindings.channel import Channel, raise_thrown
+from groundflare.bindings.channel import ApiRefusal, BindingError, Channel, StackError, raise_thrown
+
+# The account segment of v4 paths: the local API accepts any.
+ACCOUNT = "local"
+# The v4 code of a statement SQLite refused (D1's too).
+SQL_ERROR_CODE = 7500
 
 
 class Queue:
@@ -38,12 +46,27 @@ class DurableObjectStub:
     """`env.NS.get(env.NS.idFromName(name))` (or `idFromString(id)`)."""
 
     def __init__(
-        self, channel: Channel, worker: str, namespace: str, which: dict[str, str]
+        self,
+        channel: Channel,
+        worker: str,
+        namespace: str,
+        which: dict[str, str],
+        namespace_id: str | None = None,
     ) -> None:
         self._channel = channel
         self.worker = worker
         self.namespace = namespace
         self._which = which
+        # The v4 API's id of the namespace (None: its class lives outside this stack).
+        self.namespace_id = namespace_id
+        self._id: str | None = None
+
+    @property
+    def id(self) -> str:
+        """The object's id as workerd computes it (`idFromName(name).toString()`)."""
+        if self._id is None:
+            self._id = str(self._channel.call(self.worker, self.namespace, "do.id", self._which))
+        return self._id
 
     def call(self, method: str, *params: Any) -> Any:
         """An RPC method of the object (its class extends DurableObject), and its value."""
@@ -71,3 +94,34 @@ class DurableObjectStub:
         response.close()
         raise_thrown(response)
         return response
+
+    def sql(
+        self, sql: str, params: Sequence[Any] = (), write: bool = False
+    ) -> list[dict[str, Any]]:
+        """Every statement of `sql` against the object's SQLite storage (`params` bind to the
+        last), one D1 `query` answer each: `{"success", "results", "meta"}`, blobs as lists
+        of byte values. Reads see the committed file, read-only: a write is refused unless
+        `write`, which first aborts the stack's Durable Object instances, so the object's
+        next call starts again from the changed file. An object that has never run reads as
+        an empty database. SQLite's refusals raise BindingError as D1 words them."""
+        if self.namespace_id is None:
+            raise StackError(
+                f"the class behind {self.namespace!r} is defined outside this stack: "
+                "its objects' storage is not here"
+            )
+        path = (
+            f"/accounts/{ACCOUNT}/workers/durable_objects/namespaces/{self.namespace_id}"
+            f"/objects/{quote(self.id, safe='')}/query"
+        )
+        values = [
+            list(bytes(p)) if isinstance(p, bytes | bytearray | memoryview) else p for p in params
+        ]
+        try:
+            results: list[dict[str, Any]] = self._channel.v4(
+                "POST", path, {"sql": sql, "params": values, "write": write}
+            )
+        except ApiRefusal as refusal:
+            if refusal.code == SQL_ERROR_CODE:
+                raise BindingError("Error", refusal.message) from None
+            raise
+        return results

@@ -42,6 +42,7 @@ class Stack:
         self.channel = Channel(self._layout)
         self._bindings: dict[str, dict[str, str]] | None = None
         self._resources: dict[str, list[str]] | None = None
+        self._namespaces: dict[str, dict[str, str]] | None = None
 
     def close(self) -> None:
         self.channel.close()
@@ -81,6 +82,13 @@ class Stack:
             self._resources = self.channel.door_json("GET", "/resources")
         return self._resources
 
+    def durable_object_namespaces(self) -> dict[str, dict[str, str]]:
+        """The v4 API's namespace id behind each Durable Object binding: `{worker: {binding:
+        id}}` (a class defined outside the stack has none)."""
+        if self._namespaces is None:
+            self._namespaces = self.channel.door_json("GET", "/durable-objects")
+        return self._namespaces
+
     def _worker_with(self, binding: str, kinds: tuple[str, ...], worker: str | None) -> str:
         listing = self.bindings()
         candidates = [worker] if worker is not None else list(listing)
@@ -119,7 +127,8 @@ class Stack:
             raise ValueError("give the object's name or its id")
         which = {"name": name} if name is not None else {"id": str(id)}
         owner = self._worker_with(binding, ("durable-object",), worker)
-        return DurableObjectStub(self.channel, owner, binding, which)
+        namespace = self.durable_object_namespaces().get(owner, {}).get(binding)
+        return DurableObjectStub(self.channel, owner, binding, which, namespace)
 
     # ---- triggers ----
 

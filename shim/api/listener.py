@@ -137,18 +137,25 @@ class Api:
         return await self._route(self._v4, request, request.path[len(V4_PREFIX) :], host)
 
     async def _route(self, router: Router, request: Request, path: str, host: str) -> Response:
-        try:
-            route, params = router.match(request.method, path)
-            if self._resources is None:
-                raise ApiError(503, 10000, "no resources are served by this listener")
-            call = Call(request, params, self._resources, origin=f"http://{host}")
-            return await route.handler(call)
-        except ApiError as exc:
-            return exc.response()
-        except ValidationError as exc:
-            return envelope_error(400, 10001, f"Invalid request: {validation_summary(exc)}")
-        except BodyTooLarge as exc:
-            return envelope_error(413, 10001, str(exc))
-        except Exception:
-            log.exception("v4 API: %s %s failed", request.method, request.path)
-            return envelope_error(500, 10001, "internal error in the shim; see its log")
+        return await run_route(router, self._resources, request, path, f"http://{host}")
+
+
+async def run_route(
+    router: Router, resources: Resources | None, request: Request, path: str, origin: str
+) -> Response:
+    """The route of `path` (after its prefix) answering `request`, every failure as a v4
+    error: the REST listener and the shim's own socket (Python's channel) both call it."""
+    try:
+        route, params = router.match(request.method, path)
+        if resources is None:
+            raise ApiError(503, 10000, "no resources are served by this listener")
+        return await route.handler(Call(request, params, resources, origin=origin))
+    except ApiError as exc:
+        return exc.response()
+    except ValidationError as exc:
+        return envelope_error(400, 10001, f"Invalid request: {validation_summary(exc)}")
+    except BodyTooLarge as exc:
+        return envelope_error(413, 10001, str(exc))
+    except Exception:
+        log.exception("v4 API: %s %s failed", request.method, request.path)
+        return envelope_error(500, 10001, "internal error in the shim; see its log")

@@ -5,7 +5,8 @@ against one object's SQLite storage (a local addition: production has no such ro
     GET  /accounts/{a}/workers/durable_objects/namespaces/{id}/objects
     GET  /accounts/{a}/workers/durable_objects/namespaces/{id}/objects/{object}/alarm
     POST /accounts/{a}/workers/durable_objects/namespaces/{id}/objects/{object}/query
-         {"sql", "params", "write": false}: read-only unless `write` is true
+         {"sql", "params", "write": false}: read-only unless `write` is true; an object
+         that has never run reads as an empty database and cannot be written
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def _namespace(call: Call) -> Namespace:
 def _object_file(call: Call) -> Path:
     path = _namespace(call).object_file(call.param("object"))
     if path is None:
-        raise ApiError(404, NOT_FOUND, f"Durable Object {call.param('object')} has no storage")
+        raise ApiError(404, NOT_FOUND, f"Durable Object {call.param('object')} not found")
     return path
 
 
@@ -82,6 +83,14 @@ def query_route(door: Door | None) -> Route:
     async def query(call: Call) -> Response:
         path = _object_file(call)
         body = ObjectQuery.model_validate_json(await call.request.body.read(1024 * 1024))
+        stored = path.is_file()
+        if body.write and not stored:
+            raise ApiError(
+                404,
+                NOT_FOUND,
+                f"Durable Object {call.param('object')} has no storage yet: workerd creates it "
+                "when the object first runs, so call the object once before writing to it",
+            )
         if body.write:
             if door is None:
                 raise ApiError(409, 10000, "writes need the running stack's door")
@@ -92,7 +101,7 @@ def query_route(door: Door | None) -> Route:
                 raise ApiError(503, 10000, f"cannot pause the Durable Objects: {exc}") from exc
         try:
             results = await asyncio.to_thread(
-                partial(run_sql, path, body.sql, list(body.params), body.write)
+                partial(run_sql, path if stored else None, body.sql, list(body.params), body.write)
             )
         except StorageError as exc:
             raise ApiError(400, 7500, exc.args[0]) from exc

@@ -1,14 +1,14 @@
 """Durable Objects on disk, as workerd keeps them (`localDisk`): `do/<worker>/<unique key>/`
 holds one SQLite file per object (`<id>.sqlite`) and `metadata.sqlite` with the alarms.
 
-Reading opens an object's file read-only beside workerd. Writing first aborts every
-Durable Object instance through the door (as snapshots do), so no instance holds the file
-or a stale picture of it; the next call to the object starts it again from the file.
+Reading opens an object's file read-only beside workerd; an object without a file (it has
+never run) reads as an empty database. Writing first aborts every Durable Object instance
+through the door (as snapshots do), so no instance holds the file or a stale picture of it;
+the next call to the object starts it again from the file.
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,9 +16,14 @@ from typing import Any
 
 import apsw
 
+from groundflare.contracts.durable_objects import namespace_id
+from groundflare.shim.d1.errors import from_sqlite
+
 METADATA_FILE = "metadata.sqlite"
 MAX_ROWS = 10_000
 QUERY_SECONDS = 5.0
+# What an object that has never run reads as.
+EMPTY_DATABASE = ":memory:"
 
 
 class StorageError(Exception):
@@ -50,10 +55,11 @@ class Namespace:
         )
 
     def object_file(self, object_id: str) -> Path | None:
+        """Where the object's storage is or will be (workerd creates the file when the
+        object first runs); None for an id that names no object."""
         if not _is_object_id(object_id):
             return None
-        path = self.folder / f"{object_id}.sqlite"
-        return path if path.is_file() else None
+        return self.folder / f"{object_id}.sqlite"
 
     def alarms(self) -> dict[str, int]:
         """Each object's next alarm, in milliseconds since the epoch."""
@@ -74,10 +80,6 @@ def _is_object_id(text: str) -> bool:
     return 0 < len(text) <= 128 and all(c in "0123456789abcdef" for c in text)
 
 
-def namespace_id(worker: str, unique_key: str) -> str:
-    return hashlib.sha256(f"{worker}/{unique_key}".encode()).hexdigest()[:32]
-
-
 def namespaces(do_dir: Path) -> list[Namespace]:
     found: list[Namespace] = []
     if not do_dir.is_dir():
@@ -90,10 +92,12 @@ def namespaces(do_dir: Path) -> list[Namespace]:
     return found
 
 
-def run_sql(path: Path, sql: str, params: list[Any], write: bool) -> list[dict[str, Any]]:
-    """Every statement of `sql` (params bind to the last), as D1's `query` answers them."""
+def run_sql(path: Path | None, sql: str, params: list[Any], write: bool) -> list[dict[str, Any]]:
+    """Every statement of `sql` (params bind to the last), as D1's `query` answers them;
+    on an empty read-only database when `path` is None. Errors are worded as D1's."""
     flags = apsw.SQLITE_OPEN_READWRITE if write else apsw.SQLITE_OPEN_READONLY
-    conn = apsw.Connection(str(path), flags=flags | apsw.SQLITE_OPEN_NOFOLLOW)
+    location = EMPTY_DATABASE if path is None else str(path)
+    conn = apsw.Connection(location, flags=flags | apsw.SQLITE_OPEN_NOFOLLOW)
     conn.set_busy_timeout(5_000)
     deadline = time.monotonic() + QUERY_SECONDS
     conn.set_progress_handler(lambda: time.monotonic() > deadline, 10_000)
@@ -103,7 +107,7 @@ def run_sql(path: Path, sql: str, params: list[Any], write: bool) -> list[dict[s
             for text, bound in _statements(sql, params):
                 results.append(_one(conn, text, bound))
     except apsw.Error as exc:
-        raise StorageError(str(exc).split(": ", 1)[-1]) from exc
+        raise StorageError(from_sqlite(exc).message) from exc
     finally:
         conn.close()
     return results

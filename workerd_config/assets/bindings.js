@@ -106,9 +106,12 @@ function r2Options(options = {}) {
   return result;
 }
 
+function objectId(namespace, args) {
+  return args.id !== undefined ? namespace.idFromString(args.id) : namespace.idFromName(args.name);
+}
+
 function durableObject(namespace, args) {
-  const id = args.id !== undefined ? namespace.idFromString(args.id) : namespace.idFromName(args.name);
-  return namespace.get(id);
+  return namespace.get(objectId(namespace, args));
 }
 
 const OPERATIONS = {
@@ -138,6 +141,8 @@ const OPERATIONS = {
   "queue.sendBatch": (queue, { messages, options }) => queue.sendBatch(messages, options),
   "do.call": (namespace, { method, params = [], ...which }) =>
     durableObject(namespace, which)[method](...params),
+  // The id as workerd computes it (idFromName is an HMAC under the namespace's key).
+  "do.id": (namespace, which) => objectId(namespace, which).toString(),
 };
 
 // The operations whose answer (or body) is a stream rather than JSON.

@@ -7,7 +7,8 @@
 //   ANY  /workers/NAME/fetch/PATH                               -> Fetcher.fetch()
 //   POST /workers/NAME/bindings/BINDING/OP                      -> the Worker's binding
 //        (bindings.js, for groundflare.bindings); GET /bindings lists them by Worker,
-//        GET /resources names the bindings behind each shim resource tag
+//        GET /resources names the bindings behind each shim resource tag,
+//        GET /durable-objects the v4 namespace id behind each Durable Object binding
 //   POST /log  TEXT                                             -> console.log(TEXT): a mark
 //        in workerd's log, so a test harness knows all output before it has been written
 //   POST /durable-objects/abort | /durable-objects/delete       -> workerd:unsafe, for
@@ -60,6 +61,9 @@ export default {
     }
     if (url.pathname === "/resources" && request.method === "GET") {
       return Response.json(env.RESOURCES);
+    }
+    if (url.pathname === "/durable-objects" && request.method === "GET") {
+      return Response.json(env.NAMESPACES);
     }
     if (url.pathname === "/log" && request.method === "POST") {
       console.log(await request.text());

@@ -1,6 +1,7 @@
 // PUT/GET /kv/KEY, /r2/KEY; PUT /d1/NAME adds a row, GET /d1 lists them; POST /counter bumps
-// a Durable Object that counts in memory and in storage; GET /log?text=T prints T; GET /boom
-// throws; GET /ws echoes WebSocket messages. scheduled() and queue() write to KV.
+// a Durable Object that counts in memory and in storage (and keeps notes in SQL); GET
+// /log?text=T prints T; GET /boom throws; GET /ws echoes WebSocket messages. scheduled() and
+// queue() write to KV.
 import { DurableObject } from "cloudflare:workers";
 
 export class Counter extends DurableObject {
@@ -13,6 +14,25 @@ export class Counter extends DurableObject {
     const stored = ((await this.ctx.storage.get("count")) ?? 0) + 1;
     await this.ctx.storage.put("count", stored);
     return { inMemory: this.inMemory, stored };
+  }
+  // Notes in SQL storage, answered from memory once read: stale unless the object starts
+  // again after its file changed underneath it.
+  notes() {
+    if (this.cached === undefined) {
+      this.ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS notes (text TEXT)");
+      const rows = this.ctx.storage.sql.exec("SELECT text FROM notes ORDER BY rowid").toArray();
+      this.cached = rows.map((row) => row.text);
+    }
+    return this.cached;
+  }
+  query(sql) {
+    return this.ctx.storage.sql.exec(sql).toArray();
+  }
+  note(text) {
+    this.notes();
+    this.ctx.storage.sql.exec("INSERT INTO notes (text) VALUES (?)", text);
+    this.cached.push(text);
+    return this.cached;
   }
 }
 
