@@ -4,7 +4,8 @@ run seeds once and restores before each test (docs/testing.md).
 Every resource copies itself (`Resource.snapshot`/`restore`, shim/snapshot.py). Durable
 Objects live in workerd's own storage (`do/`): their instances are aborted through the
 door first, so none keeps state in memory or holds its file open, then their SQLite
-files are copied (never `metadata.sqlite`, which workerd keeps open for alarms).
+files are copied (never `metadata.sqlite`, which workerd keeps open for alarms); a restore
+first removes every object's file, running or not, so only the snapshot's come back.
 """
 
 from __future__ import annotations
@@ -92,6 +93,9 @@ class Snapshots:
         async with self._lock:
             if self._door is not None:
                 await self._door.durable_objects("delete")
+                # workerd deletes the storage of the objects running now; one aborted or
+                # evicted before keeps its file unless it goes here.
+                await asyncio.to_thread(_drop_objects, self._data_dir.durable_objects)
                 objects = source / DURABLE_OBJECTS_COPY
                 await asyncio.to_thread(_copy_objects, objects, self._data_dir.durable_objects)
             await asyncio.gather(
@@ -111,6 +115,15 @@ def _empty_folder(folder: Path) -> None:
 def _replace_folder(new: Path, old: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
     new.rename(old)
+
+
+def _drop_objects(do_dir: Path) -> None:
+    """Every object's SQLite files (with their -wal and -shm) under `do_dir`, none running."""
+    if not do_dir.is_dir():
+        return
+    for path in do_dir.rglob("*.sqlite*"):
+        if not path.name.startswith(WORKERD_METADATA):
+            path.unlink(missing_ok=True)
 
 
 def _copy_objects(source: Path, target: Path) -> None:

@@ -83,9 +83,17 @@ def test_a_durable_objects_memory_does_not_outlive_its_test(project):
             assert groundflare.durable_object("COUNTER", "one").call("bump") == {
                 "inMemory": 1, "stored": 1}
             assert worker.post("/counter").json() == {"inMemory": 2, "stored": 2}
+
+        @pytest.mark.parametrize("n", ["a", "b"])
+        def test_sql_storage_holds_only_this_tests_rows(groundflare, n):
+            notes = groundflare.durable_object("COUNTER", "notes")
+            assert notes.call("note", n) == [n]
+            notes.sql("INSERT INTO notes (text) VALUES ('by sql')", write=True)
+            rows = notes.sql("SELECT text FROM notes ORDER BY rowid")[0]["results"]
+            assert rows == [{"text": n}, {"text": "by sql"}]
         """
     )
-    project.runpytest_subprocess().assert_outcomes(passed=4)
+    project.runpytest_subprocess().assert_outcomes(passed=6)
 
 
 def test_a_failing_test_shows_the_workers_output_and_binding_calls(project):

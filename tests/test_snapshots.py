@@ -65,6 +65,15 @@ def test_a_durable_objects_memory_does_not_outlive_a_restore(stack):
     assert bump(stack) == {"inMemory": 1, "stored": 1}
 
 
+def test_an_object_not_running_at_a_restore_loses_what_it_stored_after_the_snapshot(stack):
+    assert shim_post(stack, "/_groundflare/snapshots/empty")[0] == 200
+    assert bump(stack) == {"inMemory": 1, "stored": 1}
+    # Taking a snapshot aborts every instance: the object no longer runs at the restore.
+    assert shim_post(stack, "/_groundflare/snapshots/later")[0] == 200
+    assert shim_post(stack, "/_groundflare/snapshots/empty/restore")[0] == 200
+    assert bump(stack) == {"inMemory": 1, "stored": 1}
+
+
 def test_the_same_snapshot_restores_again_and_again(stack):
     put(stack, "seed", size=BLOB)
     assert shim_post(stack, "/_groundflare/snapshots/seed")[0] == 200
