@@ -112,11 +112,20 @@ class InlineFirst:
     @contextlib.contextmanager
     def unbudgeted(self) -> Iterator[None]:
         """For work that must not be interrupted once decided (a COMMIT)."""
-        deadline, self._deadline = self._deadline, math.inf
+        deadline = self.lift_budget()
         try:
             yield
         finally:
             self._deadline = deadline
+
+    def lift_budget(self) -> float:
+        """unbudgeted() without a context manager, for hot paths: returns the deadline that
+        restore_budget() must put back."""
+        deadline, self._deadline = self._deadline, math.inf
+        return deadline
+
+    def restore_budget(self, deadline: float) -> None:
+        self._deadline = deadline
 
     def _patiently(self, fn: Callable[[], T]) -> T:
         for conn in self._connections:

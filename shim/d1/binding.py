@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from groundflare.shim import wtf8
@@ -16,7 +17,7 @@ from groundflare.shim.d1.engine import (
     prepare,
 )
 from groundflare.shim.d1.errors import D1Error
-from groundflare.shim.d1.values import Query, QueryBody, dumps
+from groundflare.shim.d1.values import INT64_MAX, INT64_MIN, Query, QueryBody, SqlValue, dumps
 from groundflare.shim.http import json_response, validation_summary
 from groundflare.shim.messages import Request, Response
 
@@ -37,6 +38,9 @@ def failure(message: str) -> bytes:
 
 
 def parse_queries(body: bytes) -> list[PreparedQuery]:
+    plain = read_plain(body)
+    if plain is not None:
+        return prepare_pairs(plain)
     try:
         parsed = wtf8.validate_json(QueryBody, body)
     except ValidationError as exc:
@@ -44,17 +48,49 @@ def parse_queries(body: bytes) -> list[PreparedQuery]:
     return prepare_all(parsed if isinstance(parsed, list) else [parsed])
 
 
-def prepare_all(queries: list[Query]) -> list[PreparedQuery]:
-    """The query objects to run, blank ones dropped (as Miniflare and production do)."""
-    prepared = []
-    for query in queries:
-        params = tuple(query.params or ())
-        statement = prepare(query.sql, params)
-        if statement is not None:
-            prepared.append(statement)
+def read_plain(body: bytes) -> list[tuple[str, tuple[SqlValue, ...]]] | None:
+    """The (sql, params) of a body whose every value binds as it is (strings, int64 integers,
+    floats, nulls), read without pydantic (a third of a 1,000-statement batch's cost); None
+    for anything else (blobs, booleans, big integers, lone surrogates, a malformed body),
+    which the validating path reads or refuses with its own errors."""
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    plain: list[tuple[str, tuple[SqlValue, ...]]] = []
+    for item in value if type(value) is list else [value]:
+        if type(item) is not dict or type(sql := item.get("sql")) is not str:
+            return None
+        params = item.get("params")
+        if params is None:
+            plain.append((sql, ()))
+            continue
+        if type(params) is not list:
+            return None
+        for param in params:
+            kind = type(param)
+            if kind is int:
+                if not INT64_MIN <= param <= INT64_MAX:
+                    return None
+            elif kind is not str and kind is not float and param is not None:
+                return None
+        plain.append((sql, tuple(params)))
+    return plain
+
+
+def prepare_pairs(queries: list[tuple[str, tuple[SqlValue, ...]]]) -> list[PreparedQuery]:
+    """prepare_all's reading of (sql, params) pairs."""
+    prepared = [
+        statement for sql, params in queries if (statement := prepare(sql, params)) is not None
+    ]
     if not prepared:
         raise D1Error(NO_STATEMENTS_MESSAGE)
     return prepared
+
+
+def prepare_all(queries: list[Query]) -> list[PreparedQuery]:
+    """The query objects to run, blank ones dropped (as Miniflare and production do)."""
+    return prepare_pairs([(query.sql, tuple(query.params or ())) for query in queries])
 
 
 def result_element(result: StatementResult, results_format: str) -> dict[str, Any]:

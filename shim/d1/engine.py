@@ -7,6 +7,7 @@ INLINE_BUDGET_SECONDS, else on the database's own thread, in order.
 from __future__ import annotations
 
 import contextlib
+import functools
 import secrets
 import time
 from collections.abc import Callable, Hashable, Iterable, Iterator
@@ -46,6 +47,9 @@ MAX_SQL_BYTES = LIMITS[apsw.SQLITE_LIMIT_SQL_LENGTH]
 DATABASE_COPY = "database.sqlite"
 BUSY_TIMEOUT_MS = 5_000
 INLINE_BUDGET_SECONDS = 0.001
+# prepare()'s cache of split SQL: texts up to this length (typical statements), this many.
+CACHED_SQL_CHARS = 4096
+CACHED_SQL_TEXTS = 512
 
 T = TypeVar("T")
 
@@ -82,6 +86,12 @@ def prepare(sql: str, params: tuple[SqlValue, ...]) -> PreparedQuery | None:
     """A query object's statements as workerd runs them; None when D1 drops the object
     (whitespace and indented comments only). A `--` line or a lone `;` is no statement:
     `SQL code did not contain a statement.`, also as one line of exec()."""
+    parts = _split_cached(sql) if len(sql) <= CACHED_SQL_CHARS else _split(sql)
+    return None if parts is None else PreparedQuery(statements=list(parts), params=params)
+
+
+def _split(sql: str) -> tuple[str, ...] | None:
+    """The statements of `sql` (prepare's reading), None when D1 drops it; raises D1Error."""
     if len(sql.encode("utf-8")) > MAX_SQL_BYTES:
         raise D1Error("statement too long: SQLITE_TOOBIG")
     if (nul := sql.find("\0")) != -1:
@@ -90,10 +100,14 @@ def prepare(sql: str, params: tuple[SqlValue, ...]) -> PreparedQuery | None:
     if statements.is_dropped(sql):
         return None
     try:
-        parts = statements.multi(sql)
+        return tuple(statements.multi(sql))
     except statements.NoStatement as exc:
         raise D1Error(str(exc)) from exc
-    return PreparedQuery(statements=parts, params=params)
+
+
+# Workers send the same few statements over and over (a batch of 1,000 INSERTs is one text
+# 1,000 times): splitting costs ~5 µs each, a cache hit ~0.1 µs. Refusals are not cached.
+_split_cached = functools.lru_cache(maxsize=CACHED_SQL_TEXTS)(_split)
 
 
 class Database:
@@ -113,6 +127,7 @@ class Database:
         self._boot_id = secrets.randbits(128)
         self._bookmark: tuple[int, str] = (-1, "")
         self._secret = secrets.token_hex(16)
+        self._signature = f" /* {self._secret} */"
         self._page_size = 0
         self._exact = False
 
@@ -181,12 +196,14 @@ class Database:
         """Our own statements, never interrupted by the inline budget (a COMMIT, once decided,
         completes). Cached statements skip the authorizer, so ours carry a per-boot secret in a
         comment: a Worker cannot send the same text and reuse them."""
-        self._authorizer.trusted = True
+        runner, authorizer = self.runner, self._authorizer
+        deadline = runner.lift_budget()
+        authorizer.trusted = True
         try:
-            with self.runner.unbudgeted():
-                return list(self.conn.execute(f"{sql} /* {self._secret} */"))
+            return self.conn.execute(sql + self._signature).fetchall()
         finally:
-            self._authorizer.trusted = False
+            authorizer.trusted = False
+            runner.restore_budget(deadline)
 
     @contextlib.contextmanager
     def trusted(self) -> Iterator[Callable[..., apsw.Cursor]]:
