@@ -34,3 +34,17 @@ def test_an_objects_sql_storage_is_listed_read_and_written_only_when_asked(tmp_d
     assert v4("POST", where, {**insert, "write": True})[0] == 200
     status, body = request(stack.url + "/sql/alpha/inc")
     assert json.loads(body)["count"] == 4
+
+
+def test_an_objects_alarm_is_listed_in_milliseconds_as_it_was_set(tmp_data, stacks):
+    stack = stacks([DO_MAIN, DO_AUX], tmp_data)
+    at = 4_102_444_800_000  # 2100-01-01, never reached by the test
+    status, body = request(stack.url + f"/kv/alarmed/alarm?at={at}")
+    assert (status, json.loads(body)["alarm"]) == (200, at)
+    v4 = V4(tmp_data)
+    listed = v4("GET", "/workers/durable_objects/namespaces")[1]["result"]
+    (namespace,) = [n for n in listed if n["class"] == "KvCounter"]
+    objects = f"/workers/durable_objects/namespaces/{namespace['id']}/objects"
+    (found,) = v4("GET", objects)[1]["result"]
+    assert found["alarm"] == at
+    assert v4("GET", f"{objects}/{found['id']}/alarm")[1]["result"] == {"scheduled_time": at}

@@ -22,6 +22,7 @@ from groundflare.shim.d1.errors import from_sqlite
 METADATA_FILE = "metadata.sqlite"
 MAX_ROWS = 10_000
 QUERY_SECONDS = 5.0
+NS_PER_MS = 1_000_000
 # What an object that has never run reads as.
 EMPTY_DATABASE = ":memory:"
 
@@ -73,7 +74,8 @@ class Namespace:
             rows = []
         finally:
             conn.close()
-        return {str(actor): int(when) for actor, when in rows if when is not None}
+        # workerd's alarm scheduler keeps kj::Date: nanoseconds since the epoch.
+        return {str(actor): int(when) // NS_PER_MS for actor, when in rows if when is not None}
 
 
 def _is_object_id(text: str) -> bool:
