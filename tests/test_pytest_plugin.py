@@ -8,6 +8,9 @@ import pytest
 from tests.stack import WORKERS
 
 PROBE = WORKERS / "plugin" / "wrangler.toml"
+DO_MAIN = WORKERS / "do-main" / "wrangler.toml"
+# Reaches do-main's class; has an [env.staging] that changes its WHO var.
+DO_AUX = WORKERS / "do-aux" / "wrangler.toml"
 
 
 @pytest.fixture
@@ -271,3 +274,21 @@ def test_the_command_line_and_a_marker_name_configs_too(pytester):
     )
     result = pytester.runpytest_subprocess(f"--groundflare-config={PROBE}")
     result.assert_outcomes(passed=2)
+
+
+def test_several_workers_in_one_environment_from_the_ini_or_the_command_line(pytester):
+    pytester.makepyfile(
+        """
+        def test_each_worker_in_staging(workers):
+            assert list(workers) == ["do-main", "do-aux"]
+            assert workers["do-aux"].get("/").json()["hello"] == "aux in staging"
+            assert workers["do-main"].get("/vars").json()["TEXT"] == "plain text"
+        """
+    )
+    pytester.makeini(
+        f"[pytest]\ngroundflare_config = {DO_MAIN} {DO_AUX}\ngroundflare_env = staging\n"
+    )
+    pytester.runpytest_subprocess().assert_outcomes(passed=1)
+    pytester.makeini("[pytest]\n")
+    options = [f"--groundflare-config={DO_MAIN}", f"--groundflare-config={DO_AUX}"]
+    pytester.runpytest_subprocess(*options, "--groundflare-env=staging").assert_outcomes(passed=1)
