@@ -4,6 +4,9 @@ and changed_db from changes, last_row_id and that size."""
 
 from __future__ import annotations
 
+import apsw
+
+from groundflare.shim.d1 import meter
 from tests.d1 import ok
 
 
@@ -76,3 +79,33 @@ def test_several_statements_in_one_query_report_the_last_ones_rows(d1_stack, tab
     assert both["meta"]["changes"] == 1
     # The SELECT's scan: Rewind and three Next over four rows; the INSERT's write is not in it.
     assert counts(both) == (4, 0)
+
+
+def test_the_size_read_without_a_statement_is_what_the_pragmas_say(tmp_path):
+    """size_after comes from our SQLite's page status inside a transaction: it must agree
+    with PRAGMA page_count less freelist_count through growth, deletes and a DROP TABLE."""
+    conn = apsw.Connection(str(tmp_path / "size.sqlite"))
+    conn.execute("PRAGMA journal_mode = WAL")
+    assert meter.pages_in_use(conn) is None  # no transaction: the caller asks with SQL
+
+    def pragmas() -> int:
+        (pages,) = conn.execute("PRAGMA page_count").fetchone()
+        (free,) = conn.execute("PRAGMA freelist_count").fetchone()
+        return pages - free
+
+    conn.execute("BEGIN")
+    conn.execute("CREATE TABLE t (v BLOB)")
+    sizes = [(meter.pages_in_use(conn), pragmas())]
+    conn.execute(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50)"
+        " INSERT INTO t SELECT randomblob(3000) FROM n"
+    )
+    sizes.append((meter.pages_in_use(conn), pragmas()))
+    conn.execute("DELETE FROM t WHERE rowid % 2 = 0")
+    sizes.append((meter.pages_in_use(conn), pragmas()))
+    conn.execute("DROP TABLE t")
+    sizes.append((meter.pages_in_use(conn), pragmas()))
+    conn.execute("COMMIT")
+    assert all(status == sql for status, sql in sizes), sizes
+    created, grown, deleted, dropped = (sql for _, sql in sizes)
+    assert grown > deleted > dropped and grown > created

@@ -19,6 +19,8 @@ log = logging.getLogger("shim")
 # The op codes scripts/sqlite/d1-rows-metered.patch adds to sqlite3_db_status.
 ROWS_READ = 1025
 ROWS_WRITTEN = 1026
+# The main database's page count less its freelist, while a transaction is open on it.
+PAGES_IN_USE = 1027
 # workerd's build options D1 relies on beyond the meter (build/BUILD.sqlite3).
 REQUIRED_OPTIONS = ("ENABLE_UPDATE_DELETE_LIMIT", "ENABLE_MATH_FUNCTIONS", "DEFAULT_FOREIGN_KEYS")
 _warned = False
@@ -49,3 +51,13 @@ def exact(conn: apsw.Connection) -> bool:
 def totals(conn: apsw.Connection) -> tuple[int, int]:
     """Rows read and written by the connection's outermost statements so far."""
     return conn.status(ROWS_READ)[0], conn.status(ROWS_WRITTEN)[0]
+
+
+def pages_in_use(conn: apsw.Connection) -> int | None:
+    """What PRAGMA page_count less PRAGMA freelist_count would say, read without running a
+    statement (a tenth of a microsecond against two); None outside a transaction or on an
+    SQLite without the op, where the caller asks with SQL."""
+    try:
+        return int(conn.status(PAGES_IN_USE)[0])
+    except apsw.Error:
+        return None
