@@ -13,7 +13,7 @@ from groundflare.contracts.traces import TraceRetention
 from groundflare.shim.traces.records import InvocationRecord, LogRecord, SpanRecord
 from groundflare.shim.traces.store import Filters, TraceStore
 from tests.explorer import PROBE, PROBE_D1, PROBE_KV, Browser, browser, explorer_stack, signed_in
-from tests.stack import WORKERS, RunningStack, eventually, request
+from tests.stack import WORKERS, RunningStack, component_pid, eventually, request
 
 __all__ = ["browser", "explorer_stack"]
 
@@ -156,6 +156,29 @@ def test_a_stack_with_no_traces_records_nothing(tmp_path: Path, stacks: Any) -> 
     status, _, page = visitor.open("/explorer/log")
     assert status == 404 and b"the request log is off" in page
     assert not (tmp_path / "data" / "traces" / "traces.sqlite").exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts open files in /proc")
+def test_a_durable_object_called_in_a_loop_is_logged_call_by_call_on_few_connections(
+    tmp_path: Path, stacks: Any
+) -> None:
+    # One tail invocation per call: posted one by one, they outran the shim and each held a
+    # connection of its own, until workerd ran out of file descriptors and died.
+    stack = stacks([WORKERS / "do-loop" / "wrangler.toml"], tmp_path / "data")
+    for round_ in range(1, 4):
+        assert request(f"{stack.url}/?n=500") == (200, str(500 * round_).encode())
+    workerd = component_pid(tmp_path / "data", "workerd")
+    assert len(list(Path(f"/proc/{workerd}/fd").iterdir())) < 100
+    visitor = signed_in(stack)
+
+    def all_logged() -> int | None:
+        (row,) = sql(
+            visitor,
+            "SELECT count(*) AS n FROM invocations WHERE execution_model = 'durableObject'",
+        )
+        return row["n"] if row["n"] == 1500 else None
+
+    assert eventually(all_logged, what="1,500 object calls in the request log") == 1500
 
 
 def _record(worker: str, started: float, lines: int) -> InvocationRecord:
