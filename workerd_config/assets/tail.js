@@ -9,11 +9,15 @@
 // out of file descriptors (docs/performance.md, "Durable Objects").
 
 const MAX_BATCH_CHARS = 8 * 1024 * 1024; // the shim reads at most 32 MiB a post
+// A post on its way longer than this is taken for lost (its invocation ended without
+// finishing it): the next invocation posts what waits.
+const STALE_POST_MS = 30_000;
 
 // Worker name -> its waiting traces, each already JSON (strings outlive the invocation
 // that made them; the TraceItems do not).
 const waiting = new Map();
 let posting = false;
+let postingSince = 0;
 
 // console.log() may have been given values JSON cannot hold as they are.
 function json(value) {
@@ -40,6 +44,7 @@ async function post(env) {
   try {
     for (let next = take(); next !== null; next = take()) {
       const [worker, batch] = next;
+      postingSince = Date.now();
       await env.SHIM.fetch("http://traces/invocations", {
         method: "POST",
         headers: { "content-type": "application/json", [env.HEADER]: worker },
@@ -57,6 +62,6 @@ export default {
     const items = waiting.get(worker) ?? [];
     for (const event of events) items.push(json(event));
     waiting.set(worker, items);
-    if (!posting) await post(env);
+    if (!posting || Date.now() - postingSince > STALE_POST_MS) await post(env);
   },
 };
