@@ -1,11 +1,13 @@
 // Every user Worker's globalOutbound (workerd_config/outbound.py): its fetch() subrequests
 // pass through here on their way to the network service, whose allow/deny lists are the
-// stack's --outbound rule. What workerd reports as `internal error; reference = ...` (an
-// address the rule refuses, a name that does not resolve) becomes production's answer, and
+// stack's --outbound rule. What workerd reports for an address the rule refuses or a name
+// that does not resolve (`internal error; reference = ...` before 1.20261123, `Network
+// connection failed: <why>` since, naming the address) becomes production's answer, and
 // the log names the address and the rule. connect() never comes here: the
 // connect_pass_through flag hands it to the network service directly.
 
 const LOST = "Network connection lost.";
+const FAILED = "Network connection failed:";
 
 // An IP literal, as the URL parser leaves it (IPv6 in brackets).
 function isAddress(host) {
@@ -28,7 +30,8 @@ export default {
         console.error(`groundflare outbound: fetch to ${where(url)} failed: ${LOST} (nothing accepted the connection, or it dropped)`);
         throw error;
       }
-      if (!String(error?.message).startsWith("internal error")) throw error;
+      const message = String(error?.message);
+      if (!message.startsWith("internal error") && !message.startsWith(FAILED)) throw error;
       const rule = env.RULE;
       if (isAddress(url.hostname) || url.hostname === "localhost") {
         console.error(`groundflare outbound: fetch to ${where(url)} refused: ${rule.text}`);
