@@ -18,7 +18,8 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("groundflare")
@@ -73,6 +74,16 @@ def lock(fd: int) -> None:
     import fcntl
 
     fcntl.flock(fd, fcntl.LOCK_EX)
+
+
+@contextlib.contextmanager
+def holding(lock_file: Path) -> Iterator[None]:
+    """One process at a time past this point, per lock file (a cache filled by two test
+    workers, or by a test run and a `groundflare` command, at once)."""
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with lock_file.open("w") as handle:
+        lock(handle.fileno())
+        yield
 
 
 def _die_with_parent() -> None:

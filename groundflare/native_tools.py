@@ -34,6 +34,7 @@ from typing import cast
 import platformdirs
 
 from groundflare.bundle.layout import installed as installed_bundle
+from groundflare.contracts.host import holding
 from groundflare.paths import APP_NAME
 
 REGISTRY_ENV = "GROUNDFLARE_NPM_REGISTRY"
@@ -165,7 +166,15 @@ def package_dist(tool: NativeTool) -> Dist:
 
 
 def fetch(tool: NativeTool, cache: Path, progress: Progress = stderr_progress) -> Path:
-    """Download, verify and unpack one tool into the cache; its executable."""
+    """Download, verify and unpack one tool into the cache; its executable. One process at a
+    time: another that was downloading the same tool meanwhile leaves it installed."""
+    with holding(cache / ".lock"):
+        if tool.installed(cache):
+            return tool.installed_path(cache)
+        return _fetch(tool, cache, progress)
+
+
+def _fetch(tool: NativeTool, cache: Path, progress: Progress) -> Path:
     dist = package_dist(tool)
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache, prefix=".fetch-") as tmp:

@@ -12,18 +12,17 @@ bytes (vm/image/cpio.py, the EROFS build), so the hash names the result.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from groundflare.contracts.host import lock
+from groundflare.contracts.host import holding
 from groundflare.vm.image import cpio, debs, kernel, modules, recipe, rootfs, tools
 
 Progress = Callable[[str], None]
@@ -96,15 +95,6 @@ def sandbox_digest(files: Sequence[recipe.SandboxFile]) -> str:
     return digest.hexdigest()
 
 
-@contextlib.contextmanager
-def _locked(cache: Path) -> Iterator[None]:
-    """One build at a time per cache (a test run and `groundflare vm build` may race)."""
-    cache.mkdir(parents=True, exist_ok=True)
-    with (cache / ".lock").open("w") as handle:
-        lock(handle.fileno())
-        yield
-
-
 def build(
     sandbox: Path,
     cache: Path,
@@ -122,7 +112,7 @@ def build(
         raise BuildError(f"sandbox {sandbox} is a folder: name its executable (`command`)")
     if sandbox.is_dir() and not (sandbox / str(command)).is_file():
         raise BuildError(f"sandbox folder {sandbox} has no file {command}")
-    with _locked(cache):
+    with holding(cache / ".lock"):
         progress("fetching the kernel and busybox-static packages (apt)")
         try:
             fetched = debs.fetch(cache / "debs")
