@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -141,3 +144,39 @@ def test_the_encrypted_file_opens_only_with_its_key(tmp_path):
     (tmp_path / "k1").unlink()
     with pytest.raises(SecretStoreError, match="is missing"):
         store.read()
+
+
+KEYRING_ENV = ("DBUS_SESSION_BUS_ADDRESS", "PYTHON_KEYRING_BACKEND")
+KEYRING_VERDICTS = """
+import json
+from keyring.backends import fail
+import keyring
+from groundflare.secret_store import no_keyring_possible
+shortcut = no_keyring_possible()
+backend = keyring.get_keyring()
+usable = not isinstance(backend, fail.Keyring) and backend.priority > 0
+print(json.dumps([shortcut, usable]))
+"""
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {},
+        {"DBUS_SESSION_BUS_ADDRESS": "unix:path=/nonexistent/bus"},
+        {"PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"},
+    ],
+    ids=["no-session-bus", "a-session-bus-address", "a-backend-named"],
+)
+def test_the_keyring_shortcut_never_hides_a_backend_keyring_would_use(env, tmp_path):
+    """The start skips keyring's probe only where keyring itself finds no backend."""
+    clean = {k: v for k, v in os.environ.items() if k not in KEYRING_ENV}
+    clean |= {"XDG_CONFIG_HOME": str(tmp_path), **env}
+    out = subprocess.run(
+        [sys.executable, "-c", KEYRING_VERDICTS], env=clean, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    shortcut, usable = json.loads(out.stdout)
+    assert not (shortcut and usable)
+    if env:
+        assert not shortcut, "a bus address or a named backend always asks keyring"
