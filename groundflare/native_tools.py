@@ -21,21 +21,21 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from http.client import HTTPResponse
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import platformdirs
 
 from groundflare.bundle.layout import installed as installed_bundle
 from groundflare.contracts.host import holding
 from groundflare.paths import APP_NAME
+
+if TYPE_CHECKING:
+    from http.client import HTTPResponse
 
 REGISTRY_ENV = "GROUNDFLARE_NPM_REGISTRY"
 DEFAULT_REGISTRY = "https://registry.npmjs.org"
@@ -145,8 +145,12 @@ def registry() -> str:
 
 
 def _get(url: str) -> HTTPResponse:
+    # Imported here: every start locates the tools, few download them (cold start).
+    import urllib.error
+    import urllib.request
+
     try:
-        return cast(HTTPResponse, urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_SECONDS))
+        return cast("HTTPResponse", urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_SECONDS))
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise ToolNotFound(

@@ -4,15 +4,14 @@ Cloudflare reads five fields in UTC, Quartz-style: day of week 1-7 with 1 = Sund
 (or SUN-SAT), `L` (last day of the month; `6L`, the month's last Friday), `W`
 (nearest weekday) and `#` (`MON#2`, the second Monday), `?` for "any". croniter
 counts the week from 0 = Sunday and spells "last Friday" `L5`, so the day-of-week
-field is translated; the other fields are croniter's as they are.
+field is translated; the other fields are croniter's as they are. croniter is imported by
+the functions that use it: a stack without crons never needs it (cold start).
 """
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-
-from croniter import croniter
 
 _DAY_NAMES = {"SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"}
 _NAME_NUMBER = {
@@ -64,6 +63,8 @@ def to_croniter(expression: str) -> str:
     day = "*" if day == "?" else day
     weekday = ",".join(_weekday_item(item) for item in weekday.split(","))
     translated = " ".join((minute, hour, day, month, weekday))
+    from croniter import croniter
+
     if not croniter.is_valid(translated):
         raise CronError(f"{expression!r} is not a valid cron expression")
     return translated
@@ -71,5 +72,7 @@ def to_croniter(expression: str) -> str:
 
 def next_fire(expression: str, after: datetime) -> datetime:
     """The first time after `after` (UTC, to the minute) that `expression` fires."""
+    from croniter import croniter
+
     moments = croniter(to_croniter(expression), after.astimezone(UTC))
     return moments.get_next(datetime)

@@ -1,4 +1,7 @@
-"""One boot of the stack: its files, sockets, tokens and supervised components."""
+"""One boot of the stack: its files, sockets, tokens and supervised components.
+
+The microVM's modules are imported only when a VM is configured: most stacks have none, and
+they are a tenth of the cold start (docs/performance.md)."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import secrets
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from groundflare.contracts.door import DoorAddress
 from groundflare.contracts.events import ReadyEvent, ReloadedEvent, RestartedEvent
@@ -27,12 +31,14 @@ from groundflare.sockets import listen_loopback, listen_unix, url
 from groundflare.stack.processes import ChildSpecs, Echo, plain_echo
 from groundflare.stack.proxy import proxy_component
 from groundflare.stack.shim import shim_component, shim_config, write_shim_config
-from groundflare.stack.vm import SandboxVm, prepare_vm, sandbox_bindings, vm_component
 from groundflare.stack.workerd import workerd_component, write_workerd_config
 from groundflare.supervisor import Component, ComponentSpec, Supervisor
 from groundflare.workerd_config.model import OutboundPolicy, Stack
 from groundflare.workerd_config.outbound import DEFAULT_OUTBOUND, RULE_TEXT
 from groundflare.workerd_config.stack_loader import LoadedStack
+
+if TYPE_CHECKING:
+    from groundflare.stack.vm import SandboxVm
 
 log = logging.getLogger("groundflare")
 
@@ -227,6 +233,8 @@ class Boot:
         ]
         upstream = self.options.sandbox_upstream
         if self.options.vm if self.options.vm is not None else profile.vm.enabled:
+            from groundflare.stack.vm import prepare_vm, sandbox_bindings, vm_component
+
             first = next(iter(self.listeners.workers.values()))
             self.vm = vm = prepare_vm(profile, self.data_dir, self.sandbox_token, url(first))
             self.options.stack, self.vm_secrets = sandbox_bindings(stack, vm, profile.vm.bindings)
@@ -257,6 +265,8 @@ class Boot:
         self.options.stack = loaded.stack
         self.options.secrets = loaded.secrets
         if self.vm is not None:
+            from groundflare.stack.vm import sandbox_bindings
+
             self.options.stack, _ = sandbox_bindings(
                 loaded.stack, self.vm, self.vm.resources.bindings
             )
