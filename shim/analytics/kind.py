@@ -3,7 +3,10 @@
 shim, wrapped in a module (workerd_config/assets/analytics-engine.js) that throws workerd's
 TypeErrors for a point over the limits. The shim keeps the points in
 `analytics/engine.sqlite`, one table per dataset, and the v4 SQL API
-(`POST /accounts/ID/analytics_engine/sql`) answers over them (shim/analytics/store.py)."""
+(`POST /accounts/ID/analytics_engine/sql`) answers over them (shim/analytics/store.py).
+
+Its store, handler and route are imported in `serve()` and `routes()`, on first use: every
+start of the shim and the supervisor imports every kind, most of them unused."""
 
 from __future__ import annotations
 
@@ -11,18 +14,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
-import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
 from groundflare.contracts.names import file_part
 from groundflare.contracts.resources import ResourceSpec
-from groundflare.shim.analytics.store import MEMBERS, AnalyticsStore, Point, QueryError
-from groundflare.shim.api.envelope import ApiError
-from groundflare.shim.api.routes import ACCOUNT, Call, Route
+from groundflare.shim.api.routes import Route
 from groundflare.shim.clock import Clock
-from groundflare.shim.http import json_response, validation_summary
 from groundflare.shim.kinds import Kind, Served
-from groundflare.shim.messages import BodyTooLarge, Request, Response
 from groundflare.workerd_config.model import Module, RenderContext, ResourceBinding
 from groundflare.workerd_config.wrangler_schema import BINDING_NAME, ResourceName, Section
 
@@ -31,7 +29,6 @@ MODULE_NAME = "groundflare-internal:analytics-engine"
 MODULE = Path(__file__).resolve().parents[2] / "workerd_config" / "assets" / "analytics-engine.js"
 # Every dataset of the stack lives in one store, so one SQL query can read any of them.
 ENGINE = ResourceSpec(kind="analytics", id="engine", name="engine")
-MAX_SQL_BYTES = 256 * 1024
 
 
 class DatasetEntry(Section):
@@ -69,58 +66,6 @@ class AnalyticsBinding(ResourceBinding):
         return [service]
 
 
-class Event(BaseModel):
-    """What workerd posts for one writeDataPoint(): blobs and the index as byte arrays."""
-
-    model_config = ConfigDict(extra="allow")
-    index1: list[int] = []
-
-    def point(self, dataset: str) -> Point:
-        extra = self.model_extra or {}
-        blobs = [extra.get(f"blob{i}") for i in range(1, MEMBERS + 1)]
-        while blobs and blobs[-1] is None:
-            blobs.pop()
-        doubles = [float(extra.get(f"double{i}", 0)) for i in range(1, MEMBERS + 1)]
-        return Point(
-            dataset=dataset,
-            index1=_text(self.index1) or "",
-            blobs=[_text(blob) for blob in blobs],
-            doubles=doubles,
-        )
-
-
-def _text(value: Any) -> str | None:
-    return None if value is None else bytes(value).decode("utf-8", "replace")
-
-
-async def handle(store: AnalyticsStore, request: Request) -> Response:
-    dataset = request.headers.get(DATASET_HEADER)
-    if request.method != "POST" or dataset is None:
-        return Response(status=404, body=b"not part of the analytics engine protocol")
-    try:
-        event = Event.model_validate_json(await request.body.read(64 * 1024))
-    except (BodyTooLarge, ValidationError) as exc:
-        detail = validation_summary(exc) if isinstance(exc, ValidationError) else str(exc)
-        return Response(status=400, body=detail.encode())
-    await store.write(event.point(dataset))
-    return json_response(200, b"{}")
-
-
-async def sql(call: Call) -> Response:
-    """Production's SQL API: the query as the body, JSON out (no v4 envelope)."""
-    served = call.resources.served(ENGINE.kind, ENGINE.id)
-    if served is None or not isinstance(served.resource, AnalyticsStore):
-        raise ApiError(404, 7003, "no Analytics Engine dataset is bound in this stack")
-    try:
-        query = (await call.request.body.read(MAX_SQL_BYTES)).decode("utf-8")
-        answer = await served.resource.query(query)
-    except (BodyTooLarge, UnicodeDecodeError) as exc:
-        return Response(status=400, body=f"cannot read the query: {exc}".encode())
-    except QueryError as exc:
-        return Response(status=422, body=str(exc).encode())
-    return json_response(200, orjson.dumps(answer))
-
-
 class AnalyticsKind(Kind):
     name = ENGINE.kind
     wrangler_field = "analytics_engine_datasets"
@@ -132,12 +77,17 @@ class AnalyticsKind(Kind):
         return AnalyticsBinding(name=entry.binding, resource=ENGINE, dataset=dataset)
 
     def serve(self, spec: ResourceSpec, folder: Path, clock: Clock) -> Served:
+        from groundflare.shim.analytics.binding import handle
+        from groundflare.shim.analytics.store import AnalyticsStore
+
         store = AnalyticsStore(folder / "engine.sqlite", clock.now)
         handlers = {spec.tag: partial(handle, store)}
         return Served(resource=store, handlers=handlers, file=store.path, what="analytics engine")
 
     def routes(self) -> list[Route]:
-        return [Route("POST", f"{ACCOUNT}/analytics_engine/sql", sql)]
+        from groundflare.shim.analytics import rest
+
+        return rest.routes()
 
 
 KIND = AnalyticsKind()

@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 
 import apsw
 
-from groundflare.contracts.names import file_part
 from groundflare.shim.d1 import meter, statements
 from groundflare.shim.d1.authorizer import Authorizer
 from groundflare.shim.d1.errors import D1Error, from_sqlite
@@ -395,8 +394,3 @@ class Database:
             return [], [], True
         description, readonly = seen[-1]
         return [name for name, _ in description], rows, readonly
-
-
-def database_file(d1_dir: Path, name: str, database_id: str) -> Path:
-    """`d1/<name>-<id>.sqlite`: readable for people and their SQLite tools."""
-    return d1_dir / f"{file_part(name)}-{file_part(database_id)}.sqlite"

@@ -1,5 +1,8 @@
 """D1: `[[d1_databases]]`, workerd's d1-api module around a fetcher to the shim, one SQLite
-file per database (`d1/<name>-<id>.sqlite`)."""
+file per database (`d1/<name>-<id>.sqlite`).
+
+Its store, handlers and routes are imported in `serve()` and `routes()`, on first use: every
+start of the shim and the supervisor imports every kind, most of them unused."""
 
 from __future__ import annotations
 
@@ -9,11 +12,10 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from groundflare.contracts.names import file_part
 from groundflare.contracts.resources import ResourceSpec
 from groundflare.shim.api.routes import Route
 from groundflare.shim.clock import Clock
-from groundflare.shim.d1 import binding, legacy, rest
-from groundflare.shim.d1.engine import Database, database_file
 from groundflare.shim.kinds import Kind, Served
 from groundflare.workerd_config.model import RenderContext, ResourceBinding
 from groundflare.workerd_config.wrangler_schema import BINDING_NAME, ResourceName, Section
@@ -57,7 +59,10 @@ class D1Kind(Kind):
         return D1Binding(name=entry.binding, resource=database)
 
     def serve(self, spec: ResourceSpec, folder: Path, clock: Clock) -> Served:
-        db = Database(database_file(folder, spec.name, spec.id), label=spec.name)
+        from groundflare.shim.d1 import binding, legacy
+        from groundflare.shim.d1.engine import Database
+
+        db = Database(self.location(spec, folder), label=spec.name)
         handlers = {
             spec.tag: partial(binding.handle, db),
             # The legacy HTTP API of the same database (groundflare.toml's d1_http).
@@ -66,10 +71,13 @@ class D1Kind(Kind):
         return Served(resource=db, handlers=handlers, file=db.path, what="d1 database")
 
     def routes(self) -> list[Route]:
+        from groundflare.shim.d1 import rest
+
         return rest.routes()
 
     def location(self, spec: ResourceSpec, folder: Path) -> Path:
-        return database_file(folder, spec.name, spec.id)
+        """`d1/<name>-<id>.sqlite`: readable for people and their SQLite tools."""
+        return folder / f"{file_part(spec.name)}-{file_part(spec.id)}.sqlite"
 
 
 KIND = D1Kind()

@@ -1,7 +1,10 @@
 """Email: `[[send_email]]` gives a Worker `env.NAME.send()`, a service binding to an entrypoint
 (workerd_config/assets/send_email.js) that applies the binding's allowed senders and
 destinations and hands the message to the stack's outbox (shim/email/outbox.py), which keeps
-it as an `.eml` file under `email/sent/`."""
+it as an `.eml` file under `email/sent/`.
+
+Its store and handlers are imported in `serve()`, on first use: every start of the shim and
+the supervisor imports every kind, most of them unused."""
 
 from __future__ import annotations
 
@@ -15,7 +18,6 @@ from pydantic import Field
 
 from groundflare.contracts.resources import ResourceSpec
 from groundflare.shim.clock import Clock
-from groundflare.shim.email.outbox import Outbox, handle
 from groundflare.shim.kinds import Kind, Served
 from groundflare.workerd_config.model import Module, RenderContext, ResourceBinding
 from groundflare.workerd_config.wrangler_schema import BINDING_NAME, Section
@@ -70,6 +72,8 @@ class EmailKind(Kind):
         return SendEmailBinding(name=entry.name, resource=OUTBOX, rules=rules)
 
     def serve(self, spec: ResourceSpec, folder: Path, clock: Clock) -> Served:
+        from groundflare.shim.email.outbox import Outbox, handle
+
         outbox = Outbox(folder, clock)
         return Served(
             resource=outbox,

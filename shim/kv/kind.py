@@ -1,5 +1,8 @@
 """KV: `[[kv_namespaces]]`, workerd's native KV binding speaking HTTP to the shim, an index
-and blob files per namespace (`kv/<id>/`)."""
+and blob files per namespace (`kv/<id>/`).
+
+Its store, handlers and routes are imported in `serve()` and `routes()`, on first use: every
+start of the shim and the supervisor imports every kind, most of them unused."""
 
 from __future__ import annotations
 
@@ -14,8 +17,6 @@ from groundflare.contracts.resources import ResourceSpec
 from groundflare.shim.api.routes import Route
 from groundflare.shim.clock import Clock
 from groundflare.shim.kinds import Kind, Served
-from groundflare.shim.kv import binding, rest
-from groundflare.shim.kv.store import KvStore
 from groundflare.workerd_config.model import RenderContext, ResourceBinding
 from groundflare.workerd_config.wrangler_schema import BINDING_NAME, ResourceName, Section
 
@@ -48,11 +49,16 @@ class KvKind(Kind):
         return KvBinding(name=entry.binding, resource=namespace)
 
     def serve(self, spec: ResourceSpec, folder: Path, clock: Clock) -> Served:
+        from groundflare.shim.kv import binding
+        from groundflare.shim.kv.store import KvStore
+
         store = KvStore(folder / file_part(spec.id), clock)
         handlers = {spec.tag: partial(binding.handle, store)}
         return Served(resource=store, handlers=handlers, file=store.index.path, what="kv index")
 
     def routes(self) -> list[Route]:
+        from groundflare.shim.kv import rest
+
         return rest.routes()
 
     def location(self, spec: ResourceSpec, folder: Path) -> Path:

@@ -29,6 +29,7 @@ from groundflare.contracts.queues import (
 from groundflare.shim.clock import Clock
 from groundflare.shim.http import json_response
 from groundflare.shim.messages import BodyTooLarge, Request, Response
+from groundflare.shim.queues.kind import DEFAULT_DELAY_HEADER
 from groundflare.shim.queues.store import Backlog, NewMessage, QueueStore
 from groundflare.shim.space import is_no_space
 
@@ -36,8 +37,6 @@ log = logging.getLogger("shim")
 
 FORMAT_HEADER = "x-msg-fmt"
 DELAY_HEADER = "x-msg-delay-secs"
-# The producer binding's `delivery_delay`, injected by its workerd service.
-DEFAULT_DELAY_HEADER = "x-groundflare-queue-delay"
 CONTENT_TYPES = ("text", "json", "bytes", "v8")
 # The /batch body: base64 bodies (4/3 of the bytes) and a little JSON around each.
 MAX_BATCH_REQUEST = MAX_BATCH_BYTES * 2 + 64 * 1024

@@ -1,6 +1,9 @@
 """Queues: `[[queues.producers]]` give a Worker workerd's native queue binding, speaking HTTP
 to the shim; each queue is one SQLite file (`queues/<name>.sqlite`). Consumers
-(`[[queues.consumers]]`) are the shim's dispatcher's (shim/queues/dispatch.py)."""
+(`[[queues.consumers]]`) are the shim's dispatcher's (shim/queues/dispatch.py).
+
+Its store, handlers and routes are imported in `serve()` and `routes()`, on first use: every
+start of the shim and the supervisor imports every kind, most of them unused."""
 
 from __future__ import annotations
 
@@ -16,10 +19,11 @@ from groundflare.contracts.resources import ResourceSpec
 from groundflare.shim.api.routes import Route
 from groundflare.shim.clock import Clock
 from groundflare.shim.kinds import Kind, Served
-from groundflare.shim.queues import binding, rest
-from groundflare.shim.queues.store import QueueStore
 from groundflare.workerd_config.model import RenderContext, ResourceBinding
 from groundflare.workerd_config.wrangler_schema import BINDING_NAME, ResourceName, Section
+
+# The producer binding's `delivery_delay`, injected by its workerd service.
+DEFAULT_DELAY_HEADER = "x-groundflare-queue-delay"
 
 
 class QueueProducerEntry(Section):
@@ -48,7 +52,7 @@ class QueueBinding(ResourceBinding):
         (service,) = super().capnp_services(ctx)
         if self.delivery_delay:
             headers = service["external"]["http"]["injectRequestHeaders"]
-            delay = {"name": binding.DEFAULT_DELAY_HEADER, "value": str(self.delivery_delay)}
+            delay = {"name": DEFAULT_DELAY_HEADER, "value": str(self.delivery_delay)}
             service["external"]["http"]["injectRequestHeaders"] = [*headers, delay]
             service["name"] = self.service
         return [service]
@@ -68,9 +72,14 @@ class QueueKind(Kind):
         )
 
     def routes(self) -> list[Route]:
+        from groundflare.shim.queues import rest
+
         return rest.routes()
 
     def serve(self, spec: ResourceSpec, folder: Path, clock: Clock) -> Served:
+        from groundflare.shim.queues import binding
+        from groundflare.shim.queues.store import QueueStore
+
         store = QueueStore(self.location(spec, folder), spec.id)
         handlers = {spec.tag: partial(binding.handle, store, clock)}
         return Served(resource=store, handlers=handlers, file=store.path, what="queue")

@@ -1,5 +1,8 @@
 """R2: `[[r2_buckets]]`, workerd's native R2 binding speaking HTTP to the shim, an index and
-blob files per bucket (`r2/<bucket>/`)."""
+blob files per bucket (`r2/<bucket>/`).
+
+Its store, handlers and routes are imported in `serve()` and `routes()`, on first use: every
+start of the shim and the supervisor imports every kind, most of them unused."""
 
 from __future__ import annotations
 
@@ -14,8 +17,6 @@ from groundflare.contracts.resources import ResourceSpec
 from groundflare.shim.api.routes import Route
 from groundflare.shim.clock import Clock
 from groundflare.shim.kinds import Kind, Served
-from groundflare.shim.r2 import binding, rest
-from groundflare.shim.r2.store import R2Store
 from groundflare.workerd_config.model import RenderContext, ResourceBinding
 from groundflare.workerd_config.wrangler_schema import BINDING_NAME, ResourceName, Section
 
@@ -48,11 +49,16 @@ class R2Kind(Kind):
         return R2Binding(name=entry.binding, resource=bucket)
 
     def serve(self, spec: ResourceSpec, folder: Path, clock: Clock) -> Served:
+        from groundflare.shim.r2 import binding
+        from groundflare.shim.r2.store import R2Store
+
         store = R2Store(folder / file_part(spec.id), clock)
         handlers = {spec.tag: partial(binding.handle, store)}
         return Served(resource=store, handlers=handlers, file=store.index.path, what="r2 index")
 
     def routes(self) -> list[Route]:
+        from groundflare.shim.r2 import rest
+
         return rest.routes()
 
     def location(self, spec: ResourceSpec, folder: Path) -> Path:

@@ -1,7 +1,10 @@
 """Rate limits: `[[ratelimits]]` (and `[[unsafe.bindings]]` of type "ratelimit") give a Worker
 `env.NAME.limit({key})`, a `wrapped` binding (workerd has no native one) whose internal
 module (workerd_config/assets/ratelimit.js) asks the shim; counters live per
-`namespace_id` in `ratelimit/<id>.sqlite`, shared by every Worker naming it."""
+`namespace_id` in `ratelimit/<id>.sqlite`, shared by every Worker naming it.
+
+Its store and handler are imported in `serve()`, on first use: every start of the shim and
+the supervisor imports every kind, most of them unused."""
 
 from __future__ import annotations
 
@@ -10,17 +13,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
-import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from groundflare.contracts.names import file_part
 from groundflare.contracts.resources import ResourceSpec
 from groundflare.shim.clock import Clock
-from groundflare.shim.http import json_response, validation_summary
 from groundflare.shim.kinds import Kind, Served
-from groundflare.shim.messages import BodyTooLarge, Request, Response
-from groundflare.shim.ratelimit.store import RateLimitStore
 from groundflare.workerd_config.model import Module, RenderContext, ResourceBinding
 from groundflare.workerd_config.wrangler_schema import BINDING_NAME, ResourceName, Section
 
@@ -72,25 +71,6 @@ class RateLimitBinding(ResourceBinding):
         return [{**module, "internal": True}]
 
 
-class LimitCall(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    key: str
-    limit: int = Field(gt=0)
-    period: Literal[10, 60]
-
-
-async def handle(store: RateLimitStore, clock: Clock, request: Request) -> Response:
-    if request.method != "POST" or request.path != "/limit":
-        return Response(status=404, body=b"not part of the rate limit protocol")
-    try:
-        call = LimitCall.model_validate_json(await request.body.read(64 * 1024))
-    except (BodyTooLarge, ValidationError) as exc:
-        detail = validation_summary(exc) if isinstance(exc, ValidationError) else str(exc)
-        return Response(status=400, body=detail.encode())
-    success = await store.hit(call.key, call.limit, call.period, clock.now())
-    return json_response(200, orjson.dumps({"success": success}))
-
-
 class RateLimitKind(Kind):
     name = "ratelimit"
     wrangler_field = "ratelimits"
@@ -108,6 +88,9 @@ class RateLimitKind(Kind):
         )
 
     def serve(self, spec: ResourceSpec, folder: Path, clock: Clock) -> Served:
+        from groundflare.shim.ratelimit.binding import handle
+        from groundflare.shim.ratelimit.store import RateLimitStore
+
         store = RateLimitStore(self.location(spec, folder), spec.id)
         handlers = {spec.tag: partial(handle, store, clock)}
         return Served(resource=store, handlers=handlers, file=store.path, what="rate limit")

@@ -7,6 +7,9 @@ value cannot be moved to another name.
 The shim serves only the ciphertext; the Worker's binding decrypts it with the key, which
 workerd gets from its environment like any other secret (workerd_config/assets/
 secrets-store.js). `groundflare secrets-store` writes the same file.
+
+`cryptography` is imported where a value is sealed or opened: the shim serves ciphertext
+only, and the supervisor, which derives the key on every start, never encrypts.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import apsw
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from groundflare.shim.sqlite import open_wal
 
@@ -52,6 +54,8 @@ def open_store(path: Path) -> apsw.Connection:
 
 
 def put(conn: apsw.Connection, key: bytes, store_id: str, name: str, value: str) -> None:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     nonce = os.urandom(NONCE_BYTES)
     sealed = AESGCM(key).encrypt(nonce, value.encode(), associated(store_id, name))
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
@@ -80,6 +84,8 @@ def delete(conn: apsw.Connection, name: str) -> bool:
 
 
 def reveal(conn: apsw.Connection, key: bytes, store_id: str, name: str) -> str | None:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     found = sealed(conn, name)
     if found is None:
         return None
