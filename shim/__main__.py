@@ -6,6 +6,9 @@ once the socket serves.
 
 `GROUNDFLARE_TEST_API_TIMEOUT=SECONDS` (tests only, read here, not passed on by
 `groundflare serve`) shortens the REST listener's head, idle and stall timeouts.
+
+What a stack may never use loads on first use, not before readiness: the shim's start is on
+the stack's cold-start path (R2's S3 API, for one, is imported on the first S3 request).
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ import logging
 import os
 import socket
 import sys
+from functools import cache
 from pathlib import Path
 from secrets import token_urlsafe
+from typing import TYPE_CHECKING
 
 from groundflare.contracts.control import ListenEvent, RefusedEvent
 from groundflare.contracts.door import DoorAddress
@@ -26,7 +31,8 @@ from groundflare.contracts.host import on_stop_signals, raise_open_file_limit
 from groundflare.contracts.secrets_pipe import read_secrets
 from groundflare.contracts.shim_config import ShimConfig, ShimSecrets
 from groundflare.shim.api import API_LIMITS, Api, local_hosts
-from groundflare.shim.api.routes import Route
+from groundflare.shim.api.listener import Fallback
+from groundflare.shim.api.routes import Resources, Route
 from groundflare.shim.app import Refusal, Shim
 from groundflare.shim.clock import Clock
 from groundflare.shim.cron import CronScheduler
@@ -34,10 +40,13 @@ from groundflare.shim.door import Door
 from groundflare.shim.explorer.app import Explorer
 from groundflare.shim.explorer.auth import Sessions
 from groundflare.shim.explorer.web import Stack
+from groundflare.shim.messages import Request, Response
 from groundflare.shim.queues.dispatch import start_dispatcher
-from groundflare.shim.r2.s3.service import S3
-from groundflare.shim.r2.s3.sigv4 import Credentials
 from groundflare.shim.server import Limits, serve_socket, serve_unix
+
+if TYPE_CHECKING:
+    from groundflare.shim.r2.s3.service import S3
+    from groundflare.shim.r2.s3.sigv4 import Credentials
 
 log = logging.getLogger("shim")
 
@@ -58,9 +67,26 @@ def api_limits_from_env() -> Limits:
 def s3_credentials(secrets: ShimSecrets) -> Credentials:
     """R2's S3 API signs with the install's pair; a random one (no client knows it) when the
     supervisor sent none."""
+    from groundflare.shim.r2.s3.sigv4 import Credentials
+
     if secrets.s3_access_key_id and secrets.s3_secret_access_key:
         return Credentials(secrets.s3_access_key_id, secrets.s3_secret_access_key)
     return Credentials(token_urlsafe(32), token_urlsafe(32))
+
+
+def s3_api(resources: Resources, secrets: ShimSecrets) -> Fallback:
+    """R2's S3 API, the REST listener's fallback, built on the first S3 request."""
+
+    @cache
+    def service() -> S3:
+        from groundflare.shim.r2.s3.service import S3
+
+        return S3(resources, s3_credentials(secrets))
+
+    async def handle(request: Request) -> Response:
+        return await service().handle(request)
+
+    return handle
 
 
 def explorer_for(
@@ -115,7 +141,7 @@ async def serve(
             local_hosts(address, port),
             resources=shim.resources,
             routes=routes,
-            fallback=S3(shim.resources, s3_credentials(secrets)).handle,
+            fallback=s3_api(shim.resources, secrets),
             explorer=explorer_for(config, shim, door, Sessions(secrets.api_token, port), routes),
         )
         await serve_socket(rest.dispatch, listener, api_limits)
