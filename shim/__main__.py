@@ -8,7 +8,8 @@ once the socket serves.
 `groundflare serve`) shortens the REST listener's head, idle and stall timeouts.
 
 What a stack may never use loads on first use, not before readiness: the shim's start is on
-the stack's cold-start path (R2's S3 API, for one, is imported on the first S3 request).
+the stack's cold-start path. The REST listener's API (with every kind's v4 routes and the
+explorer) is built on its first request, R2's S3 API on the first S3 request.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from groundflare.contracts.secrets_pipe import read_secrets
 from groundflare.contracts.shim_config import ShimConfig, ShimSecrets
 from groundflare.shim.api import API_LIMITS, Api, local_hosts
 from groundflare.shim.api.listener import Fallback
-from groundflare.shim.api.routes import Resources, Route
+from groundflare.shim.api.routes import Resources
 from groundflare.shim.app import Refusal, Shim
 from groundflare.shim.clock import Clock
 from groundflare.shim.cron import CronScheduler
@@ -40,7 +41,7 @@ from groundflare.shim.door import Door
 from groundflare.shim.explorer.app import Explorer
 from groundflare.shim.explorer.auth import Sessions
 from groundflare.shim.explorer.web import Stack
-from groundflare.shim.messages import Request, Response
+from groundflare.shim.messages import Handler, Request, Response
 from groundflare.shim.queues.dispatch import start_dispatcher
 from groundflare.shim.server import Limits, serve_socket, serve_unix
 
@@ -89,15 +90,41 @@ def s3_api(resources: Resources, secrets: ShimSecrets) -> Fallback:
     return handle
 
 
-def explorer_for(
-    config: ShimConfig, shim: Shim, door: Door | None, sessions: Sessions, routes: list[Route]
-) -> Explorer:
+def explorer_for(config: ShimConfig, shim: Shim, door: Door | None, sessions: Sessions) -> Explorer:
     """The explorer on the REST listener (docs/explorer.md); its tickets come from the shim's
     socket, where only this user's `groundflare explorer` reaches."""
     workers = [w.name for w in config.traces.workers] if config.traces is not None else []
     workers += [t.worker for t in config.crons if t.worker not in workers]
-    stack = Stack(config.data_dir, workers, config.crons, shim.traces, door, routes)
+    stack = Stack(config.data_dir, workers, config.crons, shim.traces, door, shim.routes)
     return Explorer(sessions, shim.tickets, stack)
+
+
+def rest_api(
+    config: ShimConfig,
+    secrets: ShimSecrets,
+    shim: Shim,
+    door: Door | None,
+    address: tuple[str, int],
+) -> Handler:
+    """The REST listener's dispatcher: the API it serves is built on its first request."""
+
+    @cache
+    def api() -> Api:
+        host, port = address
+        return Api(
+            secrets.api_token,
+            config.runtime_json,
+            local_hosts(host, port),
+            resources=shim.resources,
+            routes=shim.routes,
+            fallback=s3_api(shim.resources, secrets),
+            explorer=explorer_for(config, shim, door, Sessions(secrets.api_token, port)),
+        )
+
+    async def dispatch(request: Request) -> Response:
+        return await api().dispatch(request)
+
+    return dispatch
 
 
 def cron_triggers(config: ShimConfig, door: Door | None, clock: Clock) -> CronScheduler | None:
@@ -133,18 +160,8 @@ async def serve(
     config.socket.chmod(0o600)
     if api_fd is not None:
         listener = socket.socket(fileno=api_fd)
-        address, port = listener.getsockname()[:2]
-        routes = shim.routes
-        rest = Api(
-            secrets.api_token,
-            config.runtime_json,
-            local_hosts(address, port),
-            resources=shim.resources,
-            routes=routes,
-            fallback=s3_api(shim.resources, secrets),
-            explorer=explorer_for(config, shim, door, Sessions(secrets.api_token, port), routes),
-        )
-        await serve_socket(rest.dispatch, listener, api_limits)
+        address = listener.getsockname()[:2]
+        await serve_socket(rest_api(config, secrets, shim, door, address), listener, api_limits)
     # Before readiness: a SIGTERM right after it is a clean stop, not a death by signal.
     stop = asyncio.Event()
     on_stop_signals(asyncio.get_running_loop(), stop.set)

@@ -1,4 +1,7 @@
-"""The shim: resources by workerd tag, and the dispatcher the HTTP server calls."""
+"""The shim: resources by workerd tag, and the dispatcher the HTTP server calls.
+
+The v4 routes are listed on first use, not when the shim starts: listing them imports every
+kind's REST module, and the shim's start is on the stack's cold-start path."""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import asyncio
 import hmac
 import time
 from collections.abc import Awaitable
+from functools import cached_property
 from pathlib import Path
 
 import orjson
@@ -21,7 +25,6 @@ from groundflare.shim.api.routes import V4_PREFIX, Route, Router
 from groundflare.shim.calls import Recorder
 from groundflare.shim.clock import Clock
 from groundflare.shim.door import Door, DoorError
-from groundflare.shim.durable_objects.rest import routes as durable_object_routes
 from groundflare.shim.explorer.auth import Tickets
 from groundflare.shim.http import json_response
 from groundflare.shim.kinds import Handler
@@ -117,11 +120,7 @@ class Shim:
             config.data_dir, kinds(config.plugins), self.clock, config.resources
         )
         self._handlers: dict[str, Handler] = self.resources.handlers
-        # The v4 API's routes, served by the REST listener and, untagged, on this socket:
-        # Python's channel reaches them here (groundflare.bindings), since the listener's
-        # bearer token lives in the credential store of whoever started the stack.
-        self.routes: list[Route] = [*self.resources.routes(), *durable_object_routes(door)]
-        self._v4 = Router(route for route in self.routes if not route.signed)
+        self._door = door
         snapshotted = [
             Snapshotted(live.entry.spec, live.served, live.kind.folder)
             for live in self.resources.all()
@@ -131,6 +130,19 @@ class Shim:
         self.tickets = Tickets()
         # The request log (docs/explorer.md): every invocation's binding calls as spans.
         self.traces = None if config.traces is None else Traces(config.traces, config.data_dir)
+
+    @cached_property
+    def routes(self) -> list[Route]:
+        """The v4 API's routes, served by the REST listener and, untagged, on this socket:
+        Python's channel reaches them here (groundflare.bindings), since the listener's
+        bearer token lives in the credential store of whoever started the stack."""
+        from groundflare.shim.durable_objects.rest import routes as durable_object_routes
+
+        return [*self.resources.routes(), *durable_object_routes(self._door)]
+
+    @cached_property
+    def _v4(self) -> Router:
+        return Router(route for route in self.routes if not route.signed)
 
     async def open(self) -> None:
         served = [live.served for live in self.resources.all()]
