@@ -19,11 +19,15 @@ import termios
 import tty
 from collections.abc import Iterator
 
-import aiohttp
+import httpx
+from httpx_ws import AsyncWebSocketSession, WebSocketDisconnect, WebSocketUpgradeError, aconnect_ws
+from wsproto.events import BytesMessage
 
 from groundflare.contracts.sandbox import SandboxAddress
 
 READ_BYTES = 65536
+# A shell's output arrives in small frames; this only bounds a runaway one.
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 
 class ShellError(Exception):
@@ -60,18 +64,27 @@ async def shell(address: SandboxAddress) -> int:
     header, value = address.credential()
     try:
         async with (
-            aiohttp.ClientSession(headers={header: value}) as session,
-            session.ws_connect(url, max_msg_size=0) as ws,
+            httpx.AsyncClient(headers={header: value}, timeout=None) as client,
+            aconnect_ws(
+                url,
+                client,
+                max_message_size_bytes=MAX_MESSAGE_BYTES,
+                keepalive_ping_interval_seconds=None,
+                session_class=AsyncWebSocketSession,
+            ) as ws,
         ):
             await _relay(ws)
-    except aiohttp.WSServerHandshakeError as exc:
-        raise ShellError(f"the sandbox refused the shell: {exc.status} {exc.message}") from exc
-    except aiohttp.ClientError as exc:
+    except WebSocketUpgradeError as exc:
+        status = exc.response.status_code
+        raise ShellError(
+            f"the sandbox refused the shell: {status} {exc.response.reason_phrase}"
+        ) from exc
+    except httpx.HTTPError as exc:
         raise ShellError(f"cannot reach the sandbox at {address.url}: {exc}") from exc
     return 0
 
 
-async def _relay(ws: aiohttp.ClientWebSocketResponse) -> None:
+async def _relay(ws: AsyncWebSocketSession) -> None:
     """Terminal to sandbox and back until the shell ends (or our input does)."""
     loop = asyncio.get_running_loop()
     stdin = sys.stdin.fileno()
@@ -89,7 +102,7 @@ async def _relay(ws: aiohttp.ClientWebSocketResponse) -> None:
 
     async def send() -> None:
         while (item := await outgoing.get()) is not None:
-            await (ws.send_bytes(item) if isinstance(item, bytes) else ws.send_str(item))
+            await (ws.send_bytes(item) if isinstance(item, bytes) else ws.send_text(item))
         await ws.close()
 
     with raw_terminal(stdin):
@@ -97,12 +110,16 @@ async def _relay(ws: aiohttp.ClientWebSocketResponse) -> None:
         loop.add_signal_handler(signal.SIGWINCH, resized)
         sender = asyncio.create_task(send())
         try:
-            async for message in ws:
-                if message.type == aiohttp.WSMsgType.BINARY:
+            while True:
+                try:
+                    message = await ws.receive()
+                except WebSocketDisconnect:
+                    break
+                if isinstance(message, BytesMessage):
                     os.write(sys.stdout.fileno(), message.data)
         finally:
             loop.remove_reader(stdin)
             loop.remove_signal_handler(signal.SIGWINCH)
             sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError, aiohttp.ClientError):
+            with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError, WebSocketDisconnect):
                 await sender
