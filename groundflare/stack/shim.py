@@ -57,7 +57,9 @@ def shim_component(
         "--secrets-fd",
         SECRETS_FD_PLACEHOLDER,
     ]
-    env = base_env()
+    # pydantic would scan every installed distribution's entry points for plugins at the
+    # shim's first model (a few ms of its start); the shim uses none.
+    env = {**base_env(), "PYDANTIC_DISABLE_PLUGINS": "__all__"}
     return ComponentSpec(
         "shim",
         lambda: specs("shim", argv, env, (api_fd,), secrets=secrets.model_dump()),
