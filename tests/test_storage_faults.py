@@ -2,8 +2,8 @@
 
 A damaged SQLite file stops the stack with one line naming it; links, strays and a lost
 index are moved aside at start, never deleted or followed; a full disk is an error the
-Worker can read (KV 507, R2 InternalError 10001), and the next write after space
-returns succeeds without a restart.
+Worker can read (KV 507, R2 InternalError 10001, D1 SQLITE_FULL), and the next write after
+space returns succeeds without a restart.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pytest
 
 from groundflare.contracts.names import file_part
 from tests.conftest import KV_PROBE_NAMESPACE
-from tests.stack import WORKERS, RunningStack, post_json, run_serve
+from tests.stack import WORKERS, RunningStack, post_json, run_serve, run_steps
 from tests.test_durability import files_on_disk, referenced_files
 from tests.tmpfs import fill, small_disk
 from tests.workers.r2.probe import pattern, pattern_md5
@@ -36,6 +36,7 @@ KV_FULL = (
     "failed: 507 Insufficient Storage: no space left on the disk holding this KV namespace; "
     "nothing was written. Free some space and try again"
 )
+D1_FULL = "D1_ERROR: database or disk is full: SQLITE_FULL"
 R2_INTERNAL = "We encountered an internal error. Please try again. (10001)"
 
 
@@ -275,3 +276,27 @@ def test_a_stack_started_on_a_full_disk_says_so_in_one_line(tmp_data, stacks):
         again = stacks([KV_WORKER], tmp_data)
         assert kv(again, kv_get("kept")) == [kv_read_back(BIG)]
         assert again.stop() == 0
+
+
+def test_a_d1_write_on_a_full_disk_is_refused_whole_and_the_next_one_succeeds(tmp_data, stacks):
+    with small_disk(tmp_data / "d1"):
+        stack = stacks([D1_WORKER], tmp_data)
+        create = "CREATE TABLE notes (id INTEGER PRIMARY KEY, body BLOB)"
+        assert "ok" in run_steps(stack, {"op": "run", "sql": create})[0]
+        insert = "INSERT INTO notes (body) VALUES (zeroblob(?))"
+        assert "ok" in run_steps(stack, {"op": "run", "sql": insert, "params": [BIG]})[0]
+        filler = fill(tmp_data / "d1")
+        refused = run_steps(
+            stack,
+            {"op": "run", "sql": insert, "params": [BIG]},
+            {"op": "batch", "statements": [{"sql": insert, "params": [BIG]}] * 3},
+        )
+        assert refused == [{"error": {"name": "Error", "message": D1_FULL}}] * 2
+        filler.unlink()
+        assert "ok" in run_steps(stack, {"op": "run", "sql": insert, "params": [BIG]})[0]
+        count = run_steps(stack, {"op": "first", "sql": "SELECT count(*) AS n FROM notes"})
+        assert count == [{"ok": {"n": 2}}]  # the refused writes left nothing
+        check = run_steps(stack, {"op": "first", "sql": "PRAGMA quick_check"})
+        assert check == [{"ok": {"quick_check": "ok"}}]
+        assert stack.stop() == 0
+        assert "Traceback" not in stack.stderr()

@@ -19,7 +19,7 @@ import apsw
 
 from groundflare.shim.d1 import meter, statements
 from groundflare.shim.d1.authorizer import Authorizer
-from groundflare.shim.d1.errors import D1Error, from_sqlite
+from groundflare.shim.d1.errors import D1Error, from_failed_write, from_sqlite
 from groundflare.shim.d1.values import SqlValue
 from groundflare.shim.inline_first import InlineFirst, OverBudget, RunOnThread
 from groundflare.shim.serial import SerialExecutor
@@ -312,11 +312,12 @@ class Database:
 
     def _commit(self) -> None:
         """COMMIT; deferred foreign keys (`PRAGMA defer_foreign_keys`) are checked here, and a
-        violation is the query's error, worded as SQLite's others."""
+        violation is the query's error, worded as SQLite's others; so is a disk too full to
+        take the write (the caller rolls it back: nothing of it stays)."""
         try:
             self._trusted("COMMIT")
-        except apsw.ConstraintError as exc:
-            raise from_sqlite(exc) from exc
+        except (apsw.ConstraintError, apsw.FullError, apsw.IOError) as exc:
+            raise from_failed_write(exc, self.conn) from exc
 
     def _run_query(self, query: PreparedQuery) -> StatementResult:
         """Statements before the last run as workerd runs them (one step each); `rows_read`
@@ -387,7 +388,7 @@ class Database:
                 raise D1Error(self._authorizer.denial) from exc
             raise from_sqlite(exc) from exc
         except apsw.Error as exc:
-            raise from_sqlite(exc) from exc
+            raise from_failed_write(exc, self.conn) from exc
         finally:
             cursor.close()
         if not seen:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import apsw
 
+from groundflare.shim.space import sqlite_no_space
+
 
 class D1Error(Exception):
     """A query failure the Worker sees as `D1_ERROR: <message>`."""
@@ -12,6 +14,9 @@ class D1Error(Exception):
         super().__init__(message)
         self.message = message
         self.status = status
+
+
+DISK_FULL_MESSAGE = "database or disk is full: SQLITE_FULL"
 
 
 def from_sqlite(exc: apsw.Error) -> D1Error:
@@ -32,3 +37,12 @@ def from_sqlite(exc: apsw.Error) -> D1Error:
         if name:
             message += f" (extended: {name})"
     return D1Error(message)
+
+
+def from_failed_write(exc: apsw.Error, conn: apsw.Connection) -> D1Error:
+    """As from_sqlite; a full disk that SQLite reports as an I/O error (a failed fsync, a WAL
+    index that cannot grow, a quota) reads as SQLITE_FULL, what the database says when its
+    own file cannot grow. Call it before any other statement runs on `conn`."""
+    if sqlite_no_space(exc, conn) is not None:
+        return D1Error(DISK_FULL_MESSAGE)
+    return from_sqlite(exc)
