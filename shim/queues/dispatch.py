@@ -94,7 +94,7 @@ class Consumer:
         self.dead_letters = dead_letters
         self.door = door
         self.clock = clock
-        self.leased: set[int] = set()
+        self.leased = store.leased
         self.in_flight = 0
         self.wake = asyncio.Event()
         self.tasks: set[asyncio.Task[None]] = set()
@@ -194,7 +194,9 @@ class Consumer:
                     tries,
                 )
             return
-        moved = [NewMessage(s.id, s.timestamp, s.content_type, s.body, now) for s in dead]
+        moved = [
+            NewMessage(s.id, s.timestamp, s.content_type, s.body, now, origin=name) for s in dead
+        ]
         await self.dead_letters.send(moved)
         log.warning(
             "queue %s: moved %d message(s) to dead letter queue %s after %d failed attempts",

@@ -23,6 +23,7 @@ from groundflare.shim.api.routes import ACCOUNT, Call, Route
 from groundflare.shim.catalogue import Entry
 from groundflare.shim.http import validation_summary
 from groundflare.shim.messages import BodyTooLarge
+from groundflare.shim.queues import browse
 from groundflare.shim.queues.binding import message_id
 from groundflare.shim.queues.store import NewMessage, QueueStore
 
@@ -138,7 +139,15 @@ async def list_queues(call: Call) -> Any:
 async def get_queue(call: Call) -> Any:
     entry, store = _queue(call)
     backlog = await store.backlog()
-    return ok({**_describe(entry), "backlog_count": backlog.messages})
+    return ok(
+        {
+            **_describe(entry),
+            "backlog_count": backlog.messages,
+            # Local additions (the explorer's): being delivered; dead-lettered here, by origin.
+            "in_flight_count": len(store.leased),
+            "dead_lettered_from": await store.dead_lettered(),
+        }
+    )
 
 
 async def send_message(call: Call) -> Any:
@@ -164,10 +173,24 @@ async def send_batch(call: Call) -> Any:
     return ok(None)
 
 
+async def list_messages(call: Call) -> Any:
+    """A queue's messages, none leased (a local addition for the explorer)."""
+    _, store = _queue(call)
+    return await browse.list_messages(call, store, _now(call))
+
+
+async def requeue(call: Call) -> Any:
+    """Dead-lettered messages back on their queues (a local addition for the explorer)."""
+    _, store = _queue(call)
+    return await browse.requeue(call, store, _now(call))
+
+
 def routes() -> list[Route]:
     return [
         Route("GET", QUEUES, list_queues),
         Route("GET", QUEUE, get_queue),
+        Route("GET", f"{QUEUE}/messages", list_messages),
         Route("POST", f"{QUEUE}/messages", send_message),
         Route("POST", f"{QUEUE}/messages/batch", send_batch),
+        Route("POST", f"{QUEUE}/messages/requeue", requeue),
     ]

@@ -35,7 +35,8 @@ CREATE TABLE IF NOT EXISTS messages (
     content_type TEXT NOT NULL,  -- json, text, bytes or v8
     body BLOB NOT NULL,          -- as the producer serialized it
     attempts INTEGER NOT NULL,   -- deliveries so far that did not acknowledge it
-    visible_at REAL NOT NULL     -- shim-clock seconds from when it may be delivered
+    visible_at REAL NOT NULL,    -- shim-clock seconds from when it may be delivered
+    origin TEXT                  -- the queue it was dead-lettered from; NULL if sent here
 );
 CREATE INDEX IF NOT EXISTS messages_visible ON messages (visible_at, seq);
 CREATE INDEX IF NOT EXISTS messages_timestamp ON messages (timestamp);
@@ -49,6 +50,7 @@ class NewMessage(NamedTuple):
     body: bytes
     visible_at: float
     attempts: int = 0
+    origin: str | None = None
 
 
 class Stored(NamedTuple):
@@ -65,6 +67,19 @@ class Retry(NamedTuple):
     seq: int
     attempts: int
     visible_at: float
+
+
+class Listed(NamedTuple):
+    """A message as the explorer's read-only listing sees it (browse.py)."""
+
+    seq: int
+    id: str
+    timestamp: int
+    content_type: str
+    body: bytes
+    attempts: int
+    visible_at: float
+    origin: str | None
 
 
 class Backlog(NamedTuple):
@@ -86,6 +101,8 @@ class QueueStore:
         self._bytes = 0
         # Called after every commit that may have made a message deliverable.
         self.listeners: list[Callable[[], None]] = []
+        # The messages (seq) a consumer is delivering: its dispatcher shares this set.
+        self.leased: set[int] = set()
 
     # ---- lifecycle ----
 
@@ -97,8 +114,15 @@ class QueueStore:
         self._runner.attach(conn)
         conn.execute(SCHEMA)
         self._conn = conn
+        self._add_origin()
         self._checkpointer = Checkpointer(self.path, conn, self.executor)
         self._recount()
+
+    def _add_origin(self) -> None:
+        """A file (or snapshot) from before dead letters recorded where they came from."""
+        columns = {row[1] for row in self.conn.execute("PRAGMA table_info(messages)")}
+        if "origin" not in columns:
+            self.conn.execute("ALTER TABLE messages ADD COLUMN origin TEXT")
 
     def _recount(self) -> None:
         ((count, size),) = self.conn.execute("SELECT count(*), total(length(body)) FROM messages")
@@ -121,6 +145,7 @@ class QueueStore:
     async def restore(self, source: Path) -> None:
         def restore() -> None:
             restore_from(self.conn, source / SNAPSHOT_FILE)
+            self._add_origin()
             self._recount()
 
         await self.executor.run(restore)
@@ -169,8 +194,9 @@ class QueueStore:
     def _insert(self, messages: list[NewMessage]) -> None:
         def write() -> None:
             self.conn.executemany(
-                "INSERT INTO messages (id, timestamp, content_type, body, visible_at, attempts) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO messages "
+                "(id, timestamp, content_type, body, visible_at, attempts, origin) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 messages,
             )
 
@@ -215,27 +241,67 @@ class QueueStore:
         """One batch's outcome, in one transaction: acknowledged and dropped (or dead-lettered)
         messages leave, retried ones wait for their next attempt."""
         gone = [*acked, *dropped]
-        freed = await self._run(self._settle, gone, list(retries))
-        self._count -= len(gone)
+        removed, freed = await self._run(self._settle, gone, list(retries))
+        self._count -= removed
         self._bytes -= freed
         self._changed()
 
-    def _settle(self, gone: list[int], retries: list[Retry]) -> int:
-        def write() -> int:
+    def _settle(self, gone: list[int], retries: list[Retry]) -> tuple[int, int]:
+        """How many of `gone` were deleted and their bytes: the explorer may have moved one
+        back from a dead-letter queue while it was being delivered."""
+
+        def write() -> tuple[int, int]:
             conn = self.conn
-            freed = 0
+            removed = freed = 0
             for seq in gone:
                 row = conn.execute(
                     "DELETE FROM messages WHERE seq = ? RETURNING length(body)", (seq,)
                 ).fetchone()
-                freed += 0 if row is None else int(row[0])
+                if row is not None:
+                    removed += 1
+                    freed += int(row[0])
             conn.executemany(
                 "UPDATE messages SET attempts = ?, visible_at = ? WHERE seq = ?",
                 [(r.attempts, r.visible_at, r.seq) for r in retries],
             )
-            return freed
+            return removed, freed
 
         return self._transaction(write)
+
+    # ---- the explorer (read-only listing; dead letters moved back) ----
+
+    async def listed(self, limit: int) -> list[Listed]:
+        """Up to `limit` messages in delivery order, leased or not; changes nothing."""
+        return await self._run(self._listed, limit)
+
+    def _listed(self, limit: int) -> list[Listed]:
+        rows = self.conn.execute(
+            "SELECT seq, id, timestamp, content_type, body, attempts, visible_at, origin "
+            "FROM messages ORDER BY visible_at, seq LIMIT ?",
+            (limit,),
+        )
+        return [Listed._make(row) for row in rows]
+
+    async def dead_lettered(self) -> dict[str, int]:
+        """How many of this queue's messages each queue dead-lettered into it."""
+        return await self._run(self._dead_lettered)
+
+    def _dead_lettered(self) -> dict[str, int]:
+        rows = self.conn.execute(
+            "SELECT origin, count(*) FROM messages WHERE origin IS NOT NULL GROUP BY origin"
+        )
+        return {origin: int(count) for origin, count in rows}
+
+    async def dead_letters(self, ids: set[str] | None) -> list[Listed]:
+        """The dead-lettered messages with these ids (None: all), not being delivered."""
+        rows = await self._run(self._listed, -1)
+        return [
+            row
+            for row in rows
+            if row.origin is not None
+            and row.seq not in self.leased
+            and (ids is None or row.id in ids)
+        ]
 
     async def expire(self, sent_before_ms: int) -> int:
         """Delete messages sent before `sent_before_ms` (retention); how many went."""
