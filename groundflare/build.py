@@ -16,6 +16,7 @@ from pathlib import Path
 from groundflare.bundler import BundleError, bundle, needs_bundle
 from groundflare.contracts.names import file_part
 from groundflare.native_tools import ESBUILD, ToolNotFound
+from groundflare.paths import private_files
 from groundflare.workerd_config.build_settings import BuildCommand
 from groundflare.workerd_config.drift import SOURCE_SUFFIXES
 from groundflare.workerd_config.model import Module, VersionMetadataBinding, Worker
@@ -123,7 +124,8 @@ def _bundled(worker: Worker, data_dir: Path, loaded: LoadedStack) -> list[Module
         esbuild = ESBUILD.locate()
     except ToolNotFound as exc:
         raise BundleError(str(exc)) from exc
-    result = bundle(worker, esbuild, data_dir / "bundles" / file_part(worker.name))
+    with private_files():
+        result = bundle(worker, esbuild, data_dir / "bundles" / file_part(worker.name))
     loaded.inputs += result.inputs
     loaded.sources[worker.name] = [p for p in result.inputs if p.suffix in SOURCE_SUFFIXES]
     return result.modules

@@ -23,13 +23,13 @@ from groundflare.contracts.host import ask_group_to_stop, child_start_options, k
 from groundflare.contracts.secrets_pipe import SECRETS_FD_PLACEHOLDER, secrets_pipe
 from groundflare.logs import RotatingLog
 from groundflare.output import ChildOutput
+from groundflare.paths import PRIVATE_UMASK
 
 log = logging.getLogger("groundflare")
 
 STOP_GRACE_SECONDS = 5.0
 # After a child exits, how long its pipes may stay open (a grandchild holding them).
 OUTPUT_GRACE_SECONDS = 2.0
-PRIVATE_UMASK = 0o077
 
 
 @dataclass

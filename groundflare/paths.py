@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import platformdirs
 
 APP_NAME = "groundflare"
+# What the data dir's files and folders are created with: the user's alone.
+PRIVATE_UMASK = 0o077
 
 
 def default_data_dir() -> Path:
@@ -23,3 +27,14 @@ def write_private(path: Path, data: bytes) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     tmp.replace(path)
+
+
+@contextlib.contextmanager
+def private_files() -> Iterator[None]:
+    """Whatever is created meanwhile, by us or a tool we run (esbuild), is the user's alone.
+    The umask is the process's: a file another thread creates meanwhile is private too."""
+    old = os.umask(PRIVATE_UMASK)
+    try:
+        yield
+    finally:
+        os.umask(old)

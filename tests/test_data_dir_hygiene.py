@@ -39,6 +39,8 @@ def test_data_logs_and_databases_are_private_to_the_user(tmp_data, stacks):
             if mode & 0o077 or mode != (0o700 if (tmp_data / name).is_dir() else 0o600)
         }
         assert loose == {}, folder
+    # Every other kind's folder, the run folder and whatever comes next: no one else's.
+    assert {name: oct(mode) for name, mode in found.items() if mode & 0o077} == {}
 
 
 PLANTED = """

@@ -22,6 +22,7 @@ from groundflare.commands.common import data_root, fail
 from groundflare.contracts.layout import DataDir
 from groundflare.contracts.shim_config import ShimConfig
 from groundflare.lock import DataDirBusy, DataDirLock
+from groundflare.paths import PRIVATE_UMASK
 from groundflare.profile import Installation, ProfileError
 from groundflare.runtime import Runtime
 from groundflare.secret_store import SecretStoreError
@@ -34,7 +35,6 @@ from groundflare.workerd_config.wrangler import ConfigError, read_config
 
 V4 = "/client/v4"
 # Files the CLI creates in the data dir are the user's alone, as the stack's are.
-PRIVATE_UMASK = 0o077
 
 
 @dataclass(frozen=True)
