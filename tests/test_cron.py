@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from groundflare.workerd_config.crons import next_fire
 from tests.stack import WORKERS, advance_clock, eventually, request, run_serve
 
 CRON = WORKERS / "cron" / "wrangler.toml"
@@ -102,3 +103,24 @@ def test_a_bad_cron_expression_is_a_config_error_naming_it(tmp_path, tmp_data, c
     assert result.stderr.splitlines()[-1] == (
         f"groundflare: config: {config}: triggers.crons.0: {reason}"
     )
+
+
+@pytest.mark.parametrize(
+    ("cron", "after", "fires"),
+    [
+        # L in the day of month: the month's last day (February 2027 has 28).
+        ("0 12 L * *", datetime(2027, 2, 3, tzinfo=UTC), datetime(2027, 2, 28, 12, 0, tzinfo=UTC)),
+        # 6L: the month's last Friday (Cloudflare counts 1 = Sunday, so 6 is Friday).
+        ("30 8 * * 6L", datetime(2027, 1, 1, tzinfo=UTC), datetime(2027, 1, 29, 8, 30, tzinfo=UTC)),
+        # 15W: the weekday nearest the 15th; 2027-05-15 is a Saturday, so Friday the 14th.
+        ("0 0 15W * *", datetime(2027, 5, 1, tzinfo=UTC), datetime(2027, 5, 14, 0, 0, tzinfo=UTC)),
+        # SUN#2 and ?: the month's second Sunday, any day of month.
+        (
+            "0 6 ? * SUN#2",
+            datetime(2027, 3, 1, tzinfo=UTC),
+            datetime(2027, 3, 14, 6, 0, tzinfo=UTC),
+        ),
+    ],
+)
+def test_last_nearest_weekday_and_nth_day_fire_on_cloudflares_dates(cron, after, fires):
+    assert next_fire(cron, after) == fires

@@ -126,3 +126,16 @@ def test_a_request_without_sender_and_recipient_is_refused(stack):
     status, body = request(f"{stack.url}/cdn-cgi/handler/email", RAW.encode(), method="POST")
     assert status == 400
     assert body.startswith(b"Invalid email. Your request must include URL parameters")
+
+
+def test_sent_messages_outlive_a_restart(tmp_data, stacks):
+    first = stacks([PROBE], tmp_data)
+    send(first, "/send", {"from": "app@example.com", "to": "ops@example.com", "raw": RAW})
+    assert first.stop() == 0
+    again = stacks([PROBE], tmp_data)
+    builder = {"from": "app@example.com", "to": ["a@example.com"], "subject": "Hi", "text": "hey"}
+    send(again, "/build", builder)
+    listed = cli("list", "--data-dir", str(tmp_data))
+    assert listed.returncode == 0, listed.stderr
+    subjects = sorted(line.rsplit("  ", 1)[-1] for line in listed.stdout.splitlines())
+    assert subjects == ["Deploy done", "Hi"]
