@@ -107,3 +107,25 @@ def test_the_queue_pages_refuse_a_retry_without_the_csrf_token(
         explorer(dlq_stack, "/queues/explorer-tasks-dlq/requeue"), form={"message_id": "x"}
     ).status
     assert status == 403
+
+
+def test_an_open_multipart_upload_is_listed_with_its_parts_and_aborted(
+    page: Page, dlq_stack: RunningStack
+) -> None:
+    status, body = request(f"{dlq_stack.url}/multipart?key=videos/cut.mp4", b"", "POST")
+    assert status == 200, body
+    upload_id = json.loads(body)["uploadId"]
+    page.goto(explorer(dlq_stack, "/r2/explorer-uploads?prefix=videos/"))
+    row = page.get_by_role("row", name="videos/cut.mp4")
+    expect(row.get_by_role("cell").nth(0)).to_have_text(upload_id)
+    expect(row.get_by_role("cell").nth(2)).to_have_text("2")
+    expect(row.get_by_role("cell").nth(3)).to_have_text("4000 bytes")
+    screenshot(page, "r2-multipart")
+    row.get_by_role("button", name=re.compile("^Abort")).click()
+    expect(page.get_by_text("the upload of videos/cut.mp4 was aborted")).to_be_visible()
+    expect(page.get_by_role("row", name="videos/cut.mp4")).to_have_count(0)
+    # The binding sees it aborted too: another part is refused.
+    status, body = request(
+        f"{dlq_stack.url}/part?key=videos/cut.mp4&upload={upload_id}", b"", "POST"
+    )
+    assert status == 200 and "multipart upload does not exist" in json.loads(body)["error"]

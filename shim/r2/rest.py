@@ -18,7 +18,7 @@ from groundflare.shim.api.envelope import ApiError, ok
 from groundflare.shim.api.routes import ACCOUNT, Call, Route, RouteHandler
 from groundflare.shim.catalogue import Entry
 from groundflare.shim.messages import Response
-from groundflare.shim.r2 import listing
+from groundflare.shim.r2 import listing, open_uploads
 from groundflare.shim.r2.errors import R2Error
 from groundflare.shim.r2.messages import Get, HttpFields, ListObjects, Put
 from groundflare.shim.r2.objects import ObjectRecord, metadata
@@ -210,6 +210,22 @@ async def delete_object(call: Call) -> Response:
     return ok({})
 
 
+async def list_uploads(call: Call) -> Response:
+    """Multipart uploads in progress with their parts so far (a local addition)."""
+    _, store = bucket(call)
+    uploads = open_uploads.list_open(store)
+    for upload in uploads:
+        upload["initiated"] = iso_ms(upload.pop("initiated_ms"))
+    return ok(uploads)
+
+
+async def abort_upload(call: Call) -> Response:
+    """Abort a multipart upload, as the binding's abort() does (a local addition)."""
+    _, store = bucket(call)
+    await open_uploads.abort(store, call.param("upload_id"))
+    return ok({})
+
+
 def _r2_errors(handler: RouteHandler) -> RouteHandler:
     """The store's refusals (R2Error: status, v4 code, message) as v4 errors."""
 
@@ -232,5 +248,7 @@ def routes() -> list[Route]:
         ("GET", OBJECT, get_object),
         ("PUT", OBJECT, put_object),
         ("DELETE", OBJECT, delete_object),
+        ("GET", f"{BUCKET}/uploads", list_uploads),
+        ("DELETE", f"{BUCKET}/uploads/{{upload_id}}", abort_upload),
     ]
     return [Route(method, path, _r2_errors(handler)) for method, path, handler in table]

@@ -1,6 +1,6 @@
 """R2: buckets, folder-style browsing by `/`, object details, download, upload (streamed by
-the page's script straight to the v4 object route, with its progress), delete; all through
-the v4 routes (`/r2/buckets/...`)."""
+the page's script straight to the v4 object route, with its progress), delete, multipart
+uploads in progress and their abort; all through the v4 routes (`/r2/buckets/...`)."""
 
 from __future__ import annotations
 
@@ -48,6 +48,7 @@ async def listing(page: Page) -> Response:
         query["cursor"] = page.query["cursor"]
     listed = await page.v4.envelope("GET", f"{_rest(page)}/objects", query)
     info = listed.get("result_info", {})
+    uploads = await page.v4.result("GET", f"{_rest(page)}/uploads")
     return page.render(
         "r2_objects.html",
         bucket=_bucket(page),
@@ -58,6 +59,7 @@ async def listing(page: Page) -> Response:
         objects=listed["result"],
         cursor=info.get("cursor", "") if info.get("is_truncated") else "",
         upload_base=object_url(page, prefix),
+        uploads=[u for u in uploads if u["key"].startswith(prefix)],
     )
 
 
@@ -97,9 +99,23 @@ async def delete(page: Page) -> Response:
     return redirect(back, notice=f"{key} deleted")
 
 
+async def abort(page: Page) -> Response:
+    form = await page.form()
+    prefix = form.get("prefix", "")
+    back = f"{_base(page)}?prefix={segment(prefix)}" if prefix else _base(page)
+    try:
+        await page.v4.result(
+            "DELETE", f"{_rest(page)}/uploads/{segment(form.get('upload_id', ''))}"
+        )
+    except V4Error as exc:
+        return redirect(back, problem=exc.message)
+    return redirect(back, notice=f"the upload of {form.get('key', '')} was aborted")
+
+
 ROUTES = [
     ("GET", "/r2", buckets),
     ("GET", "/r2/{bucket}", listing),
     ("GET", "/r2/{bucket}/object", details),
     ("POST", "/r2/{bucket}/delete", delete),
+    ("POST", "/r2/{bucket}/abort", abort),
 ]
