@@ -91,3 +91,45 @@ def test_an_unknown_or_unnameable_snapshot_is_refused(stack):
         {"success": False, "error": "no snapshot named 'nope' (take it first)"},
     )
     assert shim_post(stack, "/_groundflare/snapshots/a.b")[0] == 409
+
+
+QUEUE_PRODUCER = WORKERS / "queues" / "producer.toml"  # its queues have no consumer here
+CACHE_PROBE = WORKERS / "cache" / "wrangler.toml"
+
+
+def backlog(stack) -> int:
+    status, body = request(stack.ready["workers"]["queue-producer"] + "/metrics")
+    assert status == 200, body
+    return json.loads(body)["ok"]["backlogCount"]
+
+
+def cache(stack, *steps: dict[str, object]) -> list[object]:
+    status, body = request(stack.ready["workers"]["cache-probe"], list(steps), method="POST")
+    assert status == 200, body
+    return json.loads(body)
+
+
+def cached(stack, url: str) -> bool:
+    (found,) = cache(stack, {"op": "match", "url": url})
+    assert isinstance(found, dict) and "ok" in found, found
+    return found["ok"] is not None
+
+
+def test_a_restore_brings_back_queue_backlogs_and_the_cache_as_they_were(tmp_data, stacks):
+    stack = stacks([QUEUE_PRODUCER, CACHE_PROBE], tmp_data)
+    producer = stack.ready["workers"]["queue-producer"]
+    assert request(producer + "/send", {"body": "kept"}, method="POST")[0] == 200
+    kept, later = "https://example.com/kept", "https://example.com/later"
+    headers = {"cache-control": "max-age=3600"}
+    cache(stack, {"op": "put", "url": kept, "body": "kept", "headers": headers})
+    assert (backlog(stack), cached(stack, kept)) == (1, True)
+    assert shim_post(stack, "/_groundflare/snapshots/seed")[0] == 200
+
+    for body in ("after-1", "after-2"):
+        assert request(producer + "/send", {"body": body}, method="POST")[0] == 200
+    cache(stack, {"op": "put", "url": later, "body": "later", "headers": headers})
+    cache(stack, {"op": "delete", "url": kept})
+    assert (backlog(stack), cached(stack, kept), cached(stack, later)) == (3, False, True)
+
+    assert shim_post(stack, "/_groundflare/snapshots/seed/restore")[0] == 200
+    assert (backlog(stack), cached(stack, kept), cached(stack, later)) == (1, True, False)
