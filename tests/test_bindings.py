@@ -90,6 +90,41 @@ def test_migrations_apply_once_in_wranglers_table(stack, tmp_path):
     assert names == [["0001_first.sql"], ["0002_second.sql"]]
 
 
+def test_a_sql_file_runs_as_wrangler_runs_it_comments_and_all(stack, tmp_path):
+    seed = tmp_path / "seed.sql"
+    seed.write_text(
+        "-- a seed file, as `wrangler d1 execute --file` takes one\n"
+        "CREATE TABLE seeded (name TEXT);\n\n"
+        "INSERT INTO seeded VALUES ('a'); -- first\nINSERT INTO seeded VALUES ('b');\n"
+    )
+    answers = stack.d1("DB").execute_file(seed)
+    assert [answer["success"] for answer in answers] == [True, True, True]
+    assert stack.d1("DB").raw("SELECT name FROM seeded ORDER BY name") == [["a"], ["b"]]
+
+
+def test_a_sql_file_that_fails_leaves_nothing_of_itself(stack, tmp_path):
+    broken = tmp_path / "broken.sql"
+    broken.write_text("CREATE TABLE half (a);\nINSERT INTO missing VALUES (1);\n")
+    with pytest.raises(BindingError, match="no such table: missing"):
+        stack.d1("DB").execute_file(broken)
+    assert stack.d1("DB").first("SELECT count(*) AS n FROM sqlite_schema WHERE name = 'half'") == {
+        "n": 0
+    }
+
+
+def test_a_message_sent_from_python_waits_on_the_workers_queue(tmp_path):
+    producer = WORKERS / "queues" / "producer.toml"  # no consumer here: messages wait
+    running = start_stack([producer], tmp_path / "data")
+    try:
+        with connect(running.data_dir) as stack:
+            stack.queue("JOBS").send({"job": 1})
+            stack.queue("JOBS").send_batch([{"body": "two"}, {"body": b"3"}])
+        metrics = post_json(running.ready["workers"]["queue-producer"] + "/metrics", {})
+        assert metrics["ok"]["backlogCount"] == 3
+    finally:
+        assert running.stop() == 0
+
+
 def test_kv_values_in_every_type(stack):
     kv = stack.kv("KV")
     kv.put("json", json.dumps({"a": [1, 2]}), metadata={"m": True})

@@ -17,6 +17,10 @@ from groundflare.contracts.layout import DataDir
 
 TIMEOUT_SECONDS = 60.0
 V4_PREFIX = "/client/v4"
+# The account segment of v4 paths: the local API accepts any.
+ACCOUNT = "local"
+# The v4 code of a statement SQLite refused (D1's and a Durable Object's query).
+SQL_ERROR_CODE = 7500
 BYTES_TAG = "$bytes"
 # bindings.js: the arguments of an operation whose body is a stream; the object of r2.get.
 ARGS_HEADER = "x-groundflare-args"

@@ -6,7 +6,14 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from groundflare.bindings.channel import Channel
+from groundflare.bindings.channel import (
+    ACCOUNT,
+    SQL_ERROR_CODE,
+    ApiRefusal,
+    BindingError,
+    Channel,
+    StackError,
+)
 
 Statement = str | tuple[str, Sequence[Any]]
 # wrangler's tracking table for `d1 migrations apply`, so a database moves between the two.
@@ -14,10 +21,14 @@ MIGRATIONS_TABLE = "d1_migrations"
 
 
 class D1Database:
-    def __init__(self, channel: Channel, worker: str, name: str) -> None:
+    def __init__(
+        self, channel: Channel, worker: str, name: str, database_id: str | None = None
+    ) -> None:
         self._channel = channel
         self.worker = worker
         self.name = name
+        # The v4 API's id of the database behind the binding (files run through its query).
+        self.database_id = database_id
 
     def _prepare(self, sql: str, params: Sequence[Any], method: str, **extra: Any) -> Any:
         args = {"sql": sql, "params": list(params), "method": method, **extra}
@@ -62,13 +73,27 @@ class D1Database:
         result: dict[str, Any] = self._channel.call(self.worker, self.name, "d1.exec", {"sql": sql})
         return result
 
-    def execute_file(self, path: Path) -> dict[str, Any]:
-        """Every statement of a .sql file, as `db.exec` runs them."""
-        return self.exec(Path(path).read_text(encoding="utf-8"))
+    def execute_file(self, path: Path) -> list[dict[str, Any]]:
+        """A .sql file (a seed, a migration) as `wrangler d1 execute --file` runs it: split
+        into statements, comments and blank lines left out, all in one transaction; one D1
+        answer per statement. A failing statement rolls the whole file back."""
+        if self.database_id is None:
+            raise StackError(f"the database behind {self.name!r} is not served by this stack")
+        path_v4 = f"/accounts/{ACCOUNT}/d1/database/{self.database_id}/query"
+        try:
+            results: list[dict[str, Any]] = self._channel.v4(
+                "POST", path_v4, {"sql": Path(path).read_text(encoding="utf-8")}
+            )
+        except ApiRefusal as refusal:
+            if refusal.code == SQL_ERROR_CODE:
+                raise BindingError("Error", refusal.message) from None
+            raise
+        return results
 
     def migrate(self, folder: Path, table: str = MIGRATIONS_TABLE) -> list[str]:
-        """Apply the folder's `*.sql` files not applied yet, in name order, recording each in
-        wrangler's tracking table (`id, name, applied_at`); the names applied now."""
+        """Apply the folder's `*.sql` files not applied yet, in name order, as `wrangler d1
+        migrations apply` does (each file as execute_file runs it, then recorded in wrangler's
+        tracking table `id, name, applied_at`); the names applied now."""
         self.exec(
             f"CREATE TABLE IF NOT EXISTS {table} (id INTEGER PRIMARY KEY AUTOINCREMENT, "
             "name TEXT UNIQUE, applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL)"
@@ -78,7 +103,7 @@ class D1Database:
         for path in sorted(Path(folder).glob("*.sql")):
             if path.name in done:
                 continue
-            self.exec(path.read_text(encoding="utf-8"))
+            self.execute_file(path)
             self.run(f"INSERT INTO {table} (name) VALUES (?)", [path.name])
             applied.append(path.name)
         return applied

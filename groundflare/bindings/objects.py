@@ -10,12 +10,15 @@ from urllib.parse import quote
 
 import httpx
 
-from groundflare.bindings.channel import ApiRefusal, BindingError, Channel, StackError, raise_thrown
-
-# The account segment of v4 paths: the local API accepts any.
-ACCOUNT = "local"
-# The v4 code of a statement SQLite refused (D1's too).
-SQL_ERROR_CODE = 7500
+from groundflare.bindings.channel import (
+    ACCOUNT,
+    SQL_ERROR_CODE,
+    ApiRefusal,
+    BindingError,
+    Channel,
+    StackError,
+    raise_thrown,
+)
 
 
 class Queue:

@@ -102,7 +102,16 @@ class Stack:
     # ---- bindings ----
 
     def d1(self, binding: str, worker: str | None = None) -> D1Database:
-        return D1Database(self.channel, self._worker_with(binding, ("d1",), worker), binding)
+        owner = self._worker_with(binding, ("d1",), worker)
+        return D1Database(self.channel, owner, binding, self._resource_id("d1", owner, binding))
+
+    def _resource_id(self, kind: str, worker: str, binding: str) -> str | None:
+        """The id of the shim resource a Worker's binding reaches (None: not served here)."""
+        for tag, names in self.resource_bindings().items():
+            resource_kind, _, resource = tag.partition(":")
+            if resource_kind == kind and f"{worker}.{binding}" in names:
+                return resource
+        return None
 
     def kv(self, binding: str, worker: str | None = None) -> KvNamespace:
         return KvNamespace(self.channel, self._worker_with(binding, ("kv",), worker), binding)
