@@ -7,13 +7,22 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from httpx_ws import connect_ws
 
 from groundflare.contracts.traces import TraceRetention
 from groundflare.shim.traces.records import InvocationRecord, LogRecord, SpanRecord
 from groundflare.shim.traces.store import Filters, TraceStore
 from tests.explorer import PROBE, PROBE_D1, PROBE_KV, Browser, browser, explorer_stack, signed_in
-from tests.stack import WORKERS, RunningStack, component_pid, eventually, request
+from tests.stack import (
+    WORKERS,
+    RunningStack,
+    advance_clock,
+    component_pid,
+    eventually,
+    request,
+)
 
 __all__ = ["browser", "explorer_stack"]
 
@@ -179,6 +188,40 @@ def test_a_durable_object_called_in_a_loop_is_logged_call_by_call_on_few_connect
         return row["n"] if row["n"] == 1500 else None
 
     assert eventually(all_logged, what="1,500 object calls in the request log") == 1500
+
+
+TRACED_EVENTS = WORKERS / "traced-events" / "wrangler.toml"
+
+
+def test_queue_alarm_and_websocket_invocations_are_logged_with_their_lines(
+    tmp_path: Path, stacks: Any
+) -> None:
+    stack = stacks([TRACED_EVENTS], tmp_path / "data", env={"GROUNDFLARE_TEST_CLOCK": "1"})
+    assert request(f"{stack.url}/enqueue")[0] == 200
+    advance_clock(stack, 60)
+    assert request(f"{stack.url}/alarm")[0] == 200
+    ws_url = stack.url.replace("http://", "ws://") + "/ws"
+    with httpx.Client() as client, connect_ws(ws_url, client) as ws:
+        ws.send_text("hello")
+        assert ws.receive_text() == "echo hello"
+    visitor = signed_in(stack)
+
+    def logged() -> dict[str, tuple[str | None, str, str]] | None:
+        rows = sql(
+            visitor,
+            "SELECT i.type, i.trigger, i.execution_model, l.message FROM invocations i "
+            "JOIN logs l ON l.invocation = i.id WHERE i.type != 'fetch'",
+        )
+        found = {
+            row["type"]: (row["trigger"], row["execution_model"], row["message"]) for row in rows
+        }
+        return found if len(found) == 3 else None
+
+    assert eventually(logged, what="queue, alarm and websocket invocations") == {
+        "queue": ("traced-jobs", "stateless", "queue got traced"),
+        "alarm": (None, "durableObject", "alarm rang"),
+        "websocket": ("message", "durableObject", "websocket got hello"),
+    }
 
 
 def _record(worker: str, started: float, lines: int) -> InvocationRecord:
