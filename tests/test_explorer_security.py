@@ -149,3 +149,32 @@ def test_signing_out_ends_the_session(explorer_stack: RunningStack) -> None:
     status, headers, _ = visitor.form("/explorer/logout", {"csrf": token})
     assert status == 303 and "Max-Age=0" in headers["Set-Cookie"]
     assert visitor.open("/explorer/")[0] == 401
+
+
+def test_the_openapi_document_describes_the_routes_a_session_can_call(
+    explorer_stack: RunningStack,
+) -> None:
+    visitor = signed_in(explorer_stack)
+    status, _, body = visitor.open("/explorer/openapi.json")
+    assert status == 200
+    document = json.loads(body)
+    assert document["openapi"] == "3.1.0"
+    paths = document["paths"]
+    for path, method in [
+        ("/client/v4/accounts/{account}/d1/database/{database}/query", "post"),
+        ("/client/v4/accounts/{account}/storage/kv/namespaces/{namespace}/keys", "get"),
+        ("/client/v4/accounts/{account}/r2/buckets/{bucket}/objects/{key}", "get"),
+        ("/client/v4/accounts/{account}/queues/{queue}/messages", "post"),
+        ("/explorer/api/traces/query", "post"),
+    ]:
+        assert method in paths.get(path, {}), (path, sorted(paths))
+    # What the document promises answers: each parameterless v4 GET, with the session alone.
+    listed = [
+        path
+        for path, methods in paths.items()
+        if "get" in methods and path.count("{") == 1 and path.startswith("/client/v4/accounts")
+    ]
+    assert len(listed) >= 4, listed
+    for path in listed:
+        status, _, answer = visitor.open(path.replace("{account}", "local"))
+        assert status == 200 and json.loads(answer)["success"] is True, (path, answer[:300])
