@@ -9,7 +9,8 @@ once the socket serves.
 
 What a stack may never use loads on first use, not before readiness: the shim's start is on
 the stack's cold-start path. The REST listener's API (with every kind's v4 routes and the
-explorer) is built on its first request, R2's S3 API on the first S3 request.
+explorer) is built on its first request, R2's S3 API on the first S3 request, and the queue
+dispatcher is imported where it starts, after readiness.
 """
 
 from __future__ import annotations
@@ -38,14 +39,12 @@ from groundflare.shim.app import Refusal, Shim
 from groundflare.shim.clock import Clock
 from groundflare.shim.cron import CronScheduler
 from groundflare.shim.door import Door
-from groundflare.shim.explorer.app import Explorer
 from groundflare.shim.explorer.auth import Sessions
-from groundflare.shim.explorer.web import Stack
 from groundflare.shim.messages import Handler, Request, Response
-from groundflare.shim.queues.dispatch import start_dispatcher
 from groundflare.shim.server import Limits, serve_socket, serve_unix
 
 if TYPE_CHECKING:
+    from groundflare.shim.explorer.app import Explorer
     from groundflare.shim.r2.s3.service import S3
     from groundflare.shim.r2.s3.sigv4 import Credentials
 
@@ -93,6 +92,9 @@ def s3_api(resources: Resources, secrets: ShimSecrets) -> Fallback:
 def explorer_for(config: ShimConfig, shim: Shim, door: Door | None, sessions: Sessions) -> Explorer:
     """The explorer on the REST listener (docs/explorer.md); its tickets come from the shim's
     socket, where only this user's `groundflare explorer` reaches."""
+    from groundflare.shim.explorer.app import Explorer
+    from groundflare.shim.explorer.web import Stack
+
     workers = [w.name for w in config.traces.workers] if config.traces is not None else []
     workers += [t.worker for t in config.crons if t.worker not in workers]
     stack = Stack(config.data_dir, workers, config.crons, shim.traces, door, shim.routes)
@@ -170,6 +172,8 @@ async def serve(
         os.write(control_fd, ListenEvent(socket="shim").model_dump_json().encode() + b"\n")
         os.close(control_fd)
     triggers = cron_triggers(config, door, shim.clock)
+    from groundflare.shim.queues.dispatch import start_dispatcher
+
     queues = start_dispatcher(config.queue_consumers, shim.resources, door, shim.clock)
     await stop.wait()
     if queues is not None:
