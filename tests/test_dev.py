@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
 import shutil
+import signal
+import subprocess
+import sys
 
 import pytest
 from click.testing import CliRunner
 
 from groundflare.cli import main
+from tests.explorer import Browser
 from tests.stack import REPO, eventually, request, runtime
 
 EXAMPLE = REPO / "examples" / "controlplane"
@@ -73,3 +79,46 @@ def test_status_and_logs_read_the_running_stack(tmp_data, stacks):
     assert stack.stop() == 0
     gone = runner.invoke(main, ["status", "--data-dir", str(tmp_data)])
     assert gone.exit_code == 1 and "nothing is running" in gone.output
+
+
+def test_e_on_the_terminal_opens_the_explorer_signed_in(tmp_path, tmp_data):
+    """The hotkey asks the shim for a fresh one-time link and hands it to the browser
+    ($BROWSER here: a script that writes down what it was given)."""
+    opened = tmp_path / "opened"
+    opener = tmp_path / "opener.sh"
+    opener.write_text(f'#!/bin/sh\necho "$1" >> {opened}\n')
+    opener.chmod(0o755)
+    main_fd, terminal = pty.openpty()
+    argv = [sys.executable, "-m", "groundflare", "dev", "-c", str(EXAMPLE / "wrangler.toml")]
+    env = {**os.environ, "BROWSER": str(opener), "NO_COLOR": "1"}
+    process = subprocess.Popen(
+        [*argv, "--data-dir", str(tmp_data), "--port", "0"],
+        stdin=terminal,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    os.close(terminal)
+    try:
+
+        def serving() -> str | None:
+            if not (tmp_data / "run" / "runtime.json").exists():
+                return None
+            state = runtime(tmp_data)
+            running = all(c["state"] == "running" for c in state["components"].values())
+            return state["endpoints"].get("api") if running else None
+
+        api = eventually(serving, what="the stack running")
+        os.write(main_fd, b"e")
+        (link,) = eventually(
+            lambda: opened.read_text().split() if opened.exists() else None, what="a link"
+        )
+        assert link.startswith(f"{api}/explorer/")
+        browser = Browser(api)
+        status, headers, _ = browser.open(link)
+        assert status == 303 and headers["Location"] == "/explorer/"
+        assert browser.open("/explorer/")[0] == 200
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+        os.close(main_fd)
