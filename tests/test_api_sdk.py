@@ -11,7 +11,7 @@ import pytest
 from cloudflare import Cloudflare, NotFoundError
 
 from tests.stack import RunningStack, start_stack
-from tests.v4 import D1_PROBE_ID, KV_PROBE_ID, PROBES, probe_ok, stack_env
+from tests.v4 import D1_PROBE_ID, KV_PROBE_ID, PROBES, R2_PROBE_BUCKET, probe_ok, stack_env
 
 
 @pytest.fixture(scope="module")
@@ -150,6 +150,22 @@ def test_r2_buckets_are_created_listed_and_deleted(cf, account):
     assert cf.r2.buckets.get("sdk-bucket", account_id=account).name == "sdk-bucket"
     cf.r2.buckets.delete("sdk-bucket", account_id=account)
     assert [b.name for b in cf.r2.buckets.list(account_id=account).buckets or []] == ["probe"]
+
+
+def test_r2_objects_uploaded_listed_read_and_deleted_are_the_bindings(cf, account, stack):
+    objects = cf.r2.buckets.objects
+    objects.upload("sdk/one.txt", b"from-sdk", account_id=account, bucket_name=R2_PROBE_BUCKET)
+    seen = probe_ok(stack, "r2-probe", {"op": "get", "key": "sdk/one.txt"})
+    assert seen["body"] == "from-sdk"
+    probe_ok(stack, "r2-probe", {"op": "put", "key": "sdk/two.txt", "value": "from-worker"})
+    got = objects.get("sdk/two.txt", account_id=account, bucket_name=R2_PROBE_BUCKET)
+    assert got.read() == b"from-worker"
+    listed = objects.list(R2_PROBE_BUCKET, account_id=account, prefix="sdk/")
+    assert [(o.key, o.size) for o in listed] == [("sdk/one.txt", 8), ("sdk/two.txt", 11)]
+    objects.delete("sdk/one.txt", account_id=account, bucket_name=R2_PROBE_BUCKET)
+    assert probe_ok(stack, "r2-probe", {"op": "head", "key": "sdk/one.txt"}) is None
+    with pytest.raises(NotFoundError):
+        objects.get("sdk/one.txt", account_id=account, bucket_name=R2_PROBE_BUCKET).read()
 
 
 def test_resources_created_through_the_api_survive_a_restart(tmp_path: Path, stacks):
