@@ -13,7 +13,9 @@ import uuid
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from groundflare.cli import main
 from tests.stack import REPO, eventually, request, run_serve
 from tests.v4 import wrangler
 
@@ -107,6 +109,20 @@ def test_each_project_is_bundled_and_answers_as_production(name, projects, tmp_p
     path, expected = ANSWERS[name]
     stack = stacks([config(projects, name)], tmp_path / "data")
     assert answer(stack.url + path) == expected
+
+
+@pytest.mark.parametrize("name", sorted(ANSWERS))
+def test_config_check_and_render_take_each_project_that_starts(name, projects, tmp_path):
+    path = str(config(projects, name))
+    outputs = {}
+    for command in ("check", "render"):
+        done = CliRunner().invoke(
+            main, ["config", command, "-c", path, "--data-dir", str(tmp_path / "data")]
+        )
+        assert done.exit_code == 0, (command, done.output)
+        outputs[command] = done.output
+    assert f"{name}: every binding is used" in outputs["check"]
+    assert f'name = "{name}",' in outputs["render"]
 
 
 def wrangler_bundle(projects: Path, name: str, out: Path, home: Path) -> Path:
