@@ -70,6 +70,10 @@ class BindingModel(Model):
     brings its own binding model, nothing here changes.
     """
 
+    # Built when first validated: the shim imports every kind's binding model and never
+    # builds a binding (start time).
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
     kind: str
     name: str
 

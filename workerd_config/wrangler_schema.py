@@ -51,7 +51,9 @@ Vars = Annotated[dict[str, Any], AfterValidator(_no_toml_dates)]
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    # Built when first validated: the shim imports every kind's entry model and never
+    # validates one (start time).
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
 
 class DurableObjectEntry(Section):
