@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from groundflare.shim.messages import Response
+from groundflare.shim.messages import BodyTooLarge, Request, Response
+
+M = TypeVar("M", bound=BaseModel)
+# A binding call's JSON body: a few fields, never a value.
+CALL_BODY_BYTES = 64 * 1024
 
 
 def json_response(status: int, body: bytes, headers: Mapping[str, str] | None = None) -> Response:
@@ -25,3 +30,16 @@ def validation_summary(exc: ValidationError) -> str:
     if more > 0:
         parts.append(f"and {more} more")
     return "; ".join(parts)
+
+
+def problem_text(exc: Exception) -> str:
+    """What is wrong with a request body, in one line."""
+    return validation_summary(exc) if isinstance(exc, ValidationError) else str(exc)
+
+
+async def call_body(request: Request, model: type[M]) -> M | Response:
+    """A binding call's JSON body as `model`, or the 400 that says what is wrong with it."""
+    try:
+        return model.model_validate_json(await request.body.read(CALL_BODY_BYTES))
+    except (BodyTooLarge, ValidationError) as exc:
+        return Response(status=400, body=problem_text(exc).encode())

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from groundflare.shim.analytics.kind import DATASET_HEADER
 from groundflare.shim.analytics.store import MEMBERS, AnalyticsStore, Point
-from groundflare.shim.http import json_response, validation_summary
-from groundflare.shim.messages import BodyTooLarge, Request, Response
+from groundflare.shim.http import call_body, json_response
+from groundflare.shim.messages import Request, Response
 
 
 class Event(BaseModel):
@@ -41,10 +41,8 @@ async def handle(store: AnalyticsStore, request: Request) -> Response:
     dataset = request.headers.get(DATASET_HEADER)
     if request.method != "POST" or dataset is None:
         return Response(status=404, body=b"not part of the analytics engine protocol")
-    try:
-        event = Event.model_validate_json(await request.body.read(64 * 1024))
-    except (BodyTooLarge, ValidationError) as exc:
-        detail = validation_summary(exc) if isinstance(exc, ValidationError) else str(exc)
-        return Response(status=400, body=detail.encode())
+    event = await call_body(request, Event)
+    if isinstance(event, Response):
+        return event
     await store.write(event.point(dataset))
     return json_response(200, b"{}")

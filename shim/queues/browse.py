@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from groundflare.contracts.queues import QUEUE_KIND
 from groundflare.shim.api.envelope import ApiError, ok
 from groundflare.shim.api.routes import Call
-from groundflare.shim.http import validation_summary
-from groundflare.shim.queues.store import Listed, NewMessage, QueueStore
+from groundflare.shim.http import problem_text
+from groundflare.shim.queues.store import NewMessage, QueueStore, Stored
 
 MAX_LISTED = 1000
 DEFAULT_LISTED = 100
@@ -37,14 +37,14 @@ def _store(call: Call, name: str) -> QueueStore | None:
     )
 
 
-def _body(listed: Listed) -> tuple[str, str]:
+def _body(listed: Stored) -> tuple[str, str]:
     """The body as text (json, text) or base64 (bytes, v8), and which."""
     if listed.content_type in ("json", "text"):
         return listed.body.decode("utf-8", "replace"), "text"
     return base64.b64encode(listed.body).decode("ascii"), "base64"
 
 
-def describe(listed: Listed, leased: set[int], now: float) -> dict[str, Any]:
+def describe(listed: Stored, leased: set[int], now: float) -> dict[str, Any]:
     body, encoding = _body(listed)
     if listed.seq in leased:
         state = "in_flight"
@@ -84,12 +84,11 @@ async def requeue(call: Call, store: QueueStore, now: float) -> Any:
     try:
         wanted = Requeue.model_validate(orjson.loads(await call.request.body.read(1024 * 1024)))
     except (orjson.JSONDecodeError, ValidationError) as exc:
-        detail = validation_summary(exc) if isinstance(exc, ValidationError) else str(exc)
-        raise ApiError(400, BODY_INVALID, detail) from None
+        raise ApiError(400, BODY_INVALID, problem_text(exc)) from None
     chosen = await store.dead_letters(
         None if wanted.message_ids is None else set(wanted.message_ids)
     )
-    by_origin: dict[str, list[Listed]] = {}
+    by_origin: dict[str, list[Stored]] = {}
     for listed in chosen:
         assert listed.origin is not None
         by_origin.setdefault(listed.origin, []).append(listed)

@@ -61,25 +61,14 @@ class Stored(NamedTuple):
     body: bytes
     attempts: int
     visible_at: float
+    # The queue that dead-lettered it here (None: sent to this queue).
+    origin: str | None = None
 
 
 class Retry(NamedTuple):
     seq: int
     attempts: int
     visible_at: float
-
-
-class Listed(NamedTuple):
-    """A message as the explorer's read-only listing sees it (browse.py)."""
-
-    seq: int
-    id: str
-    timestamp: int
-    content_type: str
-    body: bytes
-    attempts: int
-    visible_at: float
-    origin: str | None
 
 
 class Backlog(NamedTuple):
@@ -218,8 +207,8 @@ class QueueStore:
 
     def _peek(self, now: float, limit: int, leased: set[int]) -> tuple[list[Stored], float]:
         rows = self.conn.execute(
-            "SELECT seq, id, timestamp, content_type, body, attempts, visible_at FROM messages "
-            "ORDER BY visible_at, seq LIMIT ?",
+            "SELECT seq, id, timestamp, content_type, body, attempts, visible_at, origin "
+            "FROM messages ORDER BY visible_at, seq LIMIT ?",
             (limit + len(leased) + 1,),
         )
         ready: list[Stored] = []
@@ -270,17 +259,17 @@ class QueueStore:
 
     # ---- the explorer (read-only listing; dead letters moved back) ----
 
-    async def listed(self, limit: int) -> list[Listed]:
+    async def listed(self, limit: int) -> list[Stored]:
         """Up to `limit` messages in delivery order, leased or not; changes nothing."""
         return await self._run(self._listed, limit)
 
-    def _listed(self, limit: int) -> list[Listed]:
+    def _listed(self, limit: int) -> list[Stored]:
         rows = self.conn.execute(
             "SELECT seq, id, timestamp, content_type, body, attempts, visible_at, origin "
             "FROM messages ORDER BY visible_at, seq LIMIT ?",
             (limit,),
         )
-        return [Listed._make(row) for row in rows]
+        return [Stored._make(row) for row in rows]
 
     async def dead_lettered(self) -> dict[str, int]:
         """How many of this queue's messages each queue dead-lettered into it."""
@@ -292,7 +281,7 @@ class QueueStore:
         )
         return {origin: int(count) for origin, count in rows}
 
-    async def dead_letters(self, ids: set[str] | None) -> list[Listed]:
+    async def dead_letters(self, ids: set[str] | None) -> list[Stored]:
         """The dead-lettered messages with these ids (None: all), not being delivered."""
         rows = await self._run(self._listed, -1)
         return [

@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from groundflare.shim.clock import Clock
-from groundflare.shim.http import json_response, validation_summary
-from groundflare.shim.messages import BodyTooLarge, Request, Response
+from groundflare.shim.http import call_body, json_response
+from groundflare.shim.messages import Request, Response
 from groundflare.shim.ratelimit.store import RateLimitStore
 
 
@@ -24,10 +24,8 @@ class LimitCall(BaseModel):
 async def handle(store: RateLimitStore, clock: Clock, request: Request) -> Response:
     if request.method != "POST" or request.path != "/limit":
         return Response(status=404, body=b"not part of the rate limit protocol")
-    try:
-        call = LimitCall.model_validate_json(await request.body.read(64 * 1024))
-    except (BodyTooLarge, ValidationError) as exc:
-        detail = validation_summary(exc) if isinstance(exc, ValidationError) else str(exc)
-        return Response(status=400, body=detail.encode())
+    call = await call_body(request, LimitCall)
+    if isinstance(call, Response):
+        return call
     success = await store.hit(call.key, call.limit, call.period, clock.now())
     return json_response(200, orjson.dumps({"success": success}))
