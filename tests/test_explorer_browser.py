@@ -54,14 +54,18 @@ def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContex
         context.close()
 
 
-@pytest.fixture(scope="module")
-def page(chromium: BrowserContext, explorer_stack: RunningStack) -> Page:
+def signed_in_tab(chromium: BrowserContext, stack: RunningStack) -> Page:
     """A tab logged in through the one-time link; every confirmation is accepted."""
     tab = chromium.new_page()
     tab.on("dialog", lambda dialog: dialog.accept())
     tab.set_default_timeout(30_000)
-    tab.goto(login_url(explorer_stack))
+    tab.goto(login_url(stack))
     return tab
+
+
+@pytest.fixture(scope="module")
+def page(chromium: BrowserContext, explorer_stack: RunningStack) -> Page:
+    return signed_in_tab(chromium, explorer_stack)
 
 
 def api(stack: RunningStack) -> str:

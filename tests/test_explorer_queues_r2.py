@@ -12,9 +12,8 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.explorer import login_url
 from tests.stack import WORKERS, RunningStack, advance_clock, eventually, request, start_stack
-from tests.test_explorer_browser import chromium, screenshot
+from tests.test_explorer_browser import chromium, screenshot, signed_in_tab
 
 __all__ = ["chromium"]
 
@@ -33,11 +32,7 @@ def dlq_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack
 
 @pytest.fixture(scope="module")
 def page(chromium: BrowserContext, dlq_stack: RunningStack) -> Page:
-    tab = chromium.new_page()
-    tab.on("dialog", lambda dialog: dialog.accept())
-    tab.set_default_timeout(30_000)
-    tab.goto(login_url(dlq_stack))
-    return tab
+    return signed_in_tab(chromium, dlq_stack)
 
 
 def explorer(stack: RunningStack, rest: str) -> str:
