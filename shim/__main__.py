@@ -8,9 +8,9 @@ once the socket serves.
 `groundflare serve`) shortens the REST listener's head, idle and stall timeouts.
 
 What a stack may never use loads on first use, not before readiness: the shim's start is on
-the stack's cold-start path. The REST listener's API (with every kind's v4 routes and the
-explorer) is built on its first request, R2's S3 API on the first S3 request, and the queue
-dispatcher is imported where it starts, after readiness.
+the stack's cold-start path. The REST listener's API (every kind's v4 routes, R2's S3 API and
+the explorer) is built on its first request, and the queue dispatcher is imported where it
+starts, after readiness.
 """
 
 from __future__ import annotations
@@ -33,8 +33,6 @@ from groundflare.contracts.host import on_stop_signals, raise_open_file_limit
 from groundflare.contracts.secrets_pipe import read_secrets
 from groundflare.contracts.shim_config import ShimConfig, ShimSecrets
 from groundflare.shim.api import API_LIMITS, Api, local_hosts
-from groundflare.shim.api.listener import Fallback
-from groundflare.shim.api.routes import Resources
 from groundflare.shim.app import Refusal, Shim
 from groundflare.shim.clock import Clock
 from groundflare.shim.cron import CronScheduler
@@ -45,7 +43,6 @@ from groundflare.shim.server import Limits, serve_socket, serve_unix
 
 if TYPE_CHECKING:
     from groundflare.shim.explorer.app import Explorer
-    from groundflare.shim.r2.s3.service import S3
     from groundflare.shim.r2.s3.sigv4 import Credentials
 
 log = logging.getLogger("shim")
@@ -74,21 +71,6 @@ def s3_credentials(secrets: ShimSecrets) -> Credentials:
     return Credentials(token_urlsafe(32), token_urlsafe(32))
 
 
-def s3_api(resources: Resources, secrets: ShimSecrets) -> Fallback:
-    """R2's S3 API, the REST listener's fallback, built on the first S3 request."""
-
-    @cache
-    def service() -> S3:
-        from groundflare.shim.r2.s3.service import S3
-
-        return S3(resources, s3_credentials(secrets))
-
-    async def handle(request: Request) -> Response:
-        return await service().handle(request)
-
-    return handle
-
-
 def explorer_for(config: ShimConfig, shim: Shim, door: Door | None, sessions: Sessions) -> Explorer:
     """The explorer on the REST listener (docs/explorer.md); its tickets come from the shim's
     socket, where only this user's `groundflare explorer` reaches."""
@@ -112,6 +94,8 @@ def rest_api(
 
     @cache
     def api() -> Api:
+        from groundflare.shim.r2.s3.service import S3
+
         host, port = address
         return Api(
             secrets.api_token,
@@ -119,7 +103,7 @@ def rest_api(
             local_hosts(host, port),
             resources=shim.resources,
             routes=shim.routes,
-            fallback=s3_api(shim.resources, secrets),
+            fallback=S3(shim.resources, s3_credentials(secrets)).handle,
             explorer=explorer_for(config, shim, door, Sessions(secrets.api_token, port)),
         )
 

@@ -5,9 +5,6 @@ Every page but the login link and the static files needs a session; every write 
 method but GET/HEAD) also needs the session's CSRF token and a same-origin browser. The
 same session may call the v4 API under `/client/v4/` (`admit`), so a page's scripts use
 the one API there is.
-
-The pages are imported on the first request for one: the shim builds the explorer on every
-start, and its start is on the stack's cold-start path.
 """
 
 from __future__ import annotations
@@ -16,10 +13,10 @@ import logging
 import mimetypes
 import re
 from collections.abc import Iterable
-from functools import cached_property
 from urllib.parse import unquote
 
 from groundflare.shim.api.envelope import envelope_error
+from groundflare.shim.explorer import pages
 from groundflare.shim.explorer.auth import (
     CSRF_FIELD,
     CSRF_HEADER,
@@ -68,12 +65,7 @@ class Explorer:
         self.sessions = sessions
         self.tickets = tickets
         self.stack = stack
-
-    @cached_property
-    def _routes(self) -> list[Route]:
-        from groundflare.shim.explorer import pages
-
-        return compile_routes(pages.ROUTES)
+        self._routes = compile_routes(pages.ROUTES)
 
     @staticmethod
     def owns(path: str) -> bool:

@@ -1,19 +1,16 @@
 """What every explorer page shares: the request as a page sees it, HTML responses with
-their security headers, forms, redirects with a one-line notice.
-
-jinja2 is imported when the first page is rendered: the shim builds the explorer on every
-start, and its start is on the stack's cold-start path."""
+their security headers, forms, redirects with a one-line notice."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
+import jinja2
 import orjson
 
 from groundflare.contracts.shim_config import CronTrigger
@@ -23,9 +20,6 @@ from groundflare.shim.explorer.auth import Session
 from groundflare.shim.explorer.v4 import V4Client
 from groundflare.shim.messages import Request, Response
 from groundflare.shim.traces.recorder import Traces
-
-if TYPE_CHECKING:
-    import jinja2
 
 PREFIX = "/explorer"
 HERE = Path(__file__).resolve().parent
@@ -44,26 +38,20 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
 }
 
-
-@cache
-def _templates() -> jinja2.Environment:
-    import jinja2
-
-    templates = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(HERE / "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    templates.filters["q"] = lambda value: quote(str(value), safe="")
-    templates.filters["clock"] = lambda seconds: datetime.fromtimestamp(seconds, UTC).strftime(
-        "%Y-%m-%d %H:%M:%S UTC"
-    )
-    templates.filters["pretty"] = lambda value: orjson.dumps(
-        value, option=orjson.OPT_INDENT_2, default=str
-    ).decode()
-    return templates
+_templates = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(HERE / "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_templates.filters["q"] = lambda value: quote(str(value), safe="")
+_templates.filters["clock"] = lambda seconds: datetime.fromtimestamp(seconds, UTC).strftime(
+    "%Y-%m-%d %H:%M:%S UTC"
+)
+_templates.filters["pretty"] = lambda value: orjson.dumps(
+    value, option=orjson.OPT_INDENT_2, default=str
+).decode()
 
 
 class Refused(Exception):
@@ -113,16 +101,12 @@ class Page:
         return self._form
 
     def render(self, template: str, status: int = 200, **context: Any) -> Response:
-        text = (
-            _templates()
-            .get_template(template)
-            .render(
-                csrf=self.session.csrf,
-                notice=self.query.get("notice"),
-                problem=self.query.get("problem"),
-                path=self.request.path,
-                **context,
-            )
+        text = _templates.get_template(template).render(
+            csrf=self.session.csrf,
+            notice=self.query.get("notice"),
+            problem=self.query.get("problem"),
+            path=self.request.path,
+            **context,
         )
         return html(status, text)
 
@@ -139,7 +123,7 @@ def html(status: int, text: str, headers: dict[str, str] | None = None) -> Respo
 
 
 def page_text(template: str, **context: Any) -> str:
-    return _templates().get_template(template).render(**context)
+    return _templates.get_template(template).render(**context)
 
 
 def redirect(location: str, notice: str | None = None, problem: str | None = None) -> Response:

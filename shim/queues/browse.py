@@ -10,18 +10,15 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from groundflare.contracts.queues import QUEUE_KIND
-from groundflare.shim.api.envelope import ApiError, ok
+from groundflare.shim.api.envelope import ok
 from groundflare.shim.api.routes import Call
-from groundflare.shim.http import problem_text
 from groundflare.shim.queues.store import NewMessage, QueueStore, Stored
 
 MAX_LISTED = 1000
 DEFAULT_LISTED = 100
-BODY_INVALID = 10207
 
 
 class Requeue(BaseModel):
@@ -64,27 +61,19 @@ def describe(listed: Stored, leased: set[int], now: float) -> dict[str, Any]:
     }
 
 
-async def list_messages(call: Call, store: QueueStore, now: float) -> Any:
-    """A queue's messages in delivery order (`?limit=`, at most 1,000), leasing none."""
-    try:
-        limit = min(int(call.request.query.get("limit", DEFAULT_LISTED)), MAX_LISTED)
-    except ValueError:
-        raise ApiError(400, BODY_INVALID, "limit must be a number") from None
-    listed = await store.listed(max(limit, 1))
+async def list_messages(store: QueueStore, limit: int, now: float) -> Any:
+    """A queue's messages in delivery order (at most `limit`, 1 to 1,000), leasing none."""
+    listed = await store.listed(max(min(limit, MAX_LISTED), 1))
     backlog = await store.backlog()
     leased = set(store.leased)
     info = {"count": len(listed), "total_count": backlog.messages, "in_flight": len(leased)}
     return ok([describe(m, leased, now) for m in listed], info)
 
 
-async def requeue(call: Call, store: QueueStore, now: float) -> Any:
+async def requeue(call: Call, store: QueueStore, wanted: Requeue, now: float) -> Any:
     """Dead-lettered messages of this queue (`message_ids`, or all) back on the queues they
     came from, as new sends: same id and body, attempts 0, sent now, deliverable now. One
     being delivered to this queue's own consumer stays."""
-    try:
-        wanted = Requeue.model_validate(orjson.loads(await call.request.body.read(1024 * 1024)))
-    except (orjson.JSONDecodeError, ValidationError) as exc:
-        raise ApiError(400, BODY_INVALID, problem_text(exc)) from None
     chosen = await store.dead_letters(
         None if wanted.message_ids is None else set(wanted.message_ids)
     )

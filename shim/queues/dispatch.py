@@ -94,7 +94,6 @@ class Consumer:
         self.dead_letters = dead_letters
         self.door = door
         self.clock = clock
-        self.leased = store.leased
         self.in_flight = 0
         self.wake = asyncio.Event()
         self.tasks: set[asyncio.Task[None]] = set()
@@ -111,7 +110,7 @@ class Consumer:
             moment = math.inf
             if self.in_flight < self.limit:
                 now = self.clock.now()
-                ready, later = await self.store.peek(now, size, self.leased)
+                ready, later = await self.store.peek(now, size)
                 if ready and (len(ready) >= size or now >= ready[0].visible_at + timeout):
                     self._start(ready)
                     continue
@@ -119,7 +118,7 @@ class Consumer:
             await _until(self.wake, self.clock, moment)
 
     def _start(self, batch: list[Stored]) -> None:
-        self.leased.update(s.seq for s in batch)
+        self.store.leased.update(s.seq for s in batch)
         self.in_flight += 1
         task = asyncio.create_task(self._deliver(batch))
         self.tasks.add(task)
@@ -145,7 +144,7 @@ class Consumer:
             # The messages stay in the file and are offered again: at least once.
             log.exception("queue %s: settling a batch failed", name)
         finally:
-            self.leased.difference_update(s.seq for s in batch)
+            self.store.leased.difference_update(s.seq for s in batch)
             self.in_flight -= 1
             self.wake.set()
 

@@ -6,7 +6,7 @@ message, or a batch) onto the same store the Workers' bindings use; what a data 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -37,6 +37,9 @@ BATCH_TOO_MANY = 10206
 BODY_INVALID = 10207
 BODY_MALFORMED = 10208
 MAX_REQUEST = 4 * MAX_BATCH_BYTES
+
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class PushMessage(BaseModel):
@@ -71,7 +74,7 @@ def _queue(call: Call) -> tuple[Entry, QueueStore]:
     raise ApiError(404, QUEUE_NOT_FOUND, "Queue does not exist")
 
 
-async def _parsed(call: Call, model: type[PushMessage] | type[PushBatch]) -> Any:
+async def _parsed(call: Call, model: type[M]) -> M:
     try:
         raw = await call.request.body.read(MAX_REQUEST)
     except BodyTooLarge as exc:
@@ -176,13 +179,18 @@ async def send_batch(call: Call) -> Any:
 async def list_messages(call: Call) -> Any:
     """A queue's messages, none leased (a local addition for the explorer)."""
     _, store = _queue(call)
-    return await browse.list_messages(call, store, _now(call))
+    try:
+        limit = int(call.request.query.get("limit", browse.DEFAULT_LISTED))
+    except ValueError:
+        raise ApiError(400, BODY_INVALID, "limit must be a number") from None
+    return await browse.list_messages(store, limit, _now(call))
 
 
 async def requeue(call: Call) -> Any:
     """Dead-lettered messages back on their queues (a local addition for the explorer)."""
     _, store = _queue(call)
-    return await browse.requeue(call, store, _now(call))
+    wanted = await _parsed(call, browse.Requeue)
+    return await browse.requeue(call, store, wanted, _now(call))
 
 
 def routes() -> list[Route]:

@@ -200,21 +200,16 @@ class QueueStore:
 
     # ---- the consumer ----
 
-    async def peek(self, now: float, limit: int, leased: set[int]) -> tuple[list[Stored], float]:
-        """Up to `limit` messages deliverable at `now` that are not `leased`, oldest first,
+    async def peek(self, now: float, limit: int) -> tuple[list[Stored], float]:
+        """Up to `limit` messages deliverable at `now` that are not leased, oldest first,
         and when the next one after them becomes deliverable (inf: none waits)."""
-        return await self._run(self._peek, now, limit, leased)
+        return await self._run(self._peek, now, limit)
 
-    def _peek(self, now: float, limit: int, leased: set[int]) -> tuple[list[Stored], float]:
-        rows = self.conn.execute(
-            "SELECT seq, id, timestamp, content_type, body, attempts, visible_at, origin "
-            "FROM messages ORDER BY visible_at, seq LIMIT ?",
-            (limit + len(leased) + 1,),
-        )
+    def _peek(self, now: float, limit: int) -> tuple[list[Stored], float]:
+        leased = self.leased
         ready: list[Stored] = []
         later = math.inf
-        for row in rows:
-            stored = Stored._make(row)
+        for stored in self._listed(limit + len(leased) + 1):
             if stored.seq in leased:
                 continue
             if stored.visible_at <= now and len(ready) < limit:

@@ -11,15 +11,19 @@ from groundflare.shim.r2.messages import AbortMultipartUpload
 from groundflare.shim.r2.store import R2Store
 
 
+def _oldest(store: R2Store) -> int:
+    """When the oldest upload still open started: one past its lifetime counts as aborted, as
+    everywhere else."""
+    return store.clock.now_ms() - multipart.UPLOAD_LIFETIME_MS
+
+
 def list_open(store: R2Store) -> list[dict[str, Any]]:
-    """Open uploads by key then start, with how many parts and bytes they have; one past its
-    lifetime counts as aborted, as everywhere else."""
-    oldest = store.clock.now_ms() - multipart.UPLOAD_LIFETIME_MS
+    """Open uploads by key then start, with how many parts and bytes they have."""
     rows = store.index.reader.execute(
         "SELECT u.key, u.upload_id, u.created, count(p.part_number), total(p.size) "
         "FROM uploads u LEFT JOIN parts p ON p.upload_id = u.upload_id "
         "WHERE u.state = ? AND u.created >= ? GROUP BY u.upload_id ORDER BY u.key, u.created",
-        (multipart.OPEN, oldest),
+        (multipart.OPEN, _oldest(store)),
     )
     return [
         {
@@ -35,10 +39,13 @@ def list_open(store: R2Store) -> list[dict[str, Any]]:
 
 async def abort(store: R2Store, upload_id: str) -> None:
     """Abort an open upload by its id alone (the binding names its key too)."""
-    found = next((u for u in list_open(store) if u["upload_id"] == upload_id), None)
+    found = store.index.reader.execute(
+        "SELECT key FROM uploads WHERE upload_id = ? AND state = ? AND created >= ?",
+        (upload_id, multipart.OPEN, _oldest(store)),
+    ).fetchone()
     if found is None:
         raise errors.no_such_upload()
     request = AbortMultipartUpload(
-        method="abortMultipartUpload", object=found["key"], upload_id=upload_id
+        method="abortMultipartUpload", object=found[0], upload_id=upload_id
     )
     await multipart.abort(store, request)
