@@ -7,6 +7,7 @@ cannot outlive this process even if we are killed.
 from __future__ import annotations
 
 import json
+import os
 import select
 import shutil
 import subprocess
@@ -109,8 +110,15 @@ def stop_host(process: subprocess.Popen[bytes]) -> int:
     return process.wait()
 
 
-def start_miniflare(config: WorkerConfig, work_dir: Path, quiet: bool = False) -> Backend:
-    """Start the host with fresh persist dirs and wait for its ready line.
+def start_miniflare(
+    config: WorkerConfig,
+    work_dir: Path,
+    quiet: bool = False,
+    name: str = "miniflare",
+    workerd: Path | None = None,
+) -> Backend:
+    """Start the host with fresh persist dirs and wait for its ready line; on another workerd
+    binary than its own when `workerd` is given (Miniflare's $MINIFLARE_WORKERD_PATH).
 
     `ready_seconds` is process spawn -> the ready line, which the host prints right after
     `await mf.ready`: Miniflare's cold start as its JS API users see it.
@@ -120,9 +128,10 @@ def start_miniflare(config: WorkerConfig, work_dir: Path, quiet: bool = False) -
         raise SystemExit("bench: node is not on PATH; Miniflare needs Node.js")
     if not quiet:
         progress(f"starting miniflare {installed_version()} (node {HOST_SCRIPT.name})")
-    persist_dir = work_dir / f"miniflare-{config.name}"
+    persist_dir = work_dir / f"{name}-{config.name}"
     persist_dir.mkdir(parents=True, exist_ok=True)
-    log_path = work_dir / f"miniflare-{config.name}.log"
+    log_path = work_dir / f"{name}-{config.name}.log"
+    env = {**os.environ, "MINIFLARE_WORKERD_PATH": str(workerd)} if workerd else None
     argv = [node, str(HOST_SCRIPT), json.dumps(host_options(config, persist_dir))]
     with log_path.open("wb") as log:
         started = time.perf_counter()
@@ -132,14 +141,15 @@ def start_miniflare(config: WorkerConfig, work_dir: Path, quiet: bool = False) -
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=log,
+            env=env,
         )
     line = read_ready_line(process, START_TIMEOUT_SECONDS)
     elapsed = time.perf_counter() - started
     if not line:
         stop_host(process)
-        raise SystemExit(f"bench: miniflare failed to start:\n{log_tail(log_path)}")
+        raise SystemExit(f"bench: {name} failed to start:\n{log_tail(log_path)}")
     url = json.loads(line)["url"]
     if not quiet:
-        progress(f"miniflare ready at {url} in {elapsed:.2f} s")
+        progress(f"{name} ready at {url} in {elapsed:.2f} s")
     stop = lambda: stop_host(process)  # noqa: E731
-    return Backend("miniflare", url, log_path, stop, ready_seconds=elapsed, pid=process.pid)
+    return Backend(name, url, log_path, stop, ready_seconds=elapsed, pid=process.pid)

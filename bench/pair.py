@@ -18,11 +18,12 @@ MINIFLARE = "miniflare"
 
 @dataclass(frozen=True)
 class Control:
-    """Another groundflare backend beside the two: on another workerd binary (None: our own)
-    and/or with more `serve` options."""
+    """Another backend beside the two: groundflare (or Miniflare) on another workerd binary
+    (None: its own) and/or with more `serve` options."""
 
     workerd: Path | None = None
     extra: Sequence[str] = ()
+    miniflare: bool = False
 
 
 @dataclass
@@ -42,9 +43,9 @@ def side_by_side(
 ) -> Iterator[Pair]:
     """Start groundflare, then Miniflare, on the same wrangler.toml; stop both on the way out.
 
-    `controls` adds more groundflare backends (name -> Control), each on another workerd
-    binary or with other options: groundflare on Miniflare's own workerd tells a workerd
-    version apart from what groundflare does around it.
+    `controls` adds more backends (name -> Control), each on another workerd binary or with
+    other options: groundflare on Miniflare's own workerd, or Miniflare on groundflare's, tells
+    a workerd version apart from what each does around it.
 
     On a failure the backends' log tails go to stderr first: they live in `work_dir`, a temp
     dir that is gone once the section returns.
@@ -76,6 +77,9 @@ def _start(
     yield start_groundflare(config.wrangler_toml, work_dir, extra)
     yield start_miniflare(config, work_dir)
     for name, control in controls.items():
+        if control.miniflare:
+            yield start_miniflare(config, work_dir, name=name, workerd=control.workerd)
+            continue
         yield start_groundflare(
             config.wrangler_toml,
             work_dir,

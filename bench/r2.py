@@ -1,6 +1,11 @@
 """R2 (issues 3, 11): 1 MiB put/get per call, a 256 MiB object the Worker reads whole
 (`arrayBuffer()`), then one 1 GiB put and 1 GiB gets in MB/s, with the shim's peak RSS.
 
+The 1 MiB calls and the 256 MiB read are also timed with each backend on the other's workerd
+build (groundflare on Miniflare's, Miniflare on ours): `arrayBuffer()`'s cost moved with the
+workerd release (docs/performance.md, "R2 gets"), and same-build ratios say what is
+groundflare's own.
+
 Same Worker (bench/workers/r2/) on both backends. The 1 GiB object is streamed by the Worker
 (FixedLengthStream, never held) and moved once per backend per path, the order alternating;
 it is read back three ways because workerd's default reader hands out 4 KiB chunks
@@ -12,25 +17,29 @@ streams. Its CPU time per transfer shows where groundflare's time goes.
 from __future__ import annotations
 
 import json
+import os
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench import latency, proc, report
-from bench.backend import progress
+from bench.backend import progress, workerd_version
 from bench.client import Client
-from bench.miniflare import installed_version
-from bench.pair import GROUNDFLARE, MINIFLARE, Pair, side_by_side
+from bench.miniflare import bundled_workerd, installed_version
+from bench.pair import GROUNDFLARE, MINIFLARE, Control, Pair, side_by_side
 from bench.worker import R2_WORKER
+from groundflare.native_tools import find_workerd
 
 MIB = 1 << 20
 BIG_SIZE = 1 << 30
 SHIM_PEAK_LIMIT_MB = 150.0
 THROUGHPUT_TARGET = 1.0  # groundflare/Miniflare MB/s, at least
 MID_SIZE = 256 * MIB
-MID_GETS = 5
+MID_GETS = 7
 MID_TARGET = 1.0  # groundflare/Miniflare seconds, at most (issue 11)
+GF_ON_THEIRS = "gf@mf-workerd"
+MF_ON_OURS = "mf@gf-workerd"
 
 SMALL: tuple[latency.Scenario, ...] = (
     latency.Scenario("put", 100, "ms", "1 MiB put()"),
@@ -73,20 +82,33 @@ class Transfer:
 
 
 def run(reps: int, work_dir: Path) -> report.SectionReport:
-    with side_by_side(R2_WORKER, work_dir) as pair:
+    ours, theirs = find_workerd().path, bundled_workerd()
+    controls = {
+        GF_ON_THEIRS: Control(workerd=theirs),
+        MF_ON_OURS: Control(workerd=ours, miniflare=True),
+    }
+    with side_by_side(R2_WORKER, work_dir, controls=controls) as pair:
         rows = latency.run_all(pair.clients, reps, SMALL)
-        mid = mid_gets(pair)
-        transfers, peaks = big_transfers(pair)
+        mid = mid_gets(pair.clients)
+        two = {name: pair.clients[name] for name in (GROUNDFLARE, MINIFLARE)}
+        transfers, peaks = big_transfers(pair, two)
     report.warn_mismatches(rows, GROUNDFLARE)
     mid_ratio = mid[GROUNDFLARE] / mid[MINIFLARE]
+    same_build = {
+        workerd_version(ours): mid[GROUNDFLARE] / mid[MF_ON_OURS],
+        workerd_version(theirs): mid[GF_ON_THEIRS] / mid[MINIFLARE],
+    }
     tables = [
         "1 MiB objects, per call:",
-        report.table(rows, GROUNDFLARE, MINIFLARE),
+        report.table(rows, GROUNDFLARE, MINIFLARE, tuple(controls)),
         "",
         f"One 256 MiB object the Worker reads whole (`await object.arrayBuffer()`), median of "
         f"{MID_GETS}: {GROUNDFLARE} {mid[GROUNDFLARE] * 1000:.0f} ms, {MINIFLARE} "
         f"{mid[MINIFLARE] * 1000:.0f} ms, ratio ({GROUNDFLARE}/{MINIFLARE}) {mid_ratio:.2f} "
-        f"(<= {MID_TARGET:.2f} {report.verdict(mid_ratio, MID_TARGET)})",
+        f"(<= {MID_TARGET:.2f} {report.verdict(mid_ratio, MID_TARGET)}); both on one workerd "
+        f"build: {GF_ON_THEIRS} {mid[GF_ON_THEIRS] * 1000:.0f} ms, {MF_ON_OURS} "
+        f"{mid[MF_ON_OURS] * 1000:.0f} ms, ratio ({GROUNDFLARE}/{MINIFLARE}) "
+        + ", ".join(f"{ratio:.2f} on {build}" for build, ratio in same_build.items()),
         "",
         "One 1 GiB object (MB = 10^6 bytes), once per backend per path:",
         big_table(transfers, peaks),
@@ -99,10 +121,11 @@ def run(reps: int, work_dir: Path) -> report.SectionReport:
             "ratio": round(mid_ratio, 3),
             "target_ratio_max": MID_TARGET,
             "target_met": mid_ratio <= MID_TARGET,
+            "ratio_same_workerd": {build: round(ratio, 3) for build, ratio in same_build.items()},
         },
     }
     return report.SectionReport(
-        "R2 (issue 3)", "\n".join(tables), summary(rows, transfers, peaks, meta)
+        "R2 (issue 3)", "\n".join(tables), summary(rows, transfers, peaks, meta, tuple(controls))
     )
 
 
@@ -119,15 +142,20 @@ def processes(pair: Pair) -> dict[str, dict[str, list[int]]]:
     }
 
 
-def mid_gets(pair: Pair) -> dict[str, float]:
+def mid_gets(clients: dict[str, Client]) -> dict[str, float]:
     """The median seconds of a 256 MiB get the Worker reads whole, per backend, interleaved."""
-    names = list(pair.clients)
-    for client in pair.clients.values():
+    names = list(clients)
+    for client in clients.values():
         client.timed_get(f"/bigput?size={MID_SIZE}&key=mid")
+    # Not the puts' writeback: the timed reads start with the written objects on disk, each
+    # backend warmed by one read.
+    os.sync()
+    for client in clients.values():
+        client.timed_get("/bigget?mode=arraybuffer&key=mid")
     seconds: dict[str, list[float]] = {name: [] for name in names}
     for rep in range(MID_GETS):
         for name in names if rep % 2 == 0 else names[::-1]:
-            took, body = pair.clients[name].timed_get("/bigget?mode=arraybuffer&key=mid")
+            took, body = clients[name].timed_get("/bigget?mode=arraybuffer&key=mid")
             if body["checksum"] != MID_SIZE:
                 raise RuntimeError(f"{name}: read {body['checksum']} of {MID_SIZE} bytes")
             seconds[name].append(took)
@@ -138,9 +166,12 @@ def mid_gets(pair: Pair) -> dict[str, float]:
     return {name: statistics.median(values) for name, values in seconds.items()}
 
 
-def big_transfers(pair: Pair) -> tuple[list[Transfer], dict[str, float]]:
-    """The put, then each read path; the shim's peak RSS for the put and for all the gets."""
-    names = list(pair.clients)
+def big_transfers(
+    pair: Pair, clients: dict[str, Client]
+) -> tuple[list[Transfer], dict[str, float]]:
+    """The put, then each read path on `clients`; the shim's peak RSS for the put and for all
+    the gets."""
+    names = list(clients)
     charged = processes(pair)
     shim = charged[GROUNDFLARE]["shim"][0]
     transfers = []
@@ -151,7 +182,7 @@ def big_transfers(pair: Pair) -> tuple[list[Transfer], dict[str, float]]:
         transfer = Transfer(path)
         for name in names if index % 2 == 0 else names[::-1]:
             before = {group: proc.tree_cpu_seconds(p) for group, p in charged[name].items()}
-            transfer.seconds[name] = timed(pair.clients[name], path)
+            transfer.seconds[name] = timed(clients[name], path)
             for group, pids in charged[name].items():
                 transfer.cpu[group] = proc.tree_cpu_seconds(pids) - before[group]
             progress(
@@ -227,6 +258,7 @@ def summary(
     transfers: list[Transfer],
     peaks: dict[str, float],
     meta: dict[str, Any],
+    controls: tuple[str, ...],
 ) -> str:
     big: dict[str, Any] = {}
     for transfer in transfers:
@@ -241,7 +273,9 @@ def summary(
             "cpu_seconds": {group: round(cpu, 2) for group, cpu in transfer.cpu.items()},
         }
     small = {
-        results[GROUNDFLARE].scenario.name: report.scenario_summary(results, GROUNDFLARE, MINIFLARE)
+        results[GROUNDFLARE].scenario.name: report.scenario_summary(
+            results, GROUNDFLARE, MINIFLARE, controls
+        )
         for results in rows
     }
     shim = {
