@@ -224,6 +224,19 @@ def test_queue_alarm_and_websocket_invocations_are_logged_with_their_lines(
     }
 
 
+def test_a_logged_bigint_is_kept_as_its_digits(tmp_path: Path, stacks: Any) -> None:
+    stack = stacks([TRACED_EVENTS], tmp_path / "data")
+    assert request(f"{stack.url}/bigint")[0] == 200
+    visitor = signed_in(stack)
+
+    def logged() -> list[dict[str, Any]] | None:
+        return sql(visitor, "SELECT message FROM logs") or None
+
+    assert eventually(logged, what="the BigInt's line") == [
+        {"message": "counted 18446744073709551616"}
+    ]
+
+
 def _record(worker: str, started: float, lines: int) -> InvocationRecord:
     return InvocationRecord(
         worker=worker,

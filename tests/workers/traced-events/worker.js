@@ -1,6 +1,6 @@
 // GET /enqueue sends a message; GET /alarm sets an alarm due at once; GET /ws opens a
-// hibernatable WebSocket on the object, which answers each message. Every handler logs a
-// line the test looks for in the request log.
+// hibernatable WebSocket on the object, which answers each message; GET /bigint logs a value
+// JSON cannot hold as it is. Every handler logs a line the test looks for in the request log.
 import { DurableObject } from "cloudflare:workers";
 
 export class Room extends DurableObject {
@@ -25,6 +25,10 @@ export class Room extends DurableObject {
 export default {
   async fetch(request, env) {
     const url = new URL(request.url);
+    if (url.pathname === "/bigint") {
+      console.log("counted", 2n ** 64n);
+      return new Response("logged");
+    }
     if (url.pathname === "/enqueue") {
       await env.JOBS.send({ job: "traced" });
       return new Response("sent");
