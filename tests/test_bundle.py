@@ -204,7 +204,7 @@ def test_the_reference_host_killed_by_sigkill_takes_the_sidecar_and_every_child_
         assert report["sidecar_pid"] == pids[0] and len(pids) == 3  # sidecar, shim, workerd
         host.kill()
         host.wait()
-        eventually(lambda: not any(alive(pid) for pid in pids), timeout=2.0, what="all gone")
+        eventually(lambda: not any(alive(pid) for pid in pids), what="all gone")
     finally:
         if host.poll() is None:
             host.kill()

@@ -130,7 +130,7 @@ async def test_health_needs_a_200_with_the_token() -> None:
         assert await probe(right)
         assert not await probe(wrong)
         assert not await probe(Health(port, "Authorization", "tok"))
-        assert await wait_healthy(right, timeout=5) < 1
+        await wait_healthy(right, timeout=30)
         with pytest.raises(NotReady, match="within"):
             await wait_healthy(wrong, timeout=0.3)
     finally:
