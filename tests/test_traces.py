@@ -224,7 +224,9 @@ def test_queue_alarm_and_websocket_invocations_are_logged_with_their_lines(
     }
 
 
-def test_a_logged_bigint_is_kept_as_its_digits(tmp_path: Path, stacks: Any) -> None:
+def test_an_invocation_whose_trace_holds_a_bigint_is_recorded_with_its_line(
+    tmp_path: Path, stacks: Any
+) -> None:
     stack = stacks([TRACED_EVENTS], tmp_path / "data")
     assert request(f"{stack.url}/bigint")[0] == 200
     visitor = signed_in(stack)
@@ -232,7 +234,7 @@ def test_a_logged_bigint_is_kept_as_its_digits(tmp_path: Path, stacks: Any) -> N
     def logged() -> list[dict[str, Any]] | None:
         return sql(visitor, "SELECT message FROM logs") or None
 
-    assert eventually(logged, what="the BigInt's line") == [
+    assert eventually(logged, what="the invocation with a BigInt in its trace") == [
         {"message": "counted 18446744073709551616"}
     ]
 

@@ -19,7 +19,8 @@ const waiting = new Map();
 let posting = false;
 let postingSince = 0;
 
-// console.log() may have been given values JSON cannot hold as they are.
+// A diagnostics channel message reaches a trace as the value published, which may be one
+// JSON cannot hold as it is (a BigInt); console.log() arguments arrive as text already.
 function json(value) {
   return JSON.stringify(value, (_, v) => (typeof v === "bigint" ? String(v) : v));
 }

@@ -1,7 +1,10 @@
 // GET /enqueue sends a message; GET /alarm sets an alarm due at once; GET /ws opens a
-// hibernatable WebSocket on the object, which answers each message; GET /bigint logs a value
-// JSON cannot hold as it is. Every handler logs a line the test looks for in the request log.
+// hibernatable WebSocket on the object, which answers each message; GET /bigint publishes a
+// BigInt on a diagnostics channel (it reaches the tail Worker as a BigInt, which JSON cannot
+// hold) and logs one (workerd hands that over as text). Every handler logs a line the test
+// looks for in the request log.
 import { DurableObject } from "cloudflare:workers";
+import diagnostics_channel from "node:diagnostics_channel";
 
 export class Room extends DurableObject {
   async fetch(request) {
@@ -26,6 +29,7 @@ export default {
   async fetch(request, env) {
     const url = new URL(request.url);
     if (url.pathname === "/bigint") {
+      diagnostics_channel.channel("counts").publish({ n: 2n ** 64n });
       console.log("counted", 2n ** 64n);
       return new Response("logged");
     }
