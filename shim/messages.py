@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 BODY_HIGH_WATER = 4 * 1024 * 1024
 # Why a connection holds its reading (a bit each): a request body waits for its handler.
 HOLD_BODY = 1
+# How much of a body's start it keeps for a record of the call (D1's SQL, R2's metadata).
+HEAD_BYTES = 4096
 
 
 class ReadControl(Protocol):
@@ -39,10 +41,17 @@ class Body:
         self._error: BaseException | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._paused = False
+        # The body's first HEAD_BYTES, kept as they arrive (references, not copies).
+        self._head: list[bytes] = []
+        self._head_left = HEAD_BYTES
 
     # ---- protocol side ----
 
     def feed(self, chunk: bytes) -> None:
+        if self._head_left > 0:
+            kept = chunk if len(chunk) <= self._head_left else chunk[: self._head_left]
+            self._head.append(kept)
+            self._head_left -= len(kept)
         self._chunks.append(chunk)
         self._buffered += len(chunk)
         if self._buffered > BODY_HIGH_WATER and not self._paused:
@@ -58,6 +67,12 @@ class Body:
     def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
+
+    @property
+    def head(self) -> bytes:
+        """The first HEAD_BYTES of the body that arrived, whether the handler read them or
+        not: what the request log and the test harness show of a call."""
+        return self._head[0] if len(self._head) == 1 else b"".join(self._head)
 
     # ---- handler side ----
 

@@ -16,6 +16,7 @@ import pytest
 from groundflare.contracts.resources import RESOURCE_HEADER, TOKEN_HEADER, ResourceSpec
 from groundflare.contracts.shim_config import ShimConfig
 from groundflare.shim.app import Shim
+from groundflare.shim.messages import HEAD_BYTES, Body
 from groundflare.shim.server import serve_unix
 
 TOKEN = "test-token-0123456789"
@@ -170,3 +171,18 @@ async def test_a_body_that_fails_midway_cuts_the_connection(tmp_path):
     assert received.endswith(b"first part")
     writer.close()
     server.close()
+
+
+class _Reading:
+    def hold_reading(self, reason: int, hold: bool) -> None:
+        pass
+
+
+async def test_a_request_body_keeps_its_first_bytes_for_the_record_after_it_is_read() -> None:
+    body = Body(_Reading())
+    body.feed(b'{"sql":"SELECT ')
+    body.feed(b"1" + b"x" * HEAD_BYTES)
+    body.finish()
+    whole = await body.read(1 << 20)
+    assert body.head == whole[:HEAD_BYTES]
+    assert len(body.head) == HEAD_BYTES

@@ -19,7 +19,6 @@ import orjson
 
 from groundflare.contracts.traces import WORKER_HEADER, TraceSettings, durable_object_tag
 from groundflare.shim.http import json_response
-from groundflare.shim.kinds import Handler
 from groundflare.shim.messages import Request, Response
 from groundflare.shim.traces.calls import CallLog
 from groundflare.shim.traces.describe import span
@@ -97,17 +96,9 @@ class Traces:
         self._tags = {w.name: frozenset([*w.resources, FETCH_TAG]) for w in settings.workers}
         self._maps = SourceMaps()
         self._listeners: set[asyncio.Queue[int]] = set()
-        self._recorded: dict[str, tuple[Handler, Handler]] = {}
 
     async def open(self) -> None:
         await self.store.open()
-
-    def recorded(self, tag: str, handler: Handler) -> Handler:
-        """`handler`, keeping each binding call it answers for the invocation that made it."""
-        found = self._recorded.get(tag)
-        if found is None or found[0] is not handler:
-            found = self._recorded[tag] = (handler, self.calls.recorded(tag, handler))
-        return found[1]
 
     async def close(self) -> None:
         await self.store.close()
