@@ -59,7 +59,7 @@ def hotkeys(layout: DataDir) -> Awaitable[None]:
         keys.put_nowait(os.read(fd, 32))
 
     async def run() -> None:
-        tty.setcbreak(fd)
+        tty.setcbreak(fd, termios.TCSANOW)  # keep an `e` typed while the stack started
         loop.add_reader(fd, read)
         try:
             while data := await keys.get():

@@ -83,7 +83,8 @@ def test_status_and_logs_read_the_running_stack(tmp_data, stacks):
 
 def test_e_on_the_terminal_opens_the_explorer_signed_in(tmp_path, tmp_data):
     """The hotkey asks the shim for a fresh one-time link and hands it to the browser
-    ($BROWSER here: a script that writes down what it was given)."""
+    ($BROWSER here: a script that writes down what it was given). Pressed while the stack
+    is still starting, it is kept until the stack is up."""
     opened = tmp_path / "opened"
     opener = tmp_path / "opener.sh"
     opener.write_text(f'#!/bin/sh\necho "$1" >> {opened}\n')
@@ -100,6 +101,7 @@ def test_e_on_the_terminal_opens_the_explorer_signed_in(tmp_path, tmp_data):
     )
     os.close(terminal)
     try:
+        os.write(main_fd, b"e")
 
         def serving() -> str | None:
             if not (tmp_data / "run" / "runtime.json").exists():
@@ -109,7 +111,6 @@ def test_e_on_the_terminal_opens_the_explorer_signed_in(tmp_path, tmp_data):
             return state["endpoints"].get("api") if running else None
 
         api = eventually(serving, what="the stack running")
-        os.write(main_fd, b"e")
         (link,) = eventually(
             lambda: opened.read_text().split() if opened.exists() else None, what="a link"
         )
