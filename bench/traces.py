@@ -2,8 +2,8 @@
 invocation recorded (the default) and with `--no-traces`, on the same Worker, interleaved.
 Target: recording adds at most 10 % per call (ratio on/off <= 1.10).
 
-Each request makes n binding calls, so its trace holds the first 1,000 as spans and counts
-the rest (shim/traces/recorder.py): the ratio includes claiming and describing them.
+Each request makes n binding calls, so its trace holds the first 256 as spans and counts the
+rest (`MAX_SPANS`, shim/traces/recorder.py): the ratio includes claiming and describing them.
 """
 
 from __future__ import annotations

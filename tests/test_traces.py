@@ -12,6 +12,9 @@ import pytest
 from httpx_ws import connect_ws
 
 from groundflare.contracts.traces import TraceRetention
+from groundflare.shim.traces.byte_ring import ByteRing
+from groundflare.shim.traces.calls import Call
+from groundflare.shim.traces.describe import span
 from groundflare.shim.traces.records import InvocationRecord, LogRecord, SpanRecord
 from groundflare.shim.traces.store import Filters, TraceStore
 from tests.explorer import PROBE, PROBE_D1, PROBE_KV, Browser, browser, explorer_stack, signed_in
@@ -272,3 +275,34 @@ async def test_the_log_keeps_within_its_bounds(tmp_path: Path, bound: str) -> No
             assert kept and kept[0] == "w39" and "w0" not in kept
     finally:
         await store.close()
+
+
+def test_a_calls_bytes_are_kept_in_a_ring_until_newer_calls_overwrite_them() -> None:
+    ring = ByteRing(size=10)
+    first = ring.put(b"abcdef")
+    second = ring.put(b"ghijkl")  # wraps around onto the first's start
+    assert ring.get(second, 6) == b"ghijkl"
+    assert ring.get(first, 6) is None
+    ring.put(b"mn")
+    assert ring.get(second, 6) == b"ghijkl"
+    assert ring.get(ring.put(b"opqrst"), 6) == b"opqrst"
+    assert ring.get(second, 6) is None
+    # Nothing to keep, or more than the ring holds: not kept, read back empty.
+    assert ring.put(b"") == -1
+    assert ring.put(b"x" * 11) == -1
+    assert ring.get(-1, 0) == b""
+
+
+def test_a_d1_span_whose_bytes_were_overwritten_says_so_instead_of_guessing() -> None:
+    ring = ByteRing(size=100)
+    sent = b'{"sql":"SELECT 1","params":[]}'
+    answer = b'[{"results":[{"1":1}],"meta":{"rows_read":1}}]'
+    bytes_at = (ring.put(sent), len(sent), ring.put(answer), len(answer))
+    entry = (0, "d1:db", 1.0, 1.001, "POST", "/query", "", None, None, 200, *bytes_at)
+
+    described = span(Call(entry, ring), shared=False)
+    assert described.attributes == {"sql": "SELECT 1", "meta": {"rows_read": 1}, "rows": 1}
+
+    ring.put(b"x" * 50)  # newer calls' bytes take the ring's space
+    overwritten = span(Call(entry, ring), shared=False)
+    assert (overwritten.name, overwritten.attributes) == ("d1.query", {"bytes_overwritten": True})

@@ -9,9 +9,10 @@ the resources its Worker binds that happened between its start and its trace's a
 Two invocations of Workers binding the same resource that overlap in time both see a call
 made in the overlap; the second to claim it marks it `shared` (docs/explorer.md).
 
-Recording one call costs two clock reads, a tuple and a deque append, and no wrapper
-around the handler or its body (a request body keeps its first bytes itself): workerd's
-streaming tail Workers give exact spans instead, but measured 30 % slower binding calls.
+Recording one call costs two clock reads, a tuple, a deque append and a copy of its bytes
+into a ring allocated once (shim/traces/byte_ring.py), and no wrapper around the handler
+or its body (a request body keeps its first bytes itself): workerd's streaming tail
+Workers give exact spans instead, but measured 30 % slower binding calls.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections import deque
 from typing import Any
 
 from groundflare.shim.messages import Request, Response
+from groundflare.shim.traces.byte_ring import ByteRing
 from groundflare.shim.traces.records import SpanRecord
 
 # Calls kept for claiming: enough for every call of the invocations in flight.
@@ -37,6 +39,7 @@ class Call:
         "answer",
         "ended",
         "headers",
+        "kept",
         "method",
         "path",
         "query",
@@ -47,7 +50,9 @@ class Call:
         "tag",
     )
 
-    def __init__(self, entry: tuple[Any, ...], span: SpanRecord | None = None) -> None:
+    def __init__(
+        self, entry: tuple[Any, ...], ring: ByteRing, span: SpanRecord | None = None
+    ) -> None:
         (
             _,
             self.tag,
@@ -59,9 +64,18 @@ class Call:
             r2_request,
             r2_metadata_size,
             self.status,
-            self.sent,
-            self.answer,
+            sent_at,
+            sent_length,
+            answer_at,
+            answer_length,
         ) = entry
+        sent = ring.get(sent_at, sent_length)
+        answer = ring.get(answer_at, answer_length)
+        # False when newer calls' bytes overwrote this one's (either half) before its trace
+        # arrived: then neither half is described, rather than an answer without its question.
+        self.kept = sent is not None and answer is not None
+        self.sent = sent if self.kept and sent else b""
+        self.answer = answer if self.kept and answer else b""
         self.span = span
         self.headers: dict[str, str] = {}
         if r2_request is not None:
@@ -74,10 +88,11 @@ class Call:
         return str(self.tag).partition(":")[0]
 
 
-# A ring entry is a tuple of strings, numbers and bytes only: the cheapest thing to make on
-# every call, and one the garbage collector stops tracking (a ring of Request objects would
-# cost every collection a walk over all of them). (seq, tag, started, ended, method, path,
-# query, cf-r2-request, cf-r2-metadata-size, status, sent, answer)
+# A ring entry is a tuple of strings and numbers only: the cheapest thing to make on every
+# call, and one the garbage collector stops tracking (a ring of Request objects would cost
+# every collection a walk over all of them). (seq, tag, started, ended, method, path,
+# query, cf-r2-request, cf-r2-metadata-size, status, sent at, sent length, answer at,
+# answer length): the bytes are in the ByteRing.
 SEQ, TAG, STARTED, ENDED = range(4)
 
 
@@ -90,6 +105,7 @@ ANSWER_BYTES = 64 * 1024
 class CallLog:
     def __init__(self, size: int = RING_CALLS) -> None:
         self._ring: deque[tuple[Any, ...]] = deque(maxlen=size)
+        self._bytes = ByteRing()
         self._seq = itertools.count()
         # Entries (by seq) a trace has claimed, and calls the shim did not serve, described.
         self._claimed: set[int] = set()
@@ -97,16 +113,21 @@ class CallLog:
 
     def note(self, tag: str, started: float, request: Request, response: Response | None) -> None:
         """One call the shim answered (`response` None: the handler failed), kept for the
-        invocation that made it. On every binding call's path: a tuple and an append."""
+        invocation that made it. On every binding call's path: a tuple, an append and a copy."""
         status = 500
         answer = b""
+        sent = b""
         peek = tag[:3] in PEEKED_KINDS
+        if peek:
+            sent = request.body.head
+            if response is not None:
+                body = response.body
+                if isinstance(body, bytes) and len(body) <= ANSWER_BYTES:
+                    answer = body
         if response is not None:
             status = response.status
-            body = response.body
-            if peek and isinstance(body, bytes) and len(body) <= ANSWER_BYTES:
-                answer = body
         headers = request.headers
+        ring = self._bytes
         self._ring.append(
             (
                 next(self._seq),
@@ -119,8 +140,10 @@ class CallLog:
                 headers.get("cf-r2-request") if peek else None,
                 headers.get("cf-r2-metadata-size") if peek else None,
                 status,
-                request.body.head if peek else b"",
-                answer,
+                ring.put(sent),
+                len(sent),
+                ring.put(answer),
+                len(answer),
             )
         )
 
@@ -128,7 +151,9 @@ class CallLog:
         """A call the shim did not serve (a subrequest), described already."""
         number = next(self._seq)
         self._described[number] = span
-        self._ring.append((number, tag, started, ended, "", "", "", None, None, status, b"", b""))
+        self._ring.append(
+            (number, tag, started, ended, "", "", "", None, None, status, -1, 0, -1, 0)
+        )
 
     def claim(
         self, tags: frozenset[str], started: float, ended: float, limit: int
@@ -147,7 +172,7 @@ class CallLog:
         found.reverse()
         claimed = self._claimed
         chosen = [
-            (Call(call, self._described.get(call[SEQ])), call[SEQ] in claimed)
+            (Call(call, self._bytes, self._described.get(call[SEQ])), call[SEQ] in claimed)
             for call in found[:limit]
         ]
         claimed.update(call[SEQ] for call in found)

@@ -23,6 +23,9 @@ def span(call: Call, shared: bool) -> SpanRecord:
         return found
     describe = DESCRIBERS.get(call.kind, _other)
     name, attributes = describe(call)
+    if not call.kept:
+        # Newer calls' bytes took its place before its trace arrived: no SQL, key or meta.
+        attributes["bytes_overwritten"] = True
     return SpanRecord(
         name=name,
         resource=call.tag,
