@@ -56,7 +56,8 @@ bench: setup vm-host test-clients
 		{ npm install --no-audit --no-fund --prefix bench && touch bench/node_modules/.installed; }
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
-# Debian's chromium for the explorer's browser tests (docs/explorer.md); idempotent.
+# Debian's chromium and firefox-esr for the explorer's browser tests (docs/explorer.md);
+# idempotent.
 browser-host:
 	@sh scripts/browser-host.sh
 

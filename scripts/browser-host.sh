@@ -1,9 +1,10 @@
 #!/bin/sh
-# The browser the explorer's tests drive (tests/test_explorer_browser.py): Debian's chromium,
-# installed with apt; idempotent. Playwright (a dev dependency) drives it through
-# executable_path: no browser is ever downloaded by Playwright itself.
+# The browsers the explorer's tests drive (tests/test_explorer_browser.py): Debian's chromium
+# and firefox-esr, installed with apt; idempotent. Playwright (a dev dependency) drives them
+# through executable_path (Firefox over WebDriver BiDi): no browser is ever downloaded by
+# Playwright itself.
 set -eu
-PACKAGES="chromium fonts-dejavu-core"
+PACKAGES="chromium firefox-esr fonts-dejavu-core"
 
 missing=""
 for p in $PACKAGES; do

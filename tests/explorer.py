@@ -11,6 +11,7 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -100,12 +101,19 @@ def signed_in(stack: RunningStack) -> Browser:
     return browser
 
 
-@pytest.fixture(scope="module")
-def explorer_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    """The explorer's probe Worker (D1, KV, R2, a Durable Object, a cron), shared by a module."""
+@contextmanager
+def probe_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """The explorer's probe Worker (D1, KV, R2, a Durable Object, a cron) on a fresh stack."""
     stack = start_stack([PROBE], tmp_path_factory.mktemp("explorer") / "data")
     yield stack
     assert stack.stop() == 0
+
+
+@pytest.fixture(scope="module")
+def explorer_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """The probe's stack, shared by a module."""
+    with probe_stack(tmp_path_factory) as stack:
+        yield stack
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,8 @@
-"""The explorer in a real browser: Debian's headless Chromium, driven by Playwright through
-`executable_path` (never a browser of Playwright's own). One browser and one stack for the
-module; each main page's screenshot is saved as a test artifact (docs/explorer.md)."""
+"""The explorer in real browsers: Debian's headless Chromium and Firefox ESR, driven by
+Playwright through `executable_path` (never a browser of Playwright's own; Firefox through
+WebDriver BiDi, Playwright's `moz-firefox` channel). Every test runs in each browser, on a
+stack of its own; each main page's screenshot is saved as a test artifact
+(docs/explorer.md)."""
 
 from __future__ import annotations
 
@@ -11,15 +13,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import BrowserContext, Page, Playwright, expect, sync_playwright
 
-from tests.explorer import PROBE_D1, PROBE_KV, PROBE_R2, explorer_stack, login_url
+from tests.explorer import PROBE_D1, PROBE_KV, PROBE_R2, login_url, probe_stack
 from tests.stack import REPO, RunningStack, request
 
-__all__ = ["explorer_stack"]
-
 CHROMIUM = Path(os.environ.get("GROUNDFLARE_CHROMIUM", "/usr/bin/chromium"))
-FLAGS = [
+FIREFOX = Path(os.environ.get("GROUNDFLARE_FIREFOX", "/usr/bin/firefox-esr"))
+CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
     "--disable-gpu",
@@ -34,29 +35,52 @@ ARTIFACTS = (
 UPLOAD_BYTES = 100 * 1024 * 1024
 
 
-@pytest.fixture(scope="module")
-def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
-    assert CHROMIUM.exists(), (
-        f"{CHROMIUM} is missing: scripts/browser-host.sh installs Debian's chromium "
-        "(make test runs it)"
+def launch(playwright: Playwright, name: str, profile: Path) -> BrowserContext:
+    """The named browser at 1280x800, headless, with a profile of its own."""
+    executable = CHROMIUM if name == "chromium" else FIREFOX
+    assert executable.exists(), (
+        f"{executable} is missing: scripts/browser-host.sh installs Debian's chromium and "
+        "firefox-esr (make test runs it)"
     )
-    profile = tmp_path_factory.mktemp("chromium-profile")
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(profile),
-            executable_path=str(CHROMIUM),
-            args=FLAGS,
-            headless=True,
-            viewport={"width": 1280, "height": 800},
-            accept_downloads=True,
+    common = {
+        "executable_path": str(executable),
+        "headless": True,
+        "viewport": {"width": 1280, "height": 800},
+        "accept_downloads": True,
+    }
+    if name == "chromium":
+        return playwright.chromium.launch_persistent_context(
+            str(profile), args=CHROMIUM_FLAGS, **common
         )
+    return playwright.firefox.launch_persistent_context(
+        str(profile), channel="moz-firefox", **common
+    )
+
+
+@pytest.fixture(scope="module", params=["chromium", "firefox"])
+def browser_context(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[BrowserContext]:
+    """Each browser in turn; a module's stack fixture asks for it, so each gets a fresh one."""
+    name = str(request.param)
+    with sync_playwright() as playwright:
+        context = launch(playwright, name, tmp_path_factory.mktemp(f"{name}-profile"))
         yield context
         context.close()
 
 
-def signed_in_tab(chromium: BrowserContext, stack: RunningStack) -> Page:
+@pytest.fixture(scope="module")
+def explorer_stack(
+    browser_context: BrowserContext, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningStack]:
+    """The probe's stack, a fresh one for each browser (the tests edit its data)."""
+    with probe_stack(tmp_path_factory) as stack:
+        yield stack
+
+
+def signed_in_tab(browser_context: BrowserContext, stack: RunningStack) -> Page:
     """A tab logged in through the one-time link; every confirmation is accepted."""
-    tab = chromium.new_page()
+    tab = browser_context.new_page()
     tab.on("dialog", lambda dialog: dialog.accept())
     tab.set_default_timeout(30_000)
     tab.goto(login_url(stack))
@@ -64,8 +88,8 @@ def signed_in_tab(chromium: BrowserContext, stack: RunningStack) -> Page:
 
 
 @pytest.fixture(scope="module")
-def page(chromium: BrowserContext, explorer_stack: RunningStack) -> Page:
-    return signed_in_tab(chromium, explorer_stack)
+def page(browser_context: BrowserContext, explorer_stack: RunningStack) -> Page:
+    return signed_in_tab(browser_context, explorer_stack)
 
 
 def api(stack: RunningStack) -> str:
@@ -73,8 +97,12 @@ def api(stack: RunningStack) -> str:
 
 
 def screenshot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+    """Chromium's are the ones docs/explorer.md shows; Firefox's go in a folder beside them."""
+    folder = ARTIFACTS
+    if "Firefox/" in page.evaluate("navigator.userAgent"):
+        folder = ARTIFACTS / "firefox"
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / f"{name}.png"))
 
 
 def test_logging_in_through_the_one_time_link(page: Page, explorer_stack: RunningStack) -> None:
@@ -141,6 +169,8 @@ def test_kv_keys_values_edits_and_a_bulk_delete(page: Page, explorer_stack: Runn
         page.goto(base)
         put.get_by_label("Key").fill(key)
         put.get_by_role("button", name="Put").click()
+        # The put's own navigation ends before the next one begins.
+        expect(page.get_by_text(f"{key} saved")).to_be_visible()
     page.goto(f"{base}?prefix=tmp/")
     screenshot(page, "kv-keys")
     page.get_by_role("button", name="Review the keys to delete").click()

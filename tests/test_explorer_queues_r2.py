@@ -1,7 +1,8 @@
-"""The explorer's queue and multipart views in a real browser (Debian's headless Chromium,
-as tests/test_explorer_browser.py drives it), on a stack of tests/workers/explorer-dlq: a
-message its consumer fails goes to the dead-letter queue and the explorer puts it back; a
-multipart upload a Worker left open is listed with its parts and aborted."""
+"""The explorer's queue and multipart views in real browsers (Debian's headless Chromium and
+Firefox ESR, as tests/test_explorer_browser.py drives them), on a stack of
+tests/workers/explorer-dlq: a message its consumer fails goes to the dead-letter queue and
+the explorer puts it back; a multipart upload a Worker left open is listed with its parts
+and aborted."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.stack import WORKERS, RunningStack, advance_clock, eventually, request, start_stack
-from tests.test_explorer_browser import chromium, screenshot, signed_in_tab
+from tests.test_explorer_browser import browser_context, screenshot, signed_in_tab
 
-__all__ = ["chromium"]
+__all__ = ["browser_context"]
 
 DLQ_WORKER = WORKERS / "explorer-dlq" / "wrangler.toml"
 # The consumer's max_batch_timeout: moving the clock this far releases a waiting message.
@@ -23,7 +24,10 @@ BATCH_TIMEOUT = 60
 
 
 @pytest.fixture(scope="module")
-def dlq_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+def dlq_stack(
+    browser_context: BrowserContext, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningStack]:
+    """A stack for each browser: the tests walk a message through the queues from the start."""
     data = tmp_path_factory.mktemp("explorer-dlq") / "data"
     stack = start_stack([DLQ_WORKER], data, env={"GROUNDFLARE_TEST_CLOCK": "1"})
     yield stack
@@ -31,8 +35,8 @@ def dlq_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack
 
 
 @pytest.fixture(scope="module")
-def page(chromium: BrowserContext, dlq_stack: RunningStack) -> Page:
-    return signed_in_tab(chromium, dlq_stack)
+def page(browser_context: BrowserContext, dlq_stack: RunningStack) -> Page:
+    return signed_in_tab(browser_context, dlq_stack)
 
 
 def explorer(stack: RunningStack, rest: str) -> str:
