@@ -30,11 +30,14 @@ class ByteRing:
             return -1
         start = self._written
         offset = start % self._size
-        first = min(length, self._size - offset)
-        source = memoryview(data)
-        self._view[offset : offset + first] = source[:first]
-        if first < length:
-            self._view[: length - first] = source[first:]
+        end = offset + length
+        # Equal lengths on both sides: the bytearray copies in place, never resizes.
+        if end <= self._size:
+            self._buffer[offset:end] = data
+        else:
+            first = self._size - offset
+            self._buffer[offset:] = data[:first]
+            self._buffer[: length - first] = data[first:]
         self._written = start + length
         return start
 

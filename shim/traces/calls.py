@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from typing import Any
 
 from groundflare.shim.messages import Request, Response
@@ -107,9 +107,10 @@ class CallLog:
         self._ring: deque[tuple[Any, ...]] = deque(maxlen=size)
         self._bytes = ByteRing()
         self._seq = itertools.count()
-        # Entries (by seq) a trace has claimed, and calls the shim did not serve, described.
+        # Entries (by seq) a trace has claimed, and calls the shim did not serve, described
+        # (in order of seq).
         self._claimed: set[int] = set()
-        self._described: dict[int, SpanRecord] = {}
+        self._described: OrderedDict[int, SpanRecord] = OrderedDict()
 
     def note(self, tag: str, started: float, request: Request, response: Response | None) -> None:
         """One call the shim answered (`response` None: the handler failed), kept for the
@@ -180,11 +181,13 @@ class CallLog:
         return chosen, max(0, len(found) - limit)
 
     def _forget_evicted(self) -> None:
-        """Claims and descriptions of entries the ring no longer holds."""
+        """Claims and descriptions of entries the ring no longer holds. Claims are swept only
+        once they outnumber the ring twice over: a sweep per claim walked them all."""
         if not self._ring:
             return
         oldest = self._ring[0][SEQ]
-        if self._claimed and min(self._claimed) < oldest:
+        if len(self._claimed) > 2 * len(self._ring):
             self._claimed = {seq for seq in self._claimed if seq >= oldest}
-        for seq in [seq for seq in self._described if seq < oldest]:
-            del self._described[seq]
+        described = self._described
+        while described and next(iter(described)) < oldest:
+            described.popitem(last=False)

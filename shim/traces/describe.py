@@ -65,7 +65,11 @@ def _d1(call: Call) -> tuple[str, dict[str, Any]]:
         attributes["error"] = answer["error"]
     elif isinstance(answer, list):
         metas = [r.get("meta", {}) for r in answer if isinstance(r, dict)]
-        if metas:
+        if len(metas) == 1:
+            # One statement (the common call): its meta as it is, without the batch's sums.
+            meta = metas[0]
+            attributes["meta"] = {key: _rounded(meta[key]) for key in D1_META if key in meta}
+        elif metas:
             attributes["meta"] = {
                 key: _total([m.get(key) for m in metas]) for key in D1_META if key in metas[-1]
             }
@@ -80,6 +84,11 @@ def _total(values: list[Any]) -> Any:
     if len(numbers) == len(values) and values:
         return round(sum(numbers), 3)
     return values[-1]
+
+
+def _rounded(value: Any) -> Any:
+    """A duration to the microsecond, as a batch's sum is."""
+    return round(value, 3) if isinstance(value, float) else value
 
 
 def _rows(results: Any) -> int:

@@ -31,7 +31,7 @@ log = logging.getLogger("shim")
 
 MAX_TRACE_BYTES = 32 * 1024 * 1024
 # An invocation keeps its first binding calls as spans; the rest are counted. Describing
-# and storing a span costs ~10 µs of the shim's time after the invocation: a bound keeps a
+# and storing a span costs ~16 µs of the shim's time after the invocation: a bound keeps a
 # loop of thousands of calls from delaying the calls of the requests after it.
 MAX_SPANS = 256
 # Subrequests (through the stack's outbound Worker) can come from any Worker.
