@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from groundflare.contracts.d1_migrations import MigrationsSource
 from groundflare.contracts.queues import QueueConsumer
 from groundflare.contracts.resources import ResourceSpec
 from groundflare.contracts.traces import TraceSettings
@@ -36,6 +37,8 @@ class ShimConfig(BaseModel):
     test_clock: bool = False
     # The request log (contracts/traces.py); None: invocations are not recorded.
     traces: TraceSettings | None = None
+    # Where the stack's Workers keep their D1 databases' migrations (the explorer applies them).
+    d1_migrations: list[MigrationsSource] = []
 
     @property
     def runtime_json(self) -> Path:

@@ -79,7 +79,9 @@ def explorer_for(config: ShimConfig, shim: Shim, door: Door | None, sessions: Se
 
     workers = [w.name for w in config.traces.workers] if config.traces is not None else []
     workers += [t.worker for t in config.crons if t.worker not in workers]
-    stack = Stack(config.data_dir, workers, config.crons, shim.traces, door, shim.routes)
+    stack = Stack(
+        config.data_dir, workers, config.crons, shim.traces, door, shim.routes, config.d1_migrations
+    )
     return Explorer(sessions, shim.tickets, stack)
 
 

@@ -147,6 +147,22 @@ def test_d1_tables_rows_edits_and_a_sql_query(page: Page, explorer_stack: Runnin
     screenshot(page, "d1-console")
 
 
+def test_a_pending_d1_migration_is_listed_and_applied_once(
+    page: Page, explorer_stack: RunningStack
+) -> None:
+    page.goto(f"{api(explorer_stack)}/explorer/d1/{PROBE_D1}")
+    migrations = page.locator("section", has=page.get_by_role("heading", name="Migrations"))
+    row = migrations.get_by_role("row", name=re.compile("0001_create_notes.sql"))
+    expect(row.get_by_role("cell")).to_have_text("pending")
+    migrations.get_by_role("button", name="Apply 1 pending migration(s)").click()
+    expect(page.get_by_text("1 migration(s) applied: 0001_create_notes.sql")).to_be_visible()
+    # Recorded in wrangler's tracking table, so nothing is left to apply.
+    expect(row.get_by_role("cell")).not_to_have_text("pending")
+    expect(migrations.get_by_role("button")).to_have_count(0)
+    page.get_by_role("link", name="notes", exact=True).click()
+    expect(page.get_by_role("cell", name="written by a migration")).to_be_visible()
+
+
 def test_kv_keys_values_edits_and_a_bulk_delete(page: Page, explorer_stack: RunningStack) -> None:
     base = f"{api(explorer_stack)}/explorer/kv/{PROBE_KV}"
     page.goto(base)

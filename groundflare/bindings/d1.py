@@ -14,10 +14,9 @@ from groundflare.bindings.channel import (
     Channel,
     StackError,
 )
+from groundflare.contracts.d1_migrations import DEFAULT_TABLE, migration_files, tracking_table_sql
 
 Statement = str | tuple[str, Sequence[Any]]
-# wrangler's tracking table for `d1 migrations apply`, so a database moves between the two.
-MIGRATIONS_TABLE = "d1_migrations"
 
 
 class D1Database:
@@ -90,20 +89,17 @@ class D1Database:
             raise
         return results
 
-    def migrate(self, folder: Path, table: str = MIGRATIONS_TABLE) -> list[str]:
+    def migrate(self, folder: Path, table: str = DEFAULT_TABLE) -> list[str]:
         """Apply the folder's `*.sql` files not applied yet, in name order, as `wrangler d1
         migrations apply` does (each file as execute_file runs it, then recorded in wrangler's
         tracking table `id, name, applied_at`); the names applied now."""
-        self.exec(
-            f"CREATE TABLE IF NOT EXISTS {table} (id INTEGER PRIMARY KEY AUTOINCREMENT, "
-            "name TEXT UNIQUE, applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL)"
-        )
+        self.run(tracking_table_sql(table))
         done = {row[0] for row in self.raw(f"SELECT name FROM {table}")}
         applied = []
-        for path in sorted(Path(folder).glob("*.sql")):
-            if path.name in done:
+        for name in migration_files(Path(folder)):
+            if name in done:
                 continue
-            self.execute_file(path)
-            self.run(f"INSERT INTO {table} (name) VALUES (?)", [path.name])
-            applied.append(path.name)
+            self.execute_file(Path(folder) / name)
+            self.run(f"INSERT INTO {table} (name) VALUES (?)", [name])
+            applied.append(name)
         return applied

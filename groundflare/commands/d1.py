@@ -21,10 +21,15 @@ from groundflare.commands.api_client import (
     v4_result,
 )
 from groundflare.commands.common import DATA_DIR_OPTION, fail
+from groundflare.contracts.d1_migrations import (
+    DEFAULT_DIR,
+    DEFAULT_TABLE,
+    applying_sql,
+    migration_files,
+    tracking_table_sql,
+)
 from groundflare.workerd_config.wrangler import ConfigError, read_config
 
-DEFAULT_MIGRATIONS_DIR = "migrations"
-DEFAULT_MIGRATIONS_TABLE = "d1_migrations"
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON, for scripts.")
 
 
@@ -47,13 +52,13 @@ def target(name: str, configs: tuple[Path, ...]) -> Target:
             fail("config", str(exc), 2)
         for entry in entries:
             if name in (entry.get("binding"), entry.get("database_name")):
-                folder = config.parent / (entry.get("migrations_dir") or DEFAULT_MIGRATIONS_DIR)
+                folder = config.parent / (entry.get("migrations_dir") or DEFAULT_DIR)
                 return Target(
                     ref=entry.get("database_id") or entry.get("database_name") or name,
                     migrations_dir=folder,
-                    migrations_table=entry.get("migrations_table") or DEFAULT_MIGRATIONS_TABLE,
+                    migrations_table=entry.get("migrations_table") or DEFAULT_TABLE,
                 )
-    return Target(name, Path(DEFAULT_MIGRATIONS_DIR), DEFAULT_MIGRATIONS_TABLE)
+    return Target(name, Path(DEFAULT_DIR), DEFAULT_TABLE)
 
 
 def query(client: Client, ref: str, sql: str) -> list[dict[str, Any]]:
@@ -254,21 +259,11 @@ def migrations() -> None:
 def _migration_files(folder: Path) -> list[str]:
     if not folder.is_dir():
         fail("d1", f"No migrations present at {folder}.")
-    return sorted(path.name for path in folder.iterdir() if path.name.endswith(".sql"))
-
-
-def _quoted(name: str) -> str:
-    return name.replace("'", "''")
+    return migration_files(folder)
 
 
 def _applied(client: Client, found: Target) -> list[str]:
-    table_sql = (
-        f"CREATE TABLE IF NOT EXISTS {found.migrations_table}(\n"
-        "\t\tid         INTEGER PRIMARY KEY AUTOINCREMENT,\n"
-        "\t\tname       TEXT UNIQUE,\n"
-        "\t\tapplied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL\n);"
-    )
-    query(client, found.ref, table_sql)
+    query(client, found.ref, tracking_table_sql(found.migrations_table))
     rows = query(client, found.ref, f"SELECT * FROM {found.migrations_table} ORDER BY id")
     return [row["name"] for row in rows[0]["results"]]
 
@@ -324,8 +319,7 @@ def migrations_apply(database: str, configs: tuple[Path, ...], data_dir: Path | 
             click.echo("No migrations to apply!")
             return
         for name in pending:
-            sql = (found.migrations_dir / name).read_text(encoding="utf-8")
-            sql += f"\nINSERT INTO {found.migrations_table} (name) values ('{_quoted(name)}');"
+            sql = applying_sql(found.migrations_dir, name, found.migrations_table)
             started = time.perf_counter()
             query(client, found.ref, sql)
             click.echo(f"{name} applied ({(time.perf_counter() - started) * 1000:.0f} ms)")

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import socket
 
+from groundflare.contracts.d1_migrations import DEFAULT_DIR, DEFAULT_TABLE, MigrationsSource
 from groundflare.contracts.layout import DataDir
 from groundflare.contracts.secrets_pipe import SECRETS_FD_PLACEHOLDER
 from groundflare.contracts.shim_config import CronTrigger, ShimConfig, ShimSecrets
 from groundflare.contracts.traces import TraceRetention, TraceSettings
 from groundflare.paths import write_private
+from groundflare.shim.d1.kind import D1Binding
 from groundflare.stack.processes import ChildSpecs, announced_listening, base_env, python_module
 from groundflare.supervisor import ComponentSpec
 from groundflare.workerd_config.model import Stack
@@ -35,7 +37,27 @@ def shim_config(
         traces=None
         if traces is None
         else TraceSettings(retention=traces, workers=traced_workers(stack)),
+        d1_migrations=d1_migrations(stack),
     )
+
+
+def d1_migrations(stack: Stack) -> list[MigrationsSource]:
+    """Each Worker's D1 migrations folder, as wrangler finds it: `migrations_dir` (default
+    `migrations`) beside the Worker's config. A database two Workers bind may have two."""
+    found: list[MigrationsSource] = []
+    for worker in stack.workers:
+        root = worker.bundling.project_root
+        for binding in worker.bindings:
+            if not isinstance(binding, D1Binding) or root is None:
+                continue
+            source = MigrationsSource(
+                database_id=binding.resource.id,
+                folder=(root / (binding.migrations_dir or DEFAULT_DIR)).resolve(),
+                table=binding.migrations_table or DEFAULT_TABLE,
+            )
+            if source not in found:
+                found.append(source)
+    return found
 
 
 def write_shim_config(config: ShimConfig, data_dir: DataDir) -> None:

@@ -34,6 +34,10 @@ class D1Binding(ResourceBinding):
     """`env.DB`: workerd's d1-api module wrapped around a fetcher that reaches the shim."""
 
     kind: Literal["d1"] = "d1"
+    # The entry's migrations_dir (relative to its config's folder) and migrations_table:
+    # what the explorer offers to apply (contracts/d1_migrations.py).
+    migrations_dir: str | None = None
+    migrations_table: str | None = None
 
     def capnp_binding(self, ctx: RenderContext) -> dict[str, Any]:
         fetcher = {"name": "fetcher", "service": self.service}
@@ -56,7 +60,12 @@ class D1Kind(Kind):
             id=entry.database_id or entry.binding,
             name=entry.database_name or entry.binding,
         )
-        return D1Binding(name=entry.binding, resource=database)
+        return D1Binding(
+            name=entry.binding,
+            resource=database,
+            migrations_dir=entry.migrations_dir,
+            migrations_table=entry.migrations_table,
+        )
 
     def serve(self, spec: ResourceSpec, folder: Path, clock: Clock) -> Served:
         from groundflare.shim.d1 import binding, legacy

@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl, quote, urlencode
 import jinja2
 import orjson
 
+from groundflare.contracts.d1_migrations import MigrationsSource
 from groundflare.contracts.shim_config import CronTrigger
 from groundflare.shim.api.routes import Route
 from groundflare.shim.door import Door
@@ -77,6 +78,8 @@ class Stack:
     door: Door | None
     # The v4 routes the API serves (the OpenAPI document lists them).
     routes: list[Route] = field(default_factory=list)
+    # Where the Workers keep their D1 migrations (none for a stopped data dir).
+    migrations: list[MigrationsSource] = field(default_factory=list)
 
 
 @dataclass

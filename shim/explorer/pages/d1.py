@@ -1,6 +1,6 @@
 """D1: databases, tables with row counts and schema, a paged table view with sort and
-filter, row edits, a SQL console with `meta` and history, exports; all through the v4
-routes (`/d1/database/...`)."""
+filter, row edits, a SQL console with `meta` and history, exports, pending migrations
+applied; all through the v4 routes (`/d1/database/...`)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,12 @@ from collections import deque
 from typing import Any
 from urllib.parse import urlencode
 
+from groundflare.contracts.d1_migrations import (
+    MigrationsSource,
+    applying_sql,
+    migration_files,
+    tracking_table_sql,
+)
 from groundflare.shim.explorer.v4 import V4Error, segment
 from groundflare.shim.explorer.web import PREFIX, Page, Refused, redirect
 from groundflare.shim.messages import Response
@@ -55,7 +61,67 @@ async def _tables(page: Page) -> list[dict[str, Any]]:
 
 async def database(page: Page) -> Response:
     info = await page.v4.result("GET", f"/d1/database/{segment(_db(page))}")
-    return page.render("d1_database.html", db=info, base=_base(page), tables=await _tables(page))
+    return page.render(
+        "d1_database.html",
+        db=info,
+        base=_base(page),
+        tables=await _tables(page),
+        migrations=[await _migrations(page, source) for source in _sources(page, info)],
+    )
+
+
+def _sources(page: Page, info: dict[str, Any]) -> list[MigrationsSource]:
+    """The migrations folders the stack's Workers name for this database."""
+    return [s for s in page.stack.migrations if s.database_id == info.get("uuid")]
+
+
+async def _applied(page: Page, table: str) -> dict[str, str]:
+    """The tracking table's rows (name -> applied_at); none before its first migration,
+    which creates it: looking does not write."""
+    exists = await page.v4.sql(
+        _db(page), "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?", [table]
+    )
+    if not exists[0]["results"]:
+        return {}
+    rows = await page.v4.sql(_db(page), f"SELECT name, applied_at FROM {ident(table)} ORDER BY id")
+    return {row["name"]: row["applied_at"] for row in rows[0]["results"]}
+
+
+async def _migrations(page: Page, source: MigrationsSource) -> dict[str, Any]:
+    applied = await _applied(page, source.table)
+    files = migration_files(source.folder)
+    return {
+        "folder": str(source.folder),
+        "table": source.table,
+        "files": [{"name": name, "applied_at": applied.get(name)} for name in files],
+        "pending": [name for name in files if name not in applied],
+    }
+
+
+async def apply_migrations(page: Page) -> Response:
+    """The pending migrations of one folder, in order, each with its tracking row in one
+    query, as `groundflare d1 migrations apply` runs them; stops at the first that fails."""
+    info = await page.v4.result("GET", f"/d1/database/{segment(_db(page))}")
+    sources = _sources(page, info)
+    choice = (await page.form()).get("source", "")
+    if not choice.isdigit() or int(choice) >= len(sources):
+        raise Refused(404, "no such migrations folder for this database")
+    source = sources[int(choice)]
+    await page.v4.sql(_db(page), tracking_table_sql(source.table))
+    applied = await _applied(page, source.table)
+    done: list[str] = []
+    for name in migration_files(source.folder):
+        if name in applied:
+            continue
+        try:
+            await page.v4.sql(_db(page), applying_sql(source.folder, name, source.table))
+        except V4Error as exc:
+            before = f" ({len(done)} applied before it)" if done else ""
+            return redirect(_base(page), problem=f"{name} failed{before}: {exc.message}")
+        done.append(name)
+    if not done:
+        return redirect(_base(page), notice="no migrations to apply")
+    return redirect(_base(page), notice=f"{len(done)} migration(s) applied: {', '.join(done)}")
 
 
 async def _columns(page: Page, table: str) -> list[dict[str, Any]]:
@@ -230,6 +296,7 @@ ROUTES = [
     ("GET", "/d1/{database}/console", console),
     ("POST", "/d1/{database}/console", console),
     ("POST", "/d1/{database}/export", export),
+    ("POST", "/d1/{database}/migrations", apply_migrations),
     ("GET", "/d1/{database}/tables/{table}", table),
     ("POST", "/d1/{database}/tables/{table}/insert", insert_row),
     ("POST", "/d1/{database}/tables/{table}/rows/{rowid}", update_row),
