@@ -1,7 +1,8 @@
 """The explorer applies a D1 database's pending migrations as `wrangler d1 migrations apply`
 does: the folder and tracking table its Worker's config names (`migrations_dir`,
 `migrations_table`), files in name order, each with its tracking row in one transaction.
-Looking writes nothing; a failing migration stops the run and is named."""
+Looking writes nothing; a failing migration (or one that cannot be read) stops the run and
+is named."""
 
 from __future__ import annotations
 
@@ -86,9 +87,11 @@ def test_pending_migrations_are_applied_in_order_and_a_failure_stops_them(
     assert {"users", "schema_history"} <= set(tables(stack))
     assert "posts" not in tables(stack)
 
-    (tmp_path / "project" / "db" / "migrations" / "0002_broken.sql").write_text(
-        "ALTER TABLE users ADD COLUMN email TEXT;\n"
-    )
+    broken = tmp_path / "project" / "db" / "migrations" / "0002_broken.sql"
+    broken.write_bytes(b"\xff not UTF-8")
+    problem = outcome(browser.form(f"{PAGE}/migrations", apply)[1])["problem"]
+    assert problem.startswith("0002_broken.sql cannot be read: ")
+    broken.write_text("ALTER TABLE users ADD COLUMN email TEXT;\n")
     status, headers, _ = browser.form(f"{PAGE}/migrations", apply)
     assert outcome(headers)["notice"] == "2 migration(s) applied: 0002_broken.sql, 0003_posts.sql"
     assert "posts" in tables(stack)

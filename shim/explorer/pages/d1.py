@@ -113,10 +113,14 @@ async def apply_migrations(page: Page) -> Response:
     for name in migration_files(source.folder):
         if name in applied:
             continue
+        before = f" ({len(done)} applied before it)" if done else ""
         try:
-            await page.v4.sql(_db(page), applying_sql(source.folder, name, source.table))
+            sql = applying_sql(source.folder, name, source.table)
+        except (OSError, UnicodeDecodeError) as exc:
+            return redirect(_base(page), problem=f"{name} cannot be read{before}: {exc}")
+        try:
+            await page.v4.sql(_db(page), sql)
         except V4Error as exc:
-            before = f" ({len(done)} applied before it)" if done else ""
             return redirect(_base(page), problem=f"{name} failed{before}: {exc.message}")
         done.append(name)
     if not done:
