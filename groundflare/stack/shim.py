@@ -47,8 +47,10 @@ def d1_migrations(stack: Stack) -> list[MigrationsSource]:
     found: list[MigrationsSource] = []
     for worker in stack.workers:
         root = worker.bundling.project_root
+        if root is None:
+            continue
         for binding in worker.bindings:
-            if not isinstance(binding, D1Binding) or root is None:
+            if not isinstance(binding, D1Binding):
                 continue
             source = MigrationsSource(
                 database_id=binding.resource.id,

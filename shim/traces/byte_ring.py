@@ -21,7 +21,6 @@ class ByteRing:
         # Anonymous memory: the kernel hands out zeroed pages as they are first written, so
         # the shim starts without touching 32 MiB (a bytearray's took it 44 ms).
         self._buffer = mmap.mmap(-1, size)
-        self._view = memoryview(self._buffer)
         self._size = size
         # Bytes ever written: a position below `_written - _size` has been overwritten.
         self._written = 0
@@ -54,7 +53,7 @@ class ByteRing:
             return None
         offset = start % self._size
         first = min(length, self._size - offset)
-        data = bytes(self._view[offset : offset + first])
+        data = self._buffer[offset : offset + first]
         if first < length:
-            data += bytes(self._view[: length - first])
+            data += self._buffer[: length - first]
         return data

@@ -10,7 +10,7 @@ Two invocations of Workers binding the same resource that overlap in time both s
 made in the overlap; the second to claim it marks it `shared` (docs/explorer.md).
 
 Recording one call costs two clock reads, a tuple, a deque append and a copy of its bytes
-into a ring allocated once (shim/traces/byte_ring.py), and no wrapper around the handler
+into a ring mapped once (shim/traces/byte_ring.py), and no wrapper around the handler
 or its body (a request body keeps its first bytes itself): workerd's streaming tail
 Workers give exact spans instead, but measured 30 % slower binding calls.
 """
@@ -73,9 +73,10 @@ class Call:
         answer = ring.get(answer_at, answer_length)
         # False when newer calls' bytes overwrote this one's (either half) before its trace
         # arrived: then neither half is described, rather than an answer without its question.
-        self.kept = sent is not None and answer is not None
-        self.sent = sent if self.kept and sent else b""
-        self.answer = answer if self.kept and answer else b""
+        if sent is None or answer is None:
+            self.kept, self.sent, self.answer = False, b"", b""
+        else:
+            self.kept, self.sent, self.answer = True, sent, answer
         self.span = span
         self.headers: dict[str, str] = {}
         if r2_request is not None:
@@ -115,9 +116,9 @@ class CallLog:
     def note(self, tag: str, started: float, request: Request, response: Response | None) -> None:
         """One call the shim answered (`response` None: the handler failed), kept for the
         invocation that made it. On every binding call's path: a tuple, an append and a copy."""
-        status = 500
-        answer = b""
-        sent = b""
+        status = 500 if response is None else response.status
+        answer = sent = b""
+        sent_at = answer_at = -1
         peek = tag[:3] in PEEKED_KINDS
         if peek:
             sent = request.body.head
@@ -125,10 +126,9 @@ class CallLog:
                 body = response.body
                 if isinstance(body, bytes) and len(body) <= ANSWER_BYTES:
                     answer = body
-        if response is not None:
-            status = response.status
+            sent_at = self._bytes.put(sent)
+            answer_at = self._bytes.put(answer)
         headers = request.headers
-        ring = self._bytes
         self._ring.append(
             (
                 next(self._seq),
@@ -141,9 +141,9 @@ class CallLog:
                 headers.get("cf-r2-request") if peek else None,
                 headers.get("cf-r2-metadata-size") if peek else None,
                 status,
-                ring.put(sent),
+                sent_at,
                 len(sent),
-                ring.put(answer),
+                answer_at,
                 len(answer),
             )
         )
