@@ -279,17 +279,20 @@ async def test_the_log_keeps_within_its_bounds(tmp_path: Path, bound: str) -> No
 
 def test_a_calls_bytes_are_kept_in_a_ring_until_newer_calls_overwrite_them() -> None:
     ring = ByteRing(size=10)
-    first = ring.put(b"abcdef")
-    second = ring.put(b"ghijkl")  # wraps around onto the first's start
-    assert ring.get(second, 6) == b"ghijkl"
-    assert ring.get(first, 6) is None
-    ring.put(b"mn")
-    assert ring.get(second, 6) == b"ghijkl"
-    assert ring.get(ring.put(b"opqrst"), 6) == b"opqrst"
-    assert ring.get(second, 6) is None
-    # Nothing to keep, or more than the ring holds: not kept, read back empty.
-    assert ring.put(b"") == -1
-    assert ring.put(b"x" * 11) == -1
+    first = ring.put(b"abc", b"def")
+    assert (ring.get(first, 3), ring.get(first + 3, 3)) == (b"abc", b"def")
+    second = ring.put(b"ghij", b"kl")  # does not fit before the end: a new lap from 0
+    assert (ring.get(second, 4), ring.get(second + 4, 2)) == (b"ghij", b"kl")
+    assert ring.get(first, 3) is None
+    third = ring.put(b"mn", b"")
+    assert ring.get(third, 2) == b"mn"
+    assert ring.get(second, 4) == b"ghij"
+    fourth = ring.put(b"op", b"qrst")  # a third lap, over the second's bytes
+    assert ring.get(fourth + 2, 4) == b"qrst"
+    assert ring.get(second, 4) is None
+    assert ring.get(third, 2) == b"mn"
+    # More than the ring holds: not kept, read back empty.
+    assert ring.put(b"x" * 6, b"y" * 5) == -1
     assert ring.get(-1, 0) == b""
 
 
@@ -297,12 +300,12 @@ def test_a_d1_span_whose_bytes_were_overwritten_says_so_instead_of_guessing() ->
     ring = ByteRing(size=100)
     sent = b'{"sql":"SELECT 1","params":[]}'
     answer = b'[{"results":[{"1":1}],"meta":{"rows_read":1}}]'
-    bytes_at = (ring.put(sent), len(sent), ring.put(answer), len(answer))
+    bytes_at = (ring.put(sent, answer), len(sent), len(answer))
     entry = (0, "d1:db", 1.0, 1.001, "POST", "/query", "", None, None, 200, *bytes_at)
 
     described = span(Call(entry, ring), shared=False)
     assert described.attributes == {"sql": "SELECT 1", "meta": {"rows_read": 1}, "rows": 1}
 
-    ring.put(b"x" * 50)  # newer calls' bytes take the ring's space
+    ring.put(b"x" * 50, b"")  # newer calls' bytes take the ring's space
     overwritten = span(Call(entry, ring), shared=False)
     assert (overwritten.name, overwritten.attributes) == ("d1.query", {"bytes_overwritten": True})

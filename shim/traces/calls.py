@@ -64,13 +64,12 @@ class Call:
             r2_request,
             r2_metadata_size,
             self.status,
-            sent_at,
+            at,
             sent_length,
-            answer_at,
             answer_length,
         ) = entry
-        sent = ring.get(sent_at, sent_length)
-        answer = ring.get(answer_at, answer_length)
+        sent = ring.get(at, sent_length)
+        answer = ring.get(at + sent_length, answer_length) if at >= 0 else b""
         # False when newer calls' bytes overwrote this one's (either half) before its trace
         # arrived: then neither half is described, rather than an answer without its question.
         if sent is None or answer is None:
@@ -92,8 +91,8 @@ class Call:
 # A ring entry is a tuple of strings and numbers only: the cheapest thing to make on every
 # call, and one the garbage collector stops tracking (a ring of Request objects would cost
 # every collection a walk over all of them). (seq, tag, started, ended, method, path,
-# query, cf-r2-request, cf-r2-metadata-size, status, sent at, sent length, answer at,
-# answer length): the bytes are in the ByteRing.
+# query, cf-r2-request, cf-r2-metadata-size, status, bytes at, sent length, answer
+# length): the bytes, the answer right after what was sent, are in the ByteRing.
 SEQ, TAG, STARTED, ENDED = range(4)
 
 
@@ -115,20 +114,21 @@ class CallLog:
 
     def note(self, tag: str, started: float, request: Request, response: Response | None) -> None:
         """One call the shim answered (`response` None: the handler failed), kept for the
-        invocation that made it. On every binding call's path: a tuple, an append and a copy."""
+        invocation that made it. On every binding call's path: a tuple, an append and, for
+        D1 and R2, one copy of its bytes."""
         status = 500 if response is None else response.status
-        answer = sent = b""
-        sent_at = answer_at = -1
-        peek = tag[:3] in PEEKED_KINDS
-        if peek:
+        if tag[:3] in PEEKED_KINDS:
             sent = request.body.head
-            if response is not None:
-                body = response.body
-                if isinstance(body, bytes) and len(body) <= ANSWER_BYTES:
-                    answer = body
-            sent_at = self._bytes.put(sent)
-            answer_at = self._bytes.put(answer)
-        headers = request.headers
+            answer = b"" if response is None else response.body
+            if not isinstance(answer, bytes) or len(answer) > ANSWER_BYTES:
+                answer = b""
+            at = self._bytes.put(sent, answer)
+            sent_length, answer_length = len(sent), len(answer)
+            headers = request.headers
+            r2_request = headers.get("cf-r2-request")
+            r2_metadata_size = headers.get("cf-r2-metadata-size")
+        else:
+            at, sent_length, answer_length, r2_request, r2_metadata_size = -1, 0, 0, None, None
         self._ring.append(
             (
                 next(self._seq),
@@ -138,13 +138,12 @@ class CallLog:
                 request.method,
                 request.path,
                 request.query_string,
-                headers.get("cf-r2-request") if peek else None,
-                headers.get("cf-r2-metadata-size") if peek else None,
+                r2_request,
+                r2_metadata_size,
                 status,
-                sent_at,
-                len(sent),
-                answer_at,
-                len(answer),
+                at,
+                sent_length,
+                answer_length,
             )
         )
 
@@ -152,9 +151,7 @@ class CallLog:
         """A call the shim did not serve (a subrequest), described already."""
         number = next(self._seq)
         self._described[number] = span
-        self._ring.append(
-            (number, tag, started, ended, "", "", "", None, None, status, -1, 0, -1, 0)
-        )
+        self._ring.append((number, tag, started, ended, "", "", "", None, None, status, -1, 0, 0))
 
     def claim(
         self, tags: frozenset[str], started: float, ended: float, limit: int
