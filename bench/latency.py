@@ -83,6 +83,18 @@ def measure(scenario: Scenario, clients: dict[str, Client], reps: int) -> dict[s
     return results
 
 
+def pooled(runs: Sequence[dict[str, Result]]) -> dict[str, Result]:
+    """Several measurements of one scenario, each on backends of its own, as one: all their
+    timed requests together, per backend name."""
+    merged: dict[str, Result] = {}
+    for run in runs:
+        for name, result in run.items():
+            into = merged.setdefault(name, Result(result.scenario, name))
+            into.seconds.extend(result.seconds)
+            into.checksums |= result.checksums
+    return merged
+
+
 def _rep_line(results: dict[str, Result], rep: int) -> str:
     return ", ".join(f"{name} {result.seconds[rep]:.3f} s" for name, result in results.items())
 
