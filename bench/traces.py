@@ -6,7 +6,7 @@ Each request makes n binding calls, so its trace holds the first 256 as spans an
 rest (`MAX_SPANS`, shim/traces/recorder.py): the ratio includes claiming and describing them.
 
 Two stacks started side by side differ by more than the log costs (D1 on/off ratios of one
-pair ranged 1.03-1.15 from run to run, 45 requests each or 15 alike: docs/performance.md), so
+pair ranged 1.03-1.16 from run to run, 45 requests each or 15 alike: docs/performance.md), so
 each scenario measures several fresh pairs and pools their requests.
 """
 

@@ -27,10 +27,10 @@ class ByteRing:
         self._lap = 0
 
     def put(self, sent: bytes, answer: bytes) -> int:
-        """Copies a call's two halves in, one after the other; returns where they start, for
-        `get`. Two writes at the buffer's own position and no arithmetic of ours: this is on
-        every D1 and R2 call's path. A pair that does not fit before the end starts the next
-        lap at 0 (the end's stale bytes then read as overwritten: never as someone else's)."""
+        """Copies a call's two halves in, one after the other, at the buffer's own position;
+        returns where they start, for `get` (-1: larger than the ring, not kept). A pair that
+        does not fit before the end starts the next lap at 0 (the end's stale bytes then read
+        as overwritten: never as someone else's)."""
         buffer = self._buffer
         offset = buffer.tell()
         if offset + len(sent) + len(answer) > self._size:
