@@ -118,7 +118,7 @@ class NativeTool:
         return fetch(self, cache)
 
 
-WORKERD = NativeTool("workerd", "1.20261123.1", "GROUNDFLARE_WORKERD")
+WORKERD = NativeTool("workerd", "1.20261201.1", "GROUNDFLARE_WORKERD")
 ESBUILD = NativeTool("esbuild", "0.28.1", "GROUNDFLARE_ESBUILD")
 TOOLS = (WORKERD, ESBUILD)
 

@@ -135,7 +135,7 @@ LIMITS = WORKERS / "do-limits" / "wrangler.toml"
     strict=True,
     reason=(
         "not enforced: workerd keeps Durable Object storage in its own SQLite (localDisk), and "
-        "the pinned 1.20261123.1 caps no value there (a 4 MiB one is stored); its 128 KiB check "
+        "the pinned 1.20261201.1 caps no value there (a 4 MiB one is stored); its 128 KiB check "
         "runs only for in-memory storage, and no config or flag sets either limit"
     ),
 )
