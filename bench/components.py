@@ -71,8 +71,12 @@ class Watcher:
         return self.timeline
 
     def _run(self) -> None:
+        """Reads once more after `stop`: the last component to turn running is written just
+        before the ready line, often inside the last poll interval."""
         seen = b""
-        while not self._stop.wait(POLL_SECONDS):
+        stopped = False
+        while not stopped:
+            stopped = self._stop.wait(POLL_SECONDS)
             try:
                 content = self.path.read_bytes()
                 if content == seen:
