@@ -8,16 +8,23 @@ rest (`MAX_SPANS`, shim/traces/recorder.py): the ratio includes claiming and des
 Two stacks started side by side differ by more than the log costs (D1 on/off ratios of one
 pair ranged 1.03-1.16 from run to run, 45 requests each or 15 alike: docs/performance.md), so
 each scenario measures several fresh pairs and pools their requests.
+
+Beside the wall times, the CPU the two stacks' workerd and shim used over the same requests
+(warm-up included, the last trace's storing waited for): whether a swing of the wall-time
+ratio is the log doing more work or only where the scheduler put it. On this machine the two
+ratios moved together (docs/performance.md).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
-from bench import latency, report
-from bench.backend import start_groundflare
+from bench import latency, proc, report
+from bench.backend import Backend, start_groundflare
 from bench.client import Client
 from bench.worker import D1_WORKER, KV_WORKER
 
@@ -27,6 +34,10 @@ TARGET = 1.10
 # Many short requests: each alternates the two backends.
 REPS = 15
 PAIRS = 3
+# The processes whose CPU the log adds to; serve only supervises.
+CHARGED = ("workerd", "shim")
+SETTLE_POLL_SECONDS = 0.05
+SETTLE_MAX_SECONDS = 2.0
 
 SCENARIOS: tuple[tuple[Path, latency.Scenario], ...] = (
     (
@@ -37,32 +48,104 @@ SCENARIOS: tuple[tuple[Path, latency.Scenario], ...] = (
 )
 
 
+@dataclass
+class CpuUse:
+    """CPU seconds of one side's charged processes over its timed and warm-up requests."""
+
+    seconds: float = 0.0
+    calls: int = 0
+
+    def per_call(self, scale: float) -> float:
+        return self.seconds / self.calls * scale
+
+
+@dataclass
+class Side:
+    """One stack of a pair: its client, and the processes its CPU is read from."""
+
+    backend: Backend
+    client: Client
+    pids: list[int]
+
+    def cpu(self) -> float:
+        return proc.tree_cpu_seconds(self.pids)
+
+
 @contextmanager
-def traced_and_not(worker: Path, work_dir: Path, pair: int) -> Iterator[dict[str, Client]]:
+def traced_and_not(worker: Path, work_dir: Path, pair: int) -> Iterator[dict[str, Side]]:
     """The same Worker on two fresh stacks: one recording its invocations, one not."""
     with ExitStack() as stack:
-        clients = {}
+        sides = {}
         for name, extra in ((ON, ["--traces"]), (OFF, ["--no-traces"])):
             label = f"{name.replace(' ', '-')}-{pair}"
             backend = start_groundflare(worker, work_dir, extra=extra, name=label)
             stack.callback(backend.stop)
-            clients[name] = Client(backend.url)
-            stack.callback(clients[name].close)
-        yield clients
+            client = Client(backend.url)
+            stack.callback(client.close)
+            sides[name] = Side(backend, client, [backend.component_pid(c) for c in CHARGED])
+        yield sides
+
+
+def settled_cpu(sides: dict[str, Side]) -> dict[str, float]:
+    """Each side's CPU once it stops rising: a trace is claimed, described and stored after
+    its request has been answered, so the last request's share comes a moment later."""
+    deadline = time.monotonic() + SETTLE_MAX_SECONDS
+    now = {name: side.cpu() for name, side in sides.items()}
+    while time.monotonic() < deadline:
+        time.sleep(SETTLE_POLL_SECONDS)
+        before, now = now, {name: side.cpu() for name, side in sides.items()}
+        if now == before:
+            break
+    return now
+
+
+def measure_pair(
+    scenario: latency.Scenario, sides: dict[str, Side], reps: int, cpu: dict[str, CpuUse]
+) -> dict[str, latency.Result]:
+    """One pair's timed requests; their CPU is added to `cpu`."""
+    clients = {name: side.client for name, side in sides.items()}
+    latency.setup(clients)
+    before = settled_cpu(sides)
+    results = latency.measure(scenario, clients, reps)
+    after = settled_cpu(sides)
+    for name in sides:
+        use = cpu.setdefault(name, CpuUse())
+        use.seconds += after[name] - before[name]
+        use.calls += (len(results[name].seconds) + 1) * scenario.n
+    return results
 
 
 def run(reps: int, work_dir: Path) -> report.SectionReport:
     rows = []
+    cpu_lines = []
+    cpu_per_call: dict[str, dict[str, float]] = {}
     for worker, scenario in SCENARIOS:
         runs = []
+        cpu: dict[str, CpuUse] = {}
         for pair in range(PAIRS):
-            with traced_and_not(worker, work_dir, pair) as clients:
-                latency.setup(clients)
-                runs.append(latency.measure(scenario, clients, reps))
+            with traced_and_not(worker, work_dir, pair) as sides:
+                runs.append(measure_pair(scenario, sides, reps, cpu))
         rows.append(latency.pooled(runs))
+        on, off = (cpu[name].per_call(scenario.scale) for name in (ON, OFF))
+        cpu_per_call[scenario.name] = {
+            ON: round(on, 2),
+            OFF: round(off, 2),
+            "ratio": round(on / off, 3),
+        }
+        unit = report.UNIT_LABEL[scenario.unit]
+        cpu_lines.append(
+            f"{scenario.name}: CPU per call (workerd + shim) {ON} {on:.1f} "
+            f"{unit}, {OFF} {off:.1f} {unit}, ratio {on / off:.3f}"
+        )
     report.warn_mismatches(rows, ON)
     return report.SectionReport(
         "Request log overhead (issue 14)",
-        report.table(rows, ON, OFF),
-        report.summary(rows, ON, OFF, {"reps": REPS, "pairs": PAIRS}, bench="traces"),
+        report.table(rows, ON, OFF) + "\n" + "\n".join(cpu_lines),
+        report.summary(
+            rows,
+            ON,
+            OFF,
+            {"reps": REPS, "pairs": PAIRS, "cpu_per_call": cpu_per_call},
+            bench="traces",
+        ),
     )
