@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import latency, proc, report
-from bench.backend import Backend, start_groundflare
+from bench.backend import start_groundflare
 from bench.client import Client
 from bench.worker import D1_WORKER, KV_WORKER
 
@@ -63,7 +63,6 @@ class CpuUse:
 class Side:
     """One stack of a pair: its client, and the processes its CPU is read from."""
 
-    backend: Backend
     client: Client
     pids: list[int]
 
@@ -82,7 +81,7 @@ def traced_and_not(worker: Path, work_dir: Path, pair: int) -> Iterator[dict[str
             stack.callback(backend.stop)
             client = Client(backend.url)
             stack.callback(client.close)
-            sides[name] = Side(backend, client, [backend.component_pid(c) for c in CHARGED])
+            sides[name] = Side(client, [backend.component_pid(c) for c in CHARGED])
         yield sides
 
 
