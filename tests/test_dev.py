@@ -47,7 +47,11 @@ def test_a_changed_worker_is_reloaded_and_d1_rows_survive(project, tmp_data, sta
     _, body = request(stack.url + "/projects")
     assert [p["name"] for p in json.loads(body)["projects"]] == ["kept"]
     assert runtime(tmp_data)["components"]["shim"]["pid"] == shim_pid
-    assert runtime(tmp_data)["components"]["workerd"]["pid"] != workerd_pid
+    # The new workerd serves beside the old one before the old stops and runtime.json says so.
+    eventually(
+        lambda: runtime(tmp_data)["components"]["workerd"]["pid"] != workerd_pid,
+        what="runtime.json naming the new workerd",
+    )
     assert stack.stop() == 0
     events = stack.events()
     assert events[0]["event"] == "reloaded" and events[0]["component"] == "workerd"
