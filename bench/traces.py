@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import latency, proc, report
@@ -50,13 +50,16 @@ SCENARIOS: tuple[tuple[Path, latency.Scenario], ...] = (
 
 @dataclass
 class CpuUse:
-    """CPU seconds of one side's charged processes over its timed and warm-up requests."""
+    """CPU seconds of each of one side's charged processes over its timed and warm-up
+    requests."""
 
-    seconds: float = 0.0
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(CHARGED, 0.0))
     calls: int = 0
 
-    def per_call(self, scale: float) -> float:
-        return self.seconds / self.calls * scale
+    def per_call(self, scale: float, component: str | None = None) -> float:
+        """Per call of one component, or of all of them together."""
+        seconds = self.seconds[component] if component else sum(self.seconds.values())
+        return seconds / self.calls * scale
 
 
 @dataclass
@@ -64,10 +67,10 @@ class Side:
     """One stack of a pair: its client, and the processes its CPU is read from."""
 
     client: Client
-    pids: list[int]
+    pids: dict[str, int]
 
-    def cpu(self) -> float:
-        return proc.tree_cpu_seconds(self.pids)
+    def cpu(self) -> dict[str, float]:
+        return {name: proc.tree_cpu_seconds([pid]) for name, pid in self.pids.items()}
 
 
 @contextmanager
@@ -81,11 +84,11 @@ def traced_and_not(worker: Path, work_dir: Path, pair: int) -> Iterator[dict[str
             stack.callback(backend.stop)
             client = Client(backend.url)
             stack.callback(client.close)
-            sides[name] = Side(client, [backend.component_pid(c) for c in CHARGED])
+            sides[name] = Side(client, {c: backend.component_pid(c) for c in CHARGED})
         yield sides
 
 
-def settled_cpu(sides: dict[str, Side]) -> dict[str, float]:
+def settled_cpu(sides: dict[str, Side]) -> dict[str, dict[str, float]]:
     """Each side's CPU once it stops rising: a trace is claimed, described and stored after
     its request has been answered, so the last request's share comes a moment later."""
     deadline = time.monotonic() + SETTLE_MAX_SECONDS
@@ -109,7 +112,8 @@ def measure_pair(
     after = settled_cpu(sides)
     for name in sides:
         use = cpu.setdefault(name, CpuUse())
-        use.seconds += after[name] - before[name]
+        for component in CHARGED:
+            use.seconds[component] += after[name][component] - before[name][component]
         use.calls += (len(results[name].seconds) + 1) * scenario.n
     return results
 
@@ -126,15 +130,21 @@ def run(reps: int, work_dir: Path) -> report.SectionReport:
                 runs.append(measure_pair(scenario, sides, reps, cpu))
         rows.append(latency.pooled(runs))
         on, off = (cpu[name].per_call(scenario.scale) for name in (ON, OFF))
+        split = {
+            c: {name: round(cpu[name].per_call(scenario.scale, c), 2) for name in (ON, OFF)}
+            for c in CHARGED
+        }
         cpu_per_call[scenario.name] = {
             ON: round(on, 2),
             OFF: round(off, 2),
             "ratio": round(on / off, 3),
+            **split,
         }
         unit = report.UNIT_LABEL[scenario.unit]
+        shares = ", ".join(f"{c} {split[c][ON]:.1f} / {split[c][OFF]:.1f}" for c in CHARGED)
         cpu_lines.append(
             f"{scenario.name}: CPU per call (workerd + shim) {ON} {on:.1f} "
-            f"{unit}, {OFF} {off:.1f} {unit}, ratio {on / off:.3f}"
+            f"{unit}, {OFF} {off:.1f} {unit}, ratio {on / off:.3f} (on / off: {shares})"
         )
     report.warn_mismatches(rows, ON)
     return report.SectionReport(
