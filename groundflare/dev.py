@@ -155,10 +155,14 @@ class Reloader:
                 log.error("not reloading: Workers were added or removed; restart groundflare dev")
                 continue
             self._inputs = loaded.inputs
+            # What this version was built from, as it was before loading: an edit made while
+            # it loads or starts is the next change (the snapshot taken after starting it
+            # missed those, and the edit never reached the stack).
+            built = snapshot(loaded.inputs)
+            self._seen = built | {path: now[path] for path in built.keys() & now.keys()}
             try:
                 await self._apply(loaded)
             except StartFailure as exc:
                 log.error("reload failed, the previous version keeps running: %s", exc.reason)
             else:
-                self._seen = snapshot(self._inputs)
                 log.info("reloaded")
