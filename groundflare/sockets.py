@@ -24,16 +24,19 @@ def listen_loopback(port: int, component: str) -> socket.socket:
     except OSError as exc:
         listener.close()
         if exc.errno == errno.EADDRINUSE:
-            raise StartFailure(
-                component,
-                f"port {port} on 127.0.0.1 is already in use: pick another --port "
-                "(0 picks a free one)",
-                FailureClass.PORT_IN_USE,
-            ) from exc
+            raise port_in_use(port, component) from exc
         raise
     listener.listen(BACKLOG)
     listener.set_inheritable(True)
     return listener
+
+
+def port_in_use(port: int, component: str) -> StartFailure:
+    return StartFailure(
+        component,
+        f"port {port} on 127.0.0.1 is already in use: pick another --port (0 picks a free one)",
+        FailureClass.PORT_IN_USE,
+    )
 
 
 def url(listener: socket.socket) -> str:

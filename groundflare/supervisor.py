@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
 from groundflare.children import Child, ChildSpec
 from groundflare.contracts.failures import FailureClass, StartFailure
@@ -34,6 +35,19 @@ class State(StrEnum):
     FATAL = "fatal"
 
 
+class Handover(Protocol):
+    """What a reload does around starting the new child and stopping the old, for a component
+    whose listeners are handed over (groundflare/handover.py)."""
+
+    def prepare(self) -> None: ...
+
+    async def commit(self) -> None: ...
+
+    def finish(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
 @dataclass
 class ComponentSpec:
     name: str
@@ -41,6 +55,8 @@ class ComponentSpec:
     child: Callable[[], ChildSpec]
     # Waits for the child's readiness signal; raises StartFailure.
     ready: Callable[[Child], Awaitable[None]]
+    # None: a reload's new child shares the old one's listeners.
+    handover: Handover | None = None
 
 
 Listener = Callable[["Component", str], None]
@@ -123,15 +139,27 @@ class Component:
             return True
 
     async def replace(self) -> None:
-        """Reload: start a new child beside the old one (they share the listening sockets),
-        then stop the old. If the new one fails (a broken edit), the old one keeps serving
-        and StartFailure says why."""
+        """Reload: start a new child beside the old one (on the same ports), then stop the
+        old. If the new one fails (a broken edit), the old one keeps serving and StartFailure
+        says why."""
         old = self.child
         assert old is not None
+        handover = self.spec.handover
         self._replacing = asyncio.get_running_loop().create_future()
         try:
-            self.child = await self._launch()
+            if handover is not None:
+                handover.prepare()
+            try:
+                self.child = await self._launch()
+            except BaseException:
+                if handover is not None:
+                    handover.abort()
+                raise
+            if handover is not None:
+                await handover.commit()
             await old.stop()
+            if handover is not None:
+                handover.finish()
             self._listener(self, "reloaded")
         except BaseException:
             self.child = old

@@ -9,6 +9,8 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
+from functools import partial
 
 import pytest
 from click.testing import CliRunner
@@ -18,6 +20,7 @@ from tests.explorer import Browser
 from tests.stack import REPO, eventually, request, runtime
 
 EXAMPLE = REPO / "examples" / "controlplane"
+RELOADS = 12
 
 
 @pytest.fixture
@@ -57,6 +60,46 @@ def test_a_changed_worker_is_reloaded_and_d1_rows_survive(project, tmp_data, sta
     assert events[0]["event"] == "reloaded" and events[0]["component"] == "workerd"
     assert events[-1] == {"event": "stopped"}
     assert "component" in stack.stderr() and "running" in stack.stderr()
+
+
+def test_requests_arriving_during_reloads_are_all_answered(project, tmp_data, stacks):
+    # A connection the old workerd took off the queue just before it was told to stop used
+    # to be closed unanswered (groundflare/handover.py): about one reload in twenty did it.
+    stack = stacks([project / "wrangler.toml"], tmp_data, command="dev")
+    failures: list[str] = []
+    answered = 0
+    done = threading.Event()
+
+    def keep_asking() -> None:
+        nonlocal answered
+        while not done.is_set():
+            try:
+                status, body = request(stack.url + "/")
+            except OSError as exc:
+                failures.append(repr(exc))
+                continue
+            if status != 200:
+                failures.append(f"{status} {body[:200]!r}")
+            answered += 1
+
+    askers = [threading.Thread(target=keep_asking) for _ in range(3)]
+    for asker in askers:
+        asker.start()
+
+    def serves(version: str) -> bool:
+        return json.loads(request(stack.url + "/")[1])["service"] == version
+
+    try:
+        previous = "controlplane"
+        for version in (f"controlplane v{n}" for n in range(1, RELOADS + 1)):
+            edit(project / "src" / "index.js", f'service: "{previous}"', f'service: "{version}"')
+            eventually(partial(serves, version), what=f"{version} serving")
+            previous = version
+    finally:
+        done.set()
+        for asker in askers:
+            asker.join()
+    assert failures == [], f"{len(failures)} of {answered + len(failures)} requests failed"
 
 
 def test_a_broken_edit_keeps_the_previous_version_serving(project, tmp_data, stacks):

@@ -173,12 +173,7 @@ def test_a_data_dir_in_use(tmp_data, stacks):
     )
 
 
-def test_a_port_in_use(tmp_data):
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        result = run_serve("-c", str(EXAMPLE), "--data-dir", str(tmp_data), "--port", str(port))
+def expect_port_in_use(result: subprocess.CompletedProcess[str], port: int) -> None:
     expect_failure(
         result,
         f"workerd: port {port} on 127.0.0.1 is already in use: pick another --port "
@@ -186,6 +181,24 @@ def test_a_port_in_use(tmp_data):
         FailureClass.PORT_IN_USE,
         1,
     )
+
+
+def test_a_port_in_use(tmp_data):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_serve("-c", str(EXAMPLE), "--data-dir", str(tmp_data), "--port", str(port))
+    expect_port_in_use(result, port)
+
+
+def test_a_port_another_stack_serves_on(tmp_path, tmp_data, stacks):
+    # Its listener lets a reload's workerd listen beside it (SO_REUSEPORT,
+    # groundflare/handover.py), which must not let a second stack share the port.
+    first = stacks([EXAMPLE], tmp_path / "first")
+    port = int(first.url.rsplit(":", 1)[1])
+    result = run_serve("-c", str(EXAMPLE), "--data-dir", str(tmp_data), "--port", str(port))
+    expect_port_in_use(result, port)
 
 
 def test_a_config_workerd_rejects(tmp_path, tmp_data):

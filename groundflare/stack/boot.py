@@ -21,6 +21,7 @@ from groundflare.contracts.proxy import ProxySecrets
 from groundflare.contracts.shim_config import ShimConfig, ShimSecrets
 from groundflare.contracts.traces import TraceRetention
 from groundflare.events import emit
+from groundflare.handover import PortHandover, listen_steerable, steerable
 from groundflare.native_tools import Workerd
 from groundflare.paths import write_private
 from groundflare.profile import Installation, ProfileError
@@ -205,8 +206,9 @@ class Boot:
         self.cache = profile.cache if self.options.cache is None else self.options.cache
         log.info("outbound: %s", RULE_TEXT[self.outbound])
         stack = self.options.stack
+        listen = listen_steerable if steerable() else listen_loopback
         for worker in stack.workers:
-            self.listeners.workers[worker.name] = listen_loopback(worker.port, "workerd")
+            self.listeners.workers[worker.name] = listen(worker.port, "workerd")
         self.listeners.api = listen_loopback(profile.ports.api, "api")
         self.listeners.door = listen_unix(self.data_dir.door_socket)
         write_private(self.data_dir.door_json, self.door.model_dump_json().encode("utf-8"))
@@ -229,6 +231,7 @@ class Boot:
                 self.listeners.door,
                 # The Secrets Store's key reaches the Workers as their other secrets do.
                 lambda: {**self.options.secrets, KEY_ENV: store_key, **self.vm_secrets},
+                PortHandover(self.listeners.workers) if steerable() else None,
             ),
         ]
         upstream = self.options.sandbox_upstream

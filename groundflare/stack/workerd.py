@@ -10,6 +10,7 @@ from groundflare.children import Child, ChildSpec
 from groundflare.contracts.door import DOOR_SOCKET_NAME, DoorAddress
 from groundflare.contracts.layout import DataDir
 from groundflare.contracts.names import file_part
+from groundflare.handover import PortHandover
 from groundflare.native_tools import Workerd
 from groundflare.paths import write_private
 from groundflare.sourcemaps import StackRemapper
@@ -43,20 +44,13 @@ def workerd_component(
     listeners: dict[str, socket.socket],
     door: socket.socket,
     secrets: Callable[[], dict[str, str]],
+    handover: PortHandover | None = None,
 ) -> ComponentSpec:
     """`secrets`: the Workers' secret values by environment variable (`fromEnvironment`),
-    asked at every (re)start, so a reload's new values reach the next workerd."""
-    # --experimental: the door calls scheduled()/queue() through service bindings.
-    argv = [str(workerd.path), "serve", str(data_dir.workerd_config), "config", "--experimental"]
-    argv += ["--control-fd", "{control_fd}"]
-    argv += ["--socket-fd", f"{DOOR_SOCKET_NAME}={door.fileno()}"]
-    fds = [door.fileno()]
+    asked at every (re)start, so a reload's new values reach the next workerd. `handover`:
+    a reload's new workerd listens on sockets of its own (groundflare/handover.py)."""
     sockets = {DOOR_SOCKET_NAME: "door"}
-    for worker in stack.workers:
-        listener = listeners[worker.name]
-        argv += ["--socket-fd", f"{worker.socket_name}={listener.fileno()}"]
-        fds.append(listener.fileno())
-        sockets[worker.socket_name] = worker.name
+    sockets.update((worker.socket_name, worker.name) for worker in stack.workers)
 
     async def ready(child: Child) -> None:
         pending = set(sockets)
@@ -72,7 +66,16 @@ def workerd_component(
     remap = StackRemapper(stack)
 
     def spec() -> ChildSpec:
-        child = specs("workerd", argv, {**base_env(), **secrets()}, tuple(fds))
+        # --experimental: the door calls scheduled()/queue() through service bindings.
+        argv = [str(workerd.path), "serve", str(data_dir.workerd_config), "config"]
+        argv += ["--experimental", "--control-fd", "{control_fd}"]
+        inherited = {DOOR_SOCKET_NAME: door}
+        ports = handover.inherited() if handover is not None else listeners
+        inherited.update((worker.socket_name, ports[worker.name]) for worker in stack.workers)
+        for name, listener in inherited.items():
+            argv += ["--socket-fd", f"{name}={listener.fileno()}"]
+        fds = tuple(listener.fileno() for listener in inherited.values())
+        child = specs("workerd", argv, {**base_env(), **secrets()}, fds)
         return replace(child, transform=remap)
 
-    return ComponentSpec("workerd", spec, ready)
+    return ComponentSpec("workerd", spec, ready, handover)
