@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import errno
 import functools
 import socket
 import struct
@@ -23,7 +22,7 @@ import sys
 from pathlib import Path
 
 from groundflare.contracts.failures import FailureClass, StartFailure
-from groundflare.sockets import BACKLOG, port_in_use
+from groundflare.sockets import listen_loopback, port_in_use
 
 # linux/asm-generic/socket.h; Python's socket module does not name it.
 SO_ATTACH_REUSEPORT_CBPF = 51
@@ -68,7 +67,7 @@ def steerable() -> bool:
     if sys.platform != "linux" or not PROC_NET_TCP.exists():
         return False
     try:
-        with _reuse_port_socket(0) as probe:
+        with listen_loopback(0, "workerd", reuse_port=True) as probe:
             steer(probe, OLDEST)
             queued(probe)
     except OSError:
@@ -91,30 +90,11 @@ def _listening_on(port: int) -> int:
     return count
 
 
-def _reuse_port_socket(port: int) -> socket.socket:
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    try:
-        listener.bind(("127.0.0.1", port))
-        listener.listen(BACKLOG)
-    except BaseException:
-        listener.close()
-        raise
-    listener.set_inheritable(True)
-    return listener
-
-
 def listen_steerable(port: int, component: str) -> socket.socket:
     """A loopback listener the next workerd can take over. SO_REUSEPORT would also let another
     process of this user listen on the port beside it, so it is refused when it is not alone
     there, as a taken port is."""
-    try:
-        listener = _reuse_port_socket(port)
-    except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            raise port_in_use(port, component) from exc
-        raise
+    listener = listen_loopback(port, component, reuse_port=True)
     bound = listener.getsockname()[1]
     if _listening_on(bound) != 1:
         listener.close()
@@ -136,13 +116,13 @@ class PortHandover:
         return self._next or self._current
 
     def prepare(self) -> None:
-        """New sockets beside the current ones; the current keep every connection."""
+        """New sockets beside the current ones; the current keep every connection. On a
+        failure, `abort` closes those made."""
         for name, listener in self._current.items():
             port = listener.getsockname()[1]
             try:
-                self._next[name] = _reuse_port_socket(port)
+                self._next[name] = listen_loopback(port, "workerd", reuse_port=True)
             except OSError as exc:
-                self.abort()
                 raise StartFailure(
                     "workerd",
                     f"cannot listen beside port {port} for the new workerd: {exc}",

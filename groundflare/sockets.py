@@ -16,17 +16,21 @@ from groundflare.contracts.failures import FailureClass, StartFailure
 BACKLOG = 511
 
 
-def listen_loopback(port: int, component: str) -> socket.socket:
+def listen_loopback(port: int, component: str, reuse_port: bool = False) -> socket.socket:
+    """`reuse_port`: another socket with it may listen on the same port (the next workerd's,
+    groundflare/handover.py)."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
+        if reuse_port:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         listener.bind(("127.0.0.1", port))
+        listener.listen(BACKLOG)
     except OSError as exc:
         listener.close()
         if exc.errno == errno.EADDRINUSE:
             raise port_in_use(port, component) from exc
         raise
-    listener.listen(BACKLOG)
     listener.set_inheritable(True)
     return listener
 

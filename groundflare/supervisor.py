@@ -147,9 +147,9 @@ class Component:
         handover = self.spec.handover
         self._replacing = asyncio.get_running_loop().create_future()
         try:
-            if handover is not None:
-                handover.prepare()
             try:
+                if handover is not None:
+                    handover.prepare()
                 self.child = await self._launch()
             except BaseException:
                 if handover is not None:
