@@ -6,8 +6,9 @@ Each request makes n binding calls, so its trace holds the first 256 as spans an
 rest (`MAX_SPANS`, shim/traces/recorder.py): the ratio includes claiming and describing them.
 
 Two stacks started side by side differ by more than the log costs (D1 on/off ratios of one
-pair ranged 1.03-1.16 from run to run, 45 requests each or 15 alike: docs/performance.md), so
-each scenario measures several fresh pairs and pools their requests.
+pair ranged 1.00-1.13, standard deviation 0.03, 45 requests each or 15 alike:
+docs/performance.md), so each scenario measures several fresh pairs and pools their requests;
+each pair's own ratio is printed too, so a run's spread shows beside its figure.
 
 Beside the wall times, the CPU the two stacks' workerd and shim used over the same requests
 (warm-up included, the last trace's storing waited for): whether a swing of the wall-time
@@ -33,7 +34,9 @@ OFF = "traces off"
 TARGET = 1.10
 # Many short requests: each alternates the two backends.
 REPS = 15
-PAIRS = 3
+# Six pairs: a run's figure then wanders about half as far as with the three of before
+# (docs/performance.md), for about two more minutes.
+PAIRS = 6
 # The processes whose CPU the log adds to; serve only supervises.
 CHARGED = ("workerd", "shim")
 SETTLE_POLL_SECONDS = 0.05
@@ -122,6 +125,7 @@ def run(reps: int, work_dir: Path) -> report.SectionReport:
     rows = []
     cpu_lines = []
     cpu_per_call: dict[str, dict[str, float]] = {}
+    pair_ratios: dict[str, list[float]] = {}
     for worker, scenario in SCENARIOS:
         runs = []
         cpu: dict[str, CpuUse] = {}
@@ -129,6 +133,9 @@ def run(reps: int, work_dir: Path) -> report.SectionReport:
             with traced_and_not(worker, work_dir, pair) as sides:
                 runs.append(measure_pair(scenario, sides, reps, cpu))
         rows.append(latency.pooled(runs))
+        pair_ratios[scenario.name] = [
+            round(run[ON].per_call / run[OFF].per_call, 3) for run in runs
+        ]
         on, off = (cpu[name].per_call(scenario.scale) for name in (ON, OFF))
         split = {
             c: {name: round(cpu[name].per_call(scenario.scale, c), 2) for name in (ON, OFF)}
@@ -144,7 +151,8 @@ def run(reps: int, work_dir: Path) -> report.SectionReport:
         shares = ", ".join(f"{c} {split[c][ON]:.1f} / {split[c][OFF]:.1f}" for c in CHARGED)
         cpu_lines.append(
             f"{scenario.name}: CPU per call (workerd + shim) {ON} {on:.1f} "
-            f"{unit}, {OFF} {off:.1f} {unit}, ratio {on / off:.3f} (on / off: {shares})"
+            f"{unit}, {OFF} {off:.1f} {unit}, ratio {on / off:.3f} (on / off: {shares}); "
+            f"each pair's wall-time ratio {', '.join(map(str, pair_ratios[scenario.name]))}"
         )
     report.warn_mismatches(rows, ON)
     return report.SectionReport(
@@ -154,7 +162,12 @@ def run(reps: int, work_dir: Path) -> report.SectionReport:
             rows,
             ON,
             OFF,
-            {"reps": REPS, "pairs": PAIRS, "cpu_per_call": cpu_per_call},
+            {
+                "reps": REPS,
+                "pairs": PAIRS,
+                "pair_ratios": pair_ratios,
+                "cpu_per_call": cpu_per_call,
+            },
             bench="traces",
         ),
     )
