@@ -8,7 +8,9 @@ tests/test_dev.py). So on Linux each workerd gets a socket of its own on the por
 (SO_REUSEPORT), and a one-instruction classic BPF program on the port's group says which
 socket a new connection goes to: the oldest until the new workerd is ready, then the newest.
 The old workerd is stopped only once its socket's queue is empty, and that socket is closed
-after it. Elsewhere both workerds share one socket, as before.
+after it. The door (a unix socket: no such steering) goes the same way by its path: the new
+workerd's socket is bound beside it and renamed over it once that workerd is ready, so every
+later connect reaches the new one. Elsewhere both workerds share one socket each, as before.
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import functools
+import os
 import socket
 import struct
 import sys
 from pathlib import Path
 
 from groundflare.contracts.failures import FailureClass, StartFailure
-from groundflare.sockets import listen_loopback, port_in_use
+from groundflare.sockets import listen_loopback, listen_unix, port_in_use
 
 # linux/asm-generic/socket.h; Python's socket module does not name it.
 SO_ATTACH_REUSEPORT_CBPF = 51
@@ -36,6 +39,21 @@ TCP_INFO_SIZE = 104
 TCP_INFO_UNACKED = 24
 PROC_NET_TCP = Path("/proc/net/tcp")
 TCP_LISTEN = "0A"
+# A unix listener's queue comes from the kernel's sock_diag netlink family (linux/sock_diag.h,
+# linux/unix_diag.h): one unix_diag_req for the socket's inode, asking for its queue lengths.
+NETLINK_SOCK_DIAG = 4
+SOCK_DIAG_BY_FAMILY = 20
+NLM_F_REQUEST = 1
+NLMSG_ERROR = 2
+NLMSG_HEADER = "=IHHII"
+UNIX_DIAG_REQ = "=BBHIII2I"
+UNIX_DIAG_MSG_SIZE = 16
+UDIAG_SHOW_RQLEN = 0x10
+UNIX_DIAG_RQLEN = 4
+TCP_LISTEN_STATE = 10
+NO_COOKIE = 0xFFFFFFFF
+# Where the new workerd's door is bound until it is renamed over the current one.
+NEXT_SUFFIX = ".next"
 
 DRAIN_POLL_SECONDS = 0.01
 # A workerd too busy to accept for 5 s loses what waits for it, as it did before.
@@ -56,20 +74,67 @@ def steer(listener: socket.socket, index: int) -> None:
 
 def queued(listener: socket.socket) -> int:
     """Connections waiting in the listener's accept queue."""
+    if listener.family == socket.AF_UNIX:
+        return _unix_queued(listener)
     info = listener.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, TCP_INFO_SIZE)
     return int(struct.unpack_from("I", info, TCP_INFO_UNACKED)[0])
+
+
+def _unix_queued(listener: socket.socket) -> int:
+    """A unix listener's accept queue, as the kernel tells `ss -xl` (its Recv-Q)."""
+    inode = os.fstat(listener.fileno()).st_ino
+    ask = struct.pack(
+        UNIX_DIAG_REQ,
+        socket.AF_UNIX,
+        0,
+        0,
+        1 << TCP_LISTEN_STATE,
+        inode,
+        UDIAG_SHOW_RQLEN,
+        NO_COOKIE,
+        NO_COOKIE,
+    )
+    header = struct.pack(
+        NLMSG_HEADER,
+        struct.calcsize(NLMSG_HEADER) + len(ask),
+        SOCK_DIAG_BY_FAMILY,
+        NLM_F_REQUEST,
+        0,
+        0,
+    )
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_SOCK_DIAG) as netlink:
+        netlink.send(header + ask)
+        answer = netlink.recv(8192)
+    length, kind = struct.unpack_from("=IH", answer)
+    at = struct.calcsize(NLMSG_HEADER)
+    if kind == NLMSG_ERROR:
+        code = -struct.unpack_from("=i", answer, at)[0]
+        raise OSError(code, f"sock_diag: {os.strerror(code)}")
+    at += UNIX_DIAG_MSG_SIZE
+    while at + 4 <= length:
+        size, attribute = struct.unpack_from("=HH", answer, at)
+        if attribute == UNIX_DIAG_RQLEN:
+            return int(struct.unpack_from("=I", answer, at + 4)[0])
+        at += max(4, (size + 3) & ~3)
+    raise OSError("sock_diag: the kernel did not say the queue's length")
 
 
 @functools.cache
 def steerable() -> bool:
     """Whether this kernel steers a port's connections (Linux >= 4.6, where /proc/net/tcp
-    says who listens): a throwaway listener tries it."""
+    says who listens) and tells a unix listener's queue (unix_diag): throwaway listeners try
+    both."""
     if sys.platform != "linux" or not PROC_NET_TCP.exists():
         return False
     try:
         with listen_loopback(0, "workerd", reuse_port=True) as probe:
             steer(probe, OLDEST)
             queued(probe)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as door:
+            # Linux's abstract namespace: nothing on disk to clean up.
+            door.bind(f"\0groundflare-handover-probe-{os.getpid()}")
+            door.listen()
+            queued(door)
     except OSError:
         return False
     return True
@@ -104,12 +169,19 @@ def listen_steerable(port: int, component: str) -> socket.socket:
 
 
 class PortHandover:
-    """The Workers' listeners (the dict the stack keeps, updated in place) and, during a
-    reload, the ones the new workerd listens on."""
+    """What workerd listens on (the dict the stack keeps, by socket name, updated in place:
+    the Workers' ports and the door) and, during a reload, what the new workerd listens
+    on."""
 
     def __init__(self, listeners: dict[str, socket.socket]) -> None:
         self._current = listeners
         self._next: dict[str, socket.socket] = {}
+        # A unix socket keeps the name it was bound to, whatever it was renamed to since.
+        self._paths = {
+            name: Path(listener.getsockname())
+            for name, listener in listeners.items()
+            if listener.family == socket.AF_UNIX
+        }
 
     def inherited(self) -> dict[str, socket.socket]:
         """What a workerd started now listens on: the reload's new sockets during one."""
@@ -119,21 +191,25 @@ class PortHandover:
         """New sockets beside the current ones; the current keep every connection. On a
         failure, `abort` closes those made."""
         for name, listener in self._current.items():
-            port = listener.getsockname()[1]
+            path = self._paths.get(name)
+            where = str(path) if path is not None else f"port {listener.getsockname()[1]}"
             try:
-                self._next[name] = listen_loopback(port, "workerd", reuse_port=True)
+                if path is not None:
+                    self._next[name] = listen_unix(_next_path(path))
+                else:
+                    port = listener.getsockname()[1]
+                    self._next[name] = listen_loopback(port, "workerd", reuse_port=True)
             except OSError as exc:
                 raise StartFailure(
                     "workerd",
-                    f"cannot listen beside port {port} for the new workerd: {exc}",
+                    f"cannot listen beside {where} for the new workerd: {exc}",
                     FailureClass.INTERNAL,
                 ) from exc
 
     async def commit(self) -> None:
         """The new workerd is ready: new connections go to it; returns once the old one has
         taken everything that was waiting for it."""
-        for listener in self._current.values():
-            steer(listener, NEWEST)
+        self._switch()
         # The kernel says nothing when a queue empties: it is looked at.
         for _ in range(DRAIN_POLLS):
             if not any(queued(listener) for listener in self._current.values()):
@@ -141,16 +217,32 @@ class PortHandover:
             await asyncio.sleep(DRAIN_POLL_SECONDS)
         await asyncio.sleep(SETTLE_SECONDS)
 
+    def _switch(self) -> None:
+        for name, listener in self._current.items():
+            if name in self._paths:
+                # Atomic: a connect finds the old socket or the new one, never no socket.
+                _next_path(self._paths[name]).rename(self._paths[name])
+            else:
+                steer(listener, NEWEST)
+
     def finish(self) -> None:
         """The old workerd has stopped: its sockets go, the new ones are current."""
         for name, listener in self._next.items():
             self._current[name].close()
             self._current[name] = listener
-            steer(listener, OLDEST)
+            if name not in self._paths:
+                steer(listener, OLDEST)
         self._next = {}
 
     def abort(self) -> None:
-        """The new workerd did not start: nothing was steered to its sockets."""
-        for listener in self._next.values():
+        """The new workerd did not start: nothing was steered to its sockets, and its door was
+        never renamed into place."""
+        for name, listener in self._next.items():
+            if name in self._paths:
+                _next_path(self._paths[name]).unlink(missing_ok=True)
             listener.close()
         self._next = {}
+
+
+def _next_path(path: Path) -> Path:
+    return path.with_name(path.name + NEXT_SUFFIX)

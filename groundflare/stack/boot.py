@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from groundflare.contracts.door import DoorAddress
+from groundflare.contracts.door import DOOR_SOCKET_NAME, DoorAddress
 from groundflare.contracts.events import ReadyEvent, ReloadedEvent, RestartedEvent
 from groundflare.contracts.failures import FailureClass, StartFailure
 from groundflare.contracts.layout import DataDir
@@ -80,14 +80,20 @@ class Options:
 
 @dataclass
 class Listeners:
-    workers: dict[str, socket.socket] = field(default_factory=dict)
+    # What workerd inherits, by the name its config gives each socket (every Worker's port,
+    # the door's unix socket): a reload's handover replaces them in place.
+    workerd: dict[str, socket.socket] = field(default_factory=dict)
+    # Worker name -> the name of its port in `workerd`.
+    ports: dict[str, str] = field(default_factory=dict)
     api: socket.socket | None = None
     sandbox: socket.socket | None = None
-    # The door's unix socket: workerd inherits it, so a reload's new workerd shares it.
-    door: socket.socket | None = None
+
+    def workers(self) -> dict[str, socket.socket]:
+        """Each Worker's listener, by Worker name."""
+        return {worker: self.workerd[name] for worker, name in self.ports.items()}
 
     def close(self) -> None:
-        for listener in [*self.workers.values(), self.api, self.sandbox, self.door]:
+        for listener in [*self.workerd.values(), self.api, self.sandbox]:
             if listener is not None:
                 listener.close()
 
@@ -139,7 +145,7 @@ class Boot:
     # ---- state reporting ----
 
     def endpoints(self) -> dict[str, str]:
-        found = {f"worker:{name}": url(s) for name, s in self.listeners.workers.items()}
+        found = {f"worker:{name}": url(s) for name, s in self.listeners.workers().items()}
         found["shim"] = f"unix:{self.data_dir.shim_socket}"
         found["door"] = f"unix:{self.data_dir.door_socket}"
         if self.listeners.api is not None:
@@ -176,7 +182,7 @@ class Boot:
         ).write(self.data_dir.runtime_json)
 
     def ready_event(self) -> ReadyEvent:
-        workers = {name: url(s) for name, s in self.listeners.workers.items()}
+        workers = {name: url(s) for name, s in self.listeners.workers().items()}
         return ReadyEvent(
             url=next(iter(workers.values())),
             workers=workers,
@@ -208,9 +214,10 @@ class Boot:
         stack = self.options.stack
         listen = listen_steerable if steerable() else listen_loopback
         for worker in stack.workers:
-            self.listeners.workers[worker.name] = listen(worker.port, "workerd")
+            self.listeners.ports[worker.name] = worker.socket_name
+            self.listeners.workerd[worker.socket_name] = listen(worker.port, "workerd")
         self.listeners.api = listen_loopback(profile.ports.api, "api")
-        self.listeners.door = listen_unix(self.data_dir.door_socket)
+        self.listeners.workerd[DOOR_SOCKET_NAME] = listen_unix(self.data_dir.door_socket)
         write_private(self.data_dir.door_json, self.door.model_dump_json().encode("utf-8"))
         store_key = derive_key(install_secrets["secrets_key"]).hex()
         shim_secrets = ShimSecrets(
@@ -227,18 +234,17 @@ class Boot:
                 stack,
                 self.data_dir,
                 self.specs,
-                self.listeners.workers,
-                self.listeners.door,
+                self.listeners.workerd,
                 # The Secrets Store's key reaches the Workers as their other secrets do.
                 lambda: {**self.options.secrets, KEY_ENV: store_key, **self.vm_secrets},
-                PortHandover(self.listeners.workers) if steerable() else None,
+                PortHandover(self.listeners.workerd) if steerable() else None,
             ),
         ]
         upstream = self.options.sandbox_upstream
         if self.options.vm if self.options.vm is not None else profile.vm.enabled:
             from groundflare.stack.vm import prepare_vm, sandbox_bindings, vm_component
 
-            first = next(iter(self.listeners.workers.values()))
+            first = next(iter(self.listeners.workers().values()))
             self.vm = vm = prepare_vm(profile, self.data_dir, self.sandbox_token, url(first))
             self.options.stack, self.vm_secrets = sandbox_bindings(stack, vm, profile.vm.bindings)
             components.append(vm_component(vm, self.specs, self.specs.log("vm-console")))

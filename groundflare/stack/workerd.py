@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from groundflare.children import Child, ChildSpec
-from groundflare.contracts.door import DOOR_SOCKET_NAME, DoorAddress
+from groundflare.contracts.door import DoorAddress
 from groundflare.contracts.layout import DataDir
 from groundflare.contracts.names import file_part
 from groundflare.handover import PortHandover
@@ -42,18 +42,17 @@ def workerd_component(
     data_dir: DataDir,
     specs: ChildSpecs,
     listeners: dict[str, socket.socket],
-    door: socket.socket,
     secrets: Callable[[], dict[str, str]],
     handover: PortHandover | None = None,
 ) -> ComponentSpec:
-    """`secrets`: the Workers' secret values by environment variable (`fromEnvironment`),
-    asked at every (re)start, so a reload's new values reach the next workerd. `handover`:
-    a reload's new workerd listens on sockets of its own (groundflare/handover.py)."""
-    sockets = {DOOR_SOCKET_NAME: "door"}
-    sockets.update((worker.socket_name, worker.name) for worker in stack.workers)
+    """`listeners`: what workerd inherits, by the name its config gives each socket (every
+    Worker's port, the door). `secrets`: the Workers' secret values by environment variable
+    (`fromEnvironment`), asked at every (re)start, so a reload's new values reach the next
+    workerd. `handover`: a reload's new workerd listens on sockets of its own
+    (groundflare/handover.py)."""
 
     async def ready(child: Child) -> None:
-        pending = set(sockets)
+        pending = set(listeners)
 
         def listening(event: dict[str, object]) -> bool:
             if event.get("event") == "listen":
@@ -69,9 +68,7 @@ def workerd_component(
         # --experimental: the door calls scheduled()/queue() through service bindings.
         argv = [str(workerd.path), "serve", str(data_dir.workerd_config), "config"]
         argv += ["--experimental", "--control-fd", "{control_fd}"]
-        inherited = {DOOR_SOCKET_NAME: door}
-        ports = handover.inherited() if handover is not None else listeners
-        inherited.update((worker.socket_name, ports[worker.name]) for worker in stack.workers)
+        inherited = handover.inherited() if handover is not None else listeners
         for name, listener in inherited.items():
             argv += ["--socket-fd", f"{name}={listener.fileno()}"]
         fds = tuple(listener.fileno() for listener in inherited.values())
