@@ -52,6 +52,12 @@ class DataDir(BaseModel):
         return self.run / "runtime.json"
 
     @property
+    def deliveries_lock(self) -> Path:
+        """Held by the shim that fires cron triggers and delivers queue batches: one at a
+        time, across a reload's two."""
+        return self.run / "deliveries.lock"
+
+    @property
     def door_socket(self) -> Path:
         return self.run / "door.sock"
 

@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING
 
 from groundflare.contracts.control import ListenEvent, RefusedEvent
 from groundflare.contracts.door import DoorAddress
-from groundflare.contracts.host import on_stop_signals, raise_open_file_limit
+from groundflare.contracts.host import on_stop_signals, raise_open_file_limit, try_lock
+from groundflare.contracts.layout import DataDir
 from groundflare.contracts.secrets_pipe import read_secrets
 from groundflare.contracts.shim_config import ShimConfig, ShimSecrets
 from groundflare.shim.api import API_LIMITS, Api, local_hosts
@@ -43,11 +44,14 @@ from groundflare.shim.server import Limits, serve_socket, serve_unix
 
 if TYPE_CHECKING:
     from groundflare.shim.explorer.app import Explorer
+    from groundflare.shim.queues.dispatch import QueueDispatcher
     from groundflare.shim.r2.s3.sigv4 import Credentials
 
 log = logging.getLogger("shim")
 
 TEST_API_TIMEOUT_ENV = "GROUNDFLARE_TEST_API_TIMEOUT"
+# How often a reload's new shim looks whether the old one has let go of the deliveries.
+DELIVERIES_LOCK_POLL_SECONDS = 0.05
 
 
 def api_limits_from_env() -> Limits:
@@ -146,6 +150,7 @@ async def serve(
     config.socket.unlink(missing_ok=True)
     server = await serve_unix(shim.dispatch, str(config.socket))
     config.socket.chmod(0o600)
+    bound = config.socket.stat()
     if api_fd is not None:
         listener = socket.socket(fileno=api_fd)
         address = listener.getsockname()[:2]
@@ -157,18 +162,51 @@ async def serve(
     if control_fd is not None:
         os.write(control_fd, ListenEvent(socket="shim").model_dump_json().encode() + b"\n")
         os.close(control_fd)
+    delivering: list[CronScheduler | QueueDispatcher] = []
+    alone = asyncio.create_task(deliver_when_alone(config, door, shim, delivering))
+    await stop.wait()
+    alone.cancel()
+    for started in reversed(delivering):
+        await started.stop()
+    server.close()
+    await shim.close()
+    unlink_if_ours(config.socket, bound)
+
+
+async def deliver_when_alone(
+    config: ShimConfig,
+    door: Door | None,
+    shim: Shim,
+    delivering: list[CronScheduler | QueueDispatcher],
+) -> None:
+    """Fires cron triggers and delivers queue batches (appended to `delivering`) once no other
+    shim of the data dir does: a reload starts the new shim before the old one stops, and
+    both would otherwise fire the same cron and deliver the same batch. The lock is the
+    OS's, so it goes with the process that held it, however it ends."""
+    lock = os.open(DataDir(root=config.data_dir).deliveries_lock, os.O_RDWR | os.O_CREAT, 0o600)
+    # The OS says nothing when a lock is let go, and a thread waiting in flock() could not be
+    # cancelled at stop: it is looked at.
+    while not try_lock(lock):  # noqa: ASYNC110
+        await asyncio.sleep(DELIVERIES_LOCK_POLL_SECONDS)
     triggers = cron_triggers(config, door, shim.clock)
+    if triggers is not None:
+        delivering.append(triggers)
     from groundflare.shim.queues.dispatch import start_dispatcher
 
     queues = start_dispatcher(config.queue_consumers, shim.resources, door, shim.clock)
-    await stop.wait()
     if queues is not None:
-        await queues.stop()
-    if triggers is not None:
-        await triggers.stop()
-    server.close()
-    await shim.close()
-    config.socket.unlink(missing_ok=True)
+        delivering.append(queues)
+
+
+def unlink_if_ours(path: Path, bound: os.stat_result) -> None:
+    """The socket's path, unless a reload's new shim has bound it since (it took the path
+    over before this one was told to stop)."""
+    try:
+        now = path.stat()
+    except FileNotFoundError:
+        return
+    if (now.st_dev, now.st_ino) == (bound.st_dev, bound.st_ino):
+        path.unlink(missing_ok=True)
 
 
 def main() -> None:

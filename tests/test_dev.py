@@ -66,6 +66,33 @@ def test_a_changed_worker_is_reloaded_and_d1_rows_survive(project, tmp_data, sta
     assert "component" in stack.stderr() and "running" in stack.stderr()
 
 
+def test_a_binding_added_while_running_is_served_and_the_others_keep_working(
+    project, tmp_data, stacks
+):
+    # A new namespace changes what the shim serves: a new shim replaces the old one, on the
+    # same data and the same socket path, then a new workerd.
+    stack = stacks([project / "wrangler.toml"], tmp_data, command="dev")
+    assert request(stack.url + "/projects", {"name": "kept"}, method="POST")[0] == 201
+    before = {name: c["pid"] for name, c in runtime(tmp_data)["components"].items()}
+    config = project / "wrangler.toml"
+    config.write_text(
+        config.read_text() + '\n[[kv_namespaces]]\nbinding = "EXTRA"\nid = "0a1b2c3d4e5f"\n'
+    )
+
+    def replaced(name: str) -> bool:
+        return runtime(tmp_data)["components"][name]["pid"] != before[name]
+
+    eventually(lambda: replaced("shim") and replaced("workerd"), what="a new shim and workerd")
+    assert (tmp_data / "run" / "shim.sock").exists()
+    status, body = request(stack.url + "/projects")
+    assert status == 200, body
+    assert [p["name"] for p in json.loads(body)["projects"]] == ["kept"]
+    assert request(stack.url + "/projects", {"name": "added"}, method="POST")[0] == 201
+    assert stack.stop() == 0
+    reloaded = [e["component"] for e in stack.events() if e["event"] == "reloaded"]
+    assert reloaded == ["shim", "workerd"]
+
+
 def test_requests_arriving_during_reloads_are_all_answered(project, tmp_data, stacks):
     # A connection the old workerd took off the queue just before it was told to stop used
     # to be closed unanswered (groundflare/handover.py): about one reload in twenty did it,

@@ -5,10 +5,13 @@ production's batching, retries, dead-letter queue, delays, limits and error text
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
 
+from groundflare.contracts.host import try_lock
+from groundflare.contracts.layout import DataDir
 from tests.stack import (
     WORKERS,
     RunningStack,
@@ -185,6 +188,22 @@ def test_queued_messages_survive_a_restart_of_the_stack(tmp_data, stacks):
     advance_clock(second, 3600 + BATCH_TIMEOUT)
     (kept,) = wait_for(second, "kept")
     assert kept["attempts"] == 1
+
+
+def test_batches_wait_while_another_shim_of_the_data_dir_delivers(tmp_data, stacks):
+    # During a reload that replaces the shim, the old one delivers until it exits: the lock
+    # it holds is what the new one waits for (run/deliveries.lock). Here the test holds it.
+    data = DataDir(root=tmp_data)
+    data.prepare()
+    with data.deliveries_lock.open("w") as held:
+        assert try_lock(held.fileno())
+        stack = stacks([PRODUCER, CONSUMER], tmp_data, env=TEST_CLOCK)
+        sent(stack, {"tag": "waits"})
+        advance_clock(stack, BATCH_TIMEOUT)
+        time.sleep(1.0)
+        assert deliveries(stack, "waits") == []
+    (delivery,) = wait_for(stack, "waits")
+    assert delivery["attempts"] == 1
 
 
 @pytest.mark.parametrize(
