@@ -9,9 +9,10 @@ class that says what to do. Stopping signals the process group, waits, kills.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -142,6 +143,14 @@ class Component:
         """Reload: start a new child beside the old one (on the same ports), then stop the
         old. If the new one fails (a broken edit), the old one keeps serving and StartFailure
         says why."""
+        async with self.replacing():
+            pass
+
+    @contextlib.asynccontextmanager
+    async def replacing(self) -> AsyncIterator[None]:
+        """`replace` in two steps, for a child another one depends on: the body runs with the
+        new child up beside the old, and the old one stops after it, whatever the body did.
+        If the new one fails, the body does not run."""
         old = self.child
         assert old is not None
         handover = self.spec.handover
@@ -152,18 +161,19 @@ class Component:
                     handover.prepare()
                 self.child = await self._launch()
             except BaseException:
+                self.child = old
                 if handover is not None:
                     handover.abort()
                 raise
-            if handover is not None:
-                await handover.commit()
-            await old.stop()
-            if handover is not None:
-                handover.finish()
-            self._listener(self, "reloaded")
-        except BaseException:
-            self.child = old
-            raise
+            try:
+                yield
+            finally:
+                if handover is not None:
+                    await handover.commit()
+                await old.stop()
+                if handover is not None:
+                    handover.finish()
+                self._listener(self, "reloaded")
         finally:
             self._replacing.set_result(None)
             self._replacing = None

@@ -280,9 +280,13 @@ class Boot:
                 loaded.stack, self.vm, self.vm.resources.bindings
             )
         self.write_configs()
-        if self.shim_config() != before:
-            await self.supervisor["shim"].replace()
-        await self.supervisor["workerd"].replace()
+        if self.shim_config() == before:
+            await self.supervisor["workerd"].replace()
+            return
+        # The new shim takes the socket's path, so the new workerd reaches it; the old one
+        # serves the old workerd's open connections until that workerd has stopped.
+        async with self.supervisor["shim"].replacing():
+            await self.supervisor["workerd"].replace()
 
     async def stop(self) -> None:
         if self.supervisor is not None:

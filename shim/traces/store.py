@@ -29,6 +29,7 @@ from groundflare.shim.traces.records import InvocationRecord, LogRecord, SpanRec
 log = logging.getLogger("shim")
 
 TRACES_FOLDER = "traces"
+BUSY_TIMEOUT_MS = 5_000
 TRACES_FILE = "traces.sqlite"
 
 SCHEMA = """
@@ -143,6 +144,9 @@ class TraceStore:
             first.execute("VACUUM")
             first.close()
         conn = open_wal(self.path)
+        # Its writes run on the store's own thread: waiting out the other writer (the old
+        # shim, for the moment a reload runs two) costs no binding call anything.
+        conn.set_busy_timeout(BUSY_TIMEOUT_MS)
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute(SCHEMA)
         self._conn = conn
