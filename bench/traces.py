@@ -34,8 +34,8 @@ OFF = "traces off"
 TARGET = 1.10
 # Many short requests: each alternates the two backends.
 REPS = 15
-# Six pairs: a run's figure then wanders about half as far as with the three of before
-# (docs/performance.md), for about two more minutes.
+# Six pairs: the spread between pairs (standard deviation 0.03) moves a run's figure by about
+# 0.013 instead of 0.018 with three (docs/performance.md), for 1.7 more minutes.
 PAIRS = 6
 # The processes whose CPU the log adds to; serve only supervises.
 CHARGED = ("workerd", "shim")
