@@ -118,9 +118,10 @@ def snapshot(files: list[Path]) -> dict[Path, float | None]:
 class Reloader:
     """Polls the Workers' sources and configs; on a change, reloads without losing state.
 
-    workerd is replaced (the new one starts beside the old, sharing its sockets);
-    the shim is replaced only when the set of databases, namespaces or buckets
-    changed. Data lives in files, so neither loses any.
+    workerd is replaced (the new one starts beside the old, on the same ports and door:
+    groundflare/handover.py); the shim is replaced only when the set of databases,
+    namespaces or buckets changed, and its old one stops after the old workerd. Data lives in
+    files, so neither loses any.
     """
 
     def __init__(
