@@ -192,14 +192,14 @@ class PortHandover:
         failure, `abort` closes those made."""
         for name, listener in self._current.items():
             path = self._paths.get(name)
-            where = str(path) if path is not None else f"port {listener.getsockname()[1]}"
+            port: int = 0 if path is not None else listener.getsockname()[1]
             try:
                 if path is not None:
                     self._next[name] = listen_unix(_next_path(path))
                 else:
-                    port = listener.getsockname()[1]
                     self._next[name] = listen_loopback(port, "workerd", reuse_port=True)
             except OSError as exc:
+                where = path if path is not None else f"port {port}"
                 raise StartFailure(
                     "workerd",
                     f"cannot listen beside {where} for the new workerd: {exc}",
